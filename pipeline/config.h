@@ -1,0 +1,214 @@
+#pragma once
+// The YAML configuration: key tables, typed reading with every error collected, and the parsed
+// Config the runner works from.
+//
+// Each component declares its keys once, in a constexpr table of KeySpec. The same table
+// validates the YAML (unknown keys, missing required keys, wrong types), supplies defaults, and
+// generates the README's key reference (`searchsync check --reference`).
+//
+// Errors are collected, never thrown, and printed compiler-style:
+//   pipelines.yaml:14:7: unknown key 'pol_interval' (did you mean 'poll_interval'?)
+//   pipelines.yaml:31:19: pipelines[1].sink.batch.flush_interval: expected a duration like 250ms or 5s, got "soon"
+//   pipelines.yaml:9:14: typesense.api_key: environment variable TYPESENSE_API_KEY is not set
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/sink.h"
+#include "pipeline/source.h"
+#include "pipeline/status.h"
+#include "pipeline/transform.h"
+
+namespace searchsync {
+
+using Millis = std::chrono::milliseconds;
+
+enum class KeyType {
+  kString,      // a scalar; ${VAR} and ${VAR:-default} are expanded
+  kSecret,      // like kString, but prints as *** everywhere
+  kBool,        // true/false
+  kInt,         // an integer
+  kDuration,    // 250ms, 5s, 30m, 24h (units required)
+  kSize,        // 512KiB, 5MiB, 1GiB, or a plain byte count
+  kStringList,  // a sequence of scalars, or one scalar meaning a one-element list
+  kMapping,     // a nested mapping with its own key table
+  kSequence,    // a sequence of mappings
+  kAny,         // any YAML (e.g. a schema); read with Section::Node
+};
+
+struct KeySpec {
+  std::string_view name;
+  KeyType type;
+  std::string_view default_value;  // as it would be written in YAML; empty = no default
+  bool required = false;
+  std::string_view help;
+};
+
+// A secret string (API key, password, token, DSN). Streams and formats as ***; only value()
+// reveals it, for the one call that needs it.
+class Secret {
+ public:
+  Secret() = default;
+  explicit Secret(std::string value) : value_(std::move(value)) {}
+  const std::string& value() const { return value_; }
+  bool empty() const { return value_.empty(); }
+  static constexpr std::string_view kRedacted = "***";
+
+ private:
+  std::string value_;
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when the error has no position (e.g. file unreadable)
+  int column = 0;  // 1-based
+  std::string message;
+  std::string ToString() const;  // "file:line:col: message"
+};
+
+class ConfigErrors {
+ public:
+  void Add(ConfigError error) { errors_.push_back(std::move(error)); }
+  bool empty() const { return errors_.empty(); }
+  const std::vector<ConfigError>& all() const { return errors_; }
+  std::string ToString() const;  // one error per line
+
+ private:
+  std::vector<ConfigError> errors_;
+};
+
+// One YAML mapping of the config file, read against its key table. Constructing it validates
+// the keys; each getter checks the value's type, applies ${VAR} expansion and the default, and
+// records an error (returning a neutral value) when something is wrong. Never throws.
+class Section {
+ public:
+  // `path` names the mapping in messages, e.g. "pipelines[0].source". A null/undefined `node`
+  // is an empty mapping (all defaults).
+  Section(std::string file, YAML::Node node, std::string path, std::span<const KeySpec> keys,
+          ConfigErrors& errors);
+
+  bool Has(std::string_view key) const;  // present in the YAML (not just defaulted)
+  std::string String(std::string_view key) const;
+  Secret SecretString(std::string_view key) const;
+  bool Bool(std::string_view key) const;
+  int64_t Int(std::string_view key) const;
+  Millis Duration(std::string_view key) const;
+  uint64_t Size(std::string_view key) const;
+  std::vector<std::string> StringList(std::string_view key) const;
+  // A nested mapping read against its own table (defaults apply when the key is absent).
+  Section Child(std::string_view key, std::span<const KeySpec> keys) const;
+  // The raw node of a kAny/kSequence/kMapping key, after ${VAR} expansion of its scalars.
+  YAML::Node Node(std::string_view key) const;
+  // The path of a key in messages, e.g. "pipelines[0].source.table".
+  std::string PathOf(std::string_view key) const;
+
+  // Records an error at the key's value (or at the mapping, when the key is absent).
+  void Error(std::string_view key, std::string_view message) const;
+  // Records an error at an arbitrary node of this file.
+  void ErrorAt(const YAML::Node& node, std::string_view message) const;
+
+  const std::string& path() const { return path_; }
+  const std::string& file() const { return file_; }
+  ConfigErrors& errors() const { return *errors_; }
+
+ private:
+  const KeySpec* Spec(std::string_view key) const;
+  std::string file_;
+  YAML::Node node_;
+  std::string path_;
+  std::span<const KeySpec> keys_;
+  ConfigErrors* errors_;
+};
+
+// ---- The parsed configuration -------------------------------------------------------------
+
+struct RetryOptions {
+  Millis initial_backoff{100};
+  Millis max_backoff{30'000};
+  std::optional<Millis> max_elapsed;  // unset: retry forever
+};
+
+struct TypesenseOptions {
+  std::vector<std::string> nodes;  // "http://host:port"; several nodes: failover between them
+  Secret api_key;
+  Millis timeout{60 * 60 * 1000};  // client-side timeout for one import call
+  RetryOptions retry;
+};
+
+struct StateOptions {
+  std::string path = "./searchsync-state";  // directory holding state.db
+};
+
+struct AdminOptions {
+  std::string listen;  // host:port; empty = no admin API
+  Secret token;
+};
+
+struct BatchOptions {
+  size_t max_events = 10'000;
+  size_t max_bytes = 8 * 1024 * 1024;
+  Millis flush_interval{5'000};
+};
+
+struct SinkOptions {
+  std::string collection;   // the alias searches use
+  std::string schema_json;  // the collection schema as a JSON object, without "name"
+  BatchOptions batch;
+  int concurrency = 2;      // import calls in flight
+};
+
+// Bounds of the change queue between source and sink: when full, the source pauses.
+struct QueueOptions {
+  size_t max_events = 100'000;
+  size_t max_bytes = 64 * 1024 * 1024;
+};
+
+struct ReindexOptions {
+  std::string schedule;  // 5-field cron; empty = none
+  int keep = 2;
+};
+
+using SourceFactory = std::function<std::unique_ptr<Source>()>;
+
+struct PipelineConfig {
+  std::string name;
+  std::string source_type;
+  SourceFactory make_source;  // builds a fresh, unconnected source
+  std::vector<Transform> transforms;
+  SinkOptions sink;
+  QueueOptions queue;
+  ReindexOptions reindex;
+};
+
+struct Config {
+  std::string file;
+  TypesenseOptions typesense;
+  StateOptions state;
+  AdminOptions admin;
+  std::vector<PipelineConfig> pipelines;
+};
+
+// Reads, expands and validates `path`. On any error returns kInvalidArgument whose message is
+// every error, one "file:line:col: message" per line.
+Result<Config> LoadConfig(const std::string& path);
+// The same from text already in memory; `file` names it in messages.
+Result<Config> ParseConfig(const std::string& text, const std::string& file);
+
+// Parsing helpers, exposed for tests and for connectors with values of their own.
+std::optional<Millis> ParseDuration(std::string_view text);  // "250ms", "5s", "30m", "24h"
+std::optional<uint64_t> ParseSize(std::string_view text);    // "512KiB", "5MiB", "1024"
+// Expands ${VAR} and ${VAR:-default}. kInvalidArgument names a missing variable.
+Result<std::string> ExpandEnv(std::string_view text);
+// The closest candidate within a small edit distance, or empty.
+std::string DidYouMean(std::string_view key, std::span<const KeySpec> keys);
+
+}  // namespace searchsync

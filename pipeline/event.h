@@ -1,0 +1,69 @@
+#pragma once
+// The unit of work that flows from a source, through transforms, to a sink.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace searchsync {
+
+// One top-level field of a document. `json` is the field's value already encoded as JSON text
+// (`42`, `"text"`, `[1,2]`, `{"a":null}`), so transforms rename and drop without re-encoding and
+// the sink writes the document by concatenation.
+struct Field {
+  std::string name;
+  std::string json;
+};
+using Document = std::vector<Field>;
+
+// A source position, opaque to everything but the source that made it (Postgres: the
+// (updated_at, primary key) cursor; Kafka: offsets; CouchDB: the server's `seq`, byte for byte).
+// Empty means "from the beginning".
+struct Checkpoint {
+  std::string token;
+  bool empty() const { return token.empty(); }
+  bool operator==(const Checkpoint&) const = default;
+};
+
+enum class Op : uint8_t { kUpsert, kDelete };
+
+struct Event {
+  Op op = Op::kUpsert;
+  // The Typesense document id. Never empty. The sink writes it as the document's "id"; a field
+  // named "id" in `document` is ignored.
+  std::string id;
+  Document document;  // upserts only: the complete document (Typesense upsert replaces it whole)
+  // The source position just after this event: once this event and every event before it are
+  // acknowledged, the pipeline may checkpoint `position`.
+  Checkpoint position;
+
+  // Approximate memory held by this event; what queue and batch byte limits count.
+  size_t ByteSize() const {
+    size_t bytes = sizeof(Event) + id.size() + position.token.size();
+    for (const Field& field : document) bytes += sizeof(Field) + field.name.size() + field.json.size();
+    return bytes;
+  }
+};
+
+// What one Sink::Write call sends: at most one event per id (the batcher keeps the last change).
+struct Batch {
+  std::vector<Event> events;
+  size_t byte_size = 0;
+  size_t size() const { return events.size(); }
+  bool empty() const { return events.empty(); }
+};
+
+// A document the sink refused for good (e.g. a schema mismatch); it goes to the dead-letter store.
+struct Rejection {
+  size_t event_index = 0;  // into Batch::events
+  int code = 0;            // Typesense's per-line code, e.g. 400
+  std::string error;
+};
+
+// The outcome of a Write that reached the sink: everything not listed in `rejected` is stored.
+struct WriteReport {
+  std::vector<Rejection> rejected;
+};
+
+}  // namespace searchsync

@@ -1,0 +1,29 @@
+#pragma once
+// A sink: where documents go. The product has one, Typesense; the interface keeps the pipeline
+// free of HTTP and lets tests drive the pipeline with a scripted sink.
+
+#include "pipeline/event.h"
+#include "pipeline/status.h"
+
+namespace searchsync {
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+
+  // Reachability and credentials, run by `searchsync check` and at start-up.
+  virtual Status HealthCheck() = 0;
+
+  // Makes sure the destination exists (Typesense: creates `<alias>_<timestamp>` from the schema
+  // and points the alias at it when the alias does not exist yet). Called once before Write.
+  virtual Status Prepare() = 0;
+
+  // Writes one batch: upserts and deletes, at most one event per id.
+  // Error: the batch as a whole failed; kUnavailable means retry the whole batch later (writes
+  // are idempotent), kFailedPrecondition (e.g. API key refused) stops the pipeline.
+  // Report: everything not in `rejected` is stored; rejected documents go to the dead-letter
+  // store. Called from up to `concurrency` threads at once, never with one id in two calls.
+  virtual Result<WriteReport> Write(const Batch& batch) = 0;
+};
+
+}  // namespace searchsync
