@@ -1,0 +1,2 @@
+#include "pipeline/config.h"
+// Implementation pending.

@@ -1,0 +1,30 @@
+#include "pipeline/registry.h"
+
+#include "sinks/typesense.h"
+#include "sources/postgres.h"
+#include "transforms/transforms.h"
+
+namespace searchsync {
+
+std::span<const SourceRegistration> SourceRegistry() {
+  static const SourceRegistration kSources[] = {
+      {"postgres", kPostgresKeys, &ParsePostgresSource},
+  };
+  return kSources;
+}
+
+std::span<const TransformRegistration> TransformRegistry() {
+  static const TransformRegistration kTransforms[] = {
+      {"rename", &ParseRename, "rename top-level fields: { from: to, ... }"},
+      {"drop", &ParseDrop, "remove top-level fields: [field, ...]"},
+      {"cast", &ParseCast, "convert values to a Typesense type: { field: type, ... }"},
+  };
+  return kTransforms;
+}
+
+std::unique_ptr<Sink> MakeSink(const Config& config, const PipelineConfig& pipeline) {
+  return MakeTypesenseSink(config.typesense, pipeline.sink,
+                           "pipeline=" + pipeline.name + " sink=typesense");
+}
+
+}  // namespace searchsync

@@ -1,0 +1,2 @@
+#pragma once
+// A Typesense-compatible test server (implementation pending).
