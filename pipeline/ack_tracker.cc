@@ -1,0 +1,41 @@
+#include "pipeline/ack_tracker.h"
+
+#include <cassert>
+
+namespace searchsync {
+
+uint64_t AckTracker::Register(Checkpoint position_after) {
+  std::lock_guard lock(mutex_);
+  entries_.push_back({std::move(position_after), false});
+  return first_seq_ + entries_.size() - 1;
+}
+
+void AckTracker::Ack(uint64_t seq) {
+  std::lock_guard lock(mutex_);
+  assert(seq >= first_seq_ && seq < first_seq_ + entries_.size());
+  entries_[seq - first_seq_].acked = true;
+  while (!entries_.empty() && entries_.front().acked) {
+    advanced_ = std::move(entries_.front().position);
+    entries_.pop_front();
+    ++first_seq_;
+  }
+}
+
+std::optional<Checkpoint> AckTracker::TakeAdvanced() {
+  std::lock_guard lock(mutex_);
+  std::optional<Checkpoint> result = std::move(advanced_);
+  advanced_.reset();
+  return result;
+}
+
+bool AckTracker::AllAcked() const {
+  std::lock_guard lock(mutex_);
+  return entries_.empty();
+}
+
+size_t AckTracker::in_flight() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+}  // namespace searchsync

@@ -1,0 +1,44 @@
+#pragma once
+// AckTracker: which source position may be checkpointed, given acknowledgements that arrive
+// out of order from several in-flight batches.
+//
+//   seq:       1   2   3   4   5   6
+//   acked:     x   x   .   x   x   .      <- batch {3,6} still in flight
+//              \_____/
+//   checkpoint = position of 2 (the end of the contiguous acknowledged prefix)
+//
+// Thread safety: all methods may be called from any thread (internal mutex).
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+
+#include "pipeline/event.h"
+
+namespace searchsync {
+
+class AckTracker {
+ public:
+  // Records the next event in source order, with the position just after it; returns its seq.
+  uint64_t Register(Checkpoint position_after);
+  // Marks `seq` acknowledged (stored in the sink, or in the dead-letter store).
+  void Ack(uint64_t seq);
+  // The position after the longest acknowledged prefix, if it moved since the last call.
+  std::optional<Checkpoint> TakeAdvanced();
+  // True when every registered event is acknowledged.
+  bool AllAcked() const;
+  size_t in_flight() const;
+
+ private:
+  struct Entry {
+    Checkpoint position;
+    bool acked = false;
+  };
+  mutable std::mutex mutex_;
+  std::deque<Entry> entries_;  // seqs [first_seq_, first_seq_ + size)
+  uint64_t first_seq_ = 1;
+  std::optional<Checkpoint> advanced_;
+};
+
+}  // namespace searchsync
