@@ -29,3 +29,22 @@ void AppendJsonString(std::string& out, std::string_view value) {
 }
 
 }  // namespace searchsync
+
+#include "pipeline/event.h"
+
+namespace searchsync {
+
+void AppendDocumentJson(std::string& out, const Event& event) {
+  out += "{\"id\":";
+  AppendJsonString(out, event.id);
+  for (const Field& field : event.document) {
+    if (field.name == "id") continue;
+    out.push_back(',');
+    AppendJsonString(out, field.name);
+    out.push_back(':');
+    out += field.json;
+  }
+  out.push_back('}');
+}
+
+}  // namespace searchsync

@@ -17,3 +17,12 @@ inline std::string JsonString(std::string_view value) {
 }
 
 }  // namespace searchsync
+
+namespace searchsync {
+
+struct Event;
+// Appends the event's document as one JSON object: {"id":"<event.id>",<fields>}. A field named
+// "id" in the document is skipped: Event::id is the document id.
+void AppendDocumentJson(std::string& out, const Event& event);
+
+}  // namespace searchsync

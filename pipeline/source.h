@@ -2,6 +2,7 @@
 // A source of change events. Sources are pulled: the pipeline owns threads, back-pressure and
 // shutdown, and asks the source for "changes after X".
 
+#include <chrono>
 #include <cstddef>
 #include <vector>
 
@@ -28,6 +29,10 @@ class Source {
 
   // Checks that the source is reachable and configured right (for `searchsync check`).
   virtual Status HealthCheck() = 0;
+
+  // How long the pipeline waits after an empty Poll before asking again (Postgres:
+  // poll_interval). Sources whose Poll already blocks for new data return a short wait.
+  virtual std::chrono::milliseconds IdleWait() const { return std::chrono::seconds(1); }
 };
 
 }  // namespace searchsync
