@@ -1,0 +1,339 @@
+#include "sinks/typesense_encode.h"
+
+#include <simdjson.h>
+
+#include <ctime>
+#include <unordered_set>
+
+#include "pipeline/json.h"
+
+namespace searchsync {
+namespace {
+
+constexpr size_t kMaxServerMessageBytes = 300;
+
+std::string_view TrimBlank(std::string_view text) {
+  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!text.empty() && blank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && blank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// Appends a field's JSON value; a raw CR or LF can only be whitespace between JSON tokens
+// (inside strings they are escaped), and a line break would split the document in two.
+void AppendJsonValue(std::string& out, std::string_view json) {
+  if (json.find_first_of("\r\n") == std::string_view::npos) {
+    out += json;
+    return;
+  }
+  for (const char c : json) out.push_back(c == '\n' || c == '\r' ? ' ' : c);
+}
+
+bool IsUnreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+void AppendPercentEncoded(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (IsUnreserved(byte)) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0xF]);
+    }
+  }
+}
+
+size_t PercentEncodedSize(std::string_view text) {
+  size_t size = 0;
+  for (const char c : text) size += IsUnreserved(static_cast<unsigned char>(c)) ? 1 : 3;
+  return size;
+}
+
+// One import result line, read. `error` is set only for failures.
+struct ImportLineResult {
+  bool success = false;
+  int64_t code = 0;
+  std::string error;
+};
+
+Result<ImportLineResult> ParseImportLine(simdjson::dom::parser& parser, std::string_view line) {
+  simdjson::dom::element element;
+  if (parser.parse(line.data(), line.size()).get(element) != simdjson::SUCCESS) {
+    return Unavailable("result line is not JSON");
+  }
+  simdjson::dom::object object;
+  if (element.get_object().get(object) != simdjson::SUCCESS) {
+    return Unavailable("result line is not a JSON object");
+  }
+  ImportLineResult result;
+  if (object["success"].get_bool().get(result.success) != simdjson::SUCCESS) {
+    return Unavailable("result line has no boolean \"success\"");
+  }
+  if (result.success) return result;
+  int64_t code = 0;
+  if (object["code"].get_int64().get(code) == simdjson::SUCCESS) result.code = code;
+  std::string_view error;
+  if (object["error"].get_string().get(error) == simdjson::SUCCESS) result.error = error;
+  return result;
+}
+
+void AppendIdList(std::string& out, std::span<const std::string_view> ids) {
+  out += "id:[";
+  for (size_t id_idx = 0; id_idx < ids.size(); ++id_idx) {
+    if (id_idx > 0) out.push_back(',');
+    out.push_back('`');
+    out += ids[id_idx];
+    out.push_back('`');
+  }
+  out.push_back(']');
+}
+
+}  // namespace
+
+// ---- Import --------------------------------------------------------------------------------
+
+void AppendDocumentLine(std::string& out, std::string_view id, const Document& document) {
+  out += "{\"id\":";
+  AppendJsonString(out, id);
+  for (const Field& field : document) {
+    if (field.name == "id") continue;
+    out.push_back(',');
+    AppendJsonString(out, field.name);
+    out.push_back(':');
+    AppendJsonValue(out, field.json);
+  }
+  out.push_back('}');
+}
+
+ImportBody EncodeUpserts(const Batch& batch) {
+  ImportBody body;
+  body.jsonl.reserve(batch.byte_size);
+  for (size_t event_idx = 0; event_idx < batch.events.size(); ++event_idx) {
+    const Event& event = batch.events[event_idx];
+    if (event.op != Op::kUpsert) continue;
+    if (!body.line_events.empty()) body.jsonl.push_back('\n');
+    AppendDocumentLine(body.jsonl, event.id, event.document);
+    body.line_events.push_back(event_idx);
+  }
+  return body;
+}
+
+Result<WriteReport> ParseImportResponse(std::string_view body,
+                                        std::span<const size_t> line_events) {
+  simdjson::dom::parser parser;
+  WriteReport report;
+  size_t line_idx = 0;
+  while (!body.empty()) {
+    const size_t end = body.find('\n');
+    const std::string_view line = TrimBlank(body.substr(0, end));
+    body.remove_prefix(end == std::string_view::npos ? body.size() : end + 1);
+    if (line.empty()) continue;
+    if (line_idx >= line_events.size()) {
+      return Unavailable("import answered more result lines than the " +
+                         std::to_string(line_events.size()) + " documents sent");
+    }
+    Result<ImportLineResult> result = ParseImportLine(parser, line);
+    if (!result.ok()) {
+      return Unavailable("import result line " + std::to_string(line_idx + 1) + ": " +
+                         result.status().message());
+    }
+    if (!result->success) {
+      if (result->code == 429 || result->code >= 500) {
+        return Unavailable("import result line " + std::to_string(line_idx + 1) + ": code " +
+                           std::to_string(result->code) + ": " + result->error);
+      }
+      report.rejected.push_back(Rejection{.event_index = line_events[line_idx],
+                                          .code = static_cast<int>(result->code),
+                                          .error = std::move(result->error)});
+    }
+    ++line_idx;
+  }
+  if (line_idx != line_events.size()) {
+    return Unavailable("import answered " + std::to_string(line_idx) + " result lines for " +
+                       std::to_string(line_events.size()) + " documents sent");
+  }
+  return report;
+}
+
+// ---- Deletes -------------------------------------------------------------------------------
+
+bool IdFitsDeleteFilter(std::string_view id) {
+  if (id.empty() || id == "*") return false;
+  if (id.find('`') != std::string_view::npos) return false;
+  if (id.back() == '\\') return false;
+  if (id.front() == ' ' || id.back() == ' ') return false;
+  return true;
+}
+
+std::string IdListFilter(std::span<const std::string_view> ids) {
+  std::string filter;
+  AppendIdList(filter, ids);
+  return filter;
+}
+
+DeletePlan PlanDeletes(std::span<const std::string_view> ids) {
+  // Encoded sizes of the fixed parts: "id:[" + "]" and, per id, two backticks and a comma.
+  static const size_t kFrameBytes = PercentEncodedSize("id:[]");
+  static const size_t kPerIdBytes = PercentEncodedSize("``,");
+
+  DeletePlan plan;
+  std::unordered_set<std::string_view> seen;
+  std::vector<std::string_view> chunk;
+  size_t chunk_bytes = kFrameBytes;
+  const auto flush = [&] {
+    if (chunk.empty()) return;
+    plan.encoded_filters.push_back(PercentEncode(IdListFilter(chunk)));
+    chunk.clear();
+    chunk_bytes = kFrameBytes;
+  };
+  for (const std::string_view id : ids) {
+    if (!seen.insert(id).second) continue;
+    if (!IdFitsDeleteFilter(id)) {
+      plan.single_ids.emplace_back(id);
+      continue;
+    }
+    const size_t id_bytes = PercentEncodedSize(id) + kPerIdBytes;
+    if (!chunk.empty() && (chunk.size() >= kMaxIdsPerDeleteFilter ||
+                           chunk_bytes + id_bytes > kMaxDeleteFilterBytes)) {
+      flush();
+    }
+    chunk.push_back(id);
+    chunk_bytes += id_bytes;
+  }
+  flush();
+  return plan;
+}
+
+DeletePlan PlanDeletes(const Batch& batch) {
+  std::vector<std::string_view> ids;
+  for (const Event& event : batch.events) {
+    if (event.op == Op::kDelete) ids.push_back(event.id);
+  }
+  return PlanDeletes(ids);
+}
+
+std::string FilterDeleteTarget(std::string_view collection, std::string_view encoded_filter) {
+  std::string target = "/collections/";
+  AppendPercentEncoded(target, collection);
+  target += "/documents?filter_by=";
+  target += encoded_filter;
+  return target;
+}
+
+std::string DocumentDeleteTarget(std::string_view collection, std::string_view id) {
+  std::string target = "/collections/";
+  AppendPercentEncoded(target, collection);
+  target += "/documents/";
+  AppendPercentEncoded(target, id);
+  target += "?ignore_not_found=true";
+  return target;
+}
+
+// ---- Names and URLs ------------------------------------------------------------------------
+
+std::string PercentEncode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  AppendPercentEncoded(out, text);
+  return out;
+}
+
+std::string TimestampedCollectionName(std::string_view alias,
+                                      std::chrono::system_clock::time_point now) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char stamp[32];
+  const size_t size = std::strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &utc);
+  return std::string(alias) + "_" + std::string(stamp, size);
+}
+
+Result<std::string> SchemaWithName(std::string_view schema_json, std::string_view name) {
+  const std::string_view schema = TrimBlank(schema_json);
+  if (schema.empty()) {
+    return InvalidArgument("sink.schema is required to create collection '" + std::string(name) +
+                           "'");
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element element;
+  if (parser.parse(schema.data(), schema.size()).get(element) != simdjson::SUCCESS) {
+    return InvalidArgument("sink.schema is not valid JSON");
+  }
+  simdjson::dom::object object;
+  if (element.get_object().get(object) != simdjson::SUCCESS) {
+    return InvalidArgument("sink.schema must be a JSON object");
+  }
+  if (object["name"].error() == simdjson::SUCCESS) {
+    return InvalidArgument(
+        "sink.schema must not contain \"name\": the collection name comes from sink.collection");
+  }
+  std::string body = "{\"name\":";
+  AppendJsonString(body, name);
+  // `schema` is an object: drop its '{'; add a comma unless it is empty.
+  const std::string_view rest = TrimBlank(schema.substr(1));
+  if (rest != "}") body.push_back(',');
+  body += rest;
+  return body;
+}
+
+// ---- HTTP results --------------------------------------------------------------------------
+
+std::string ServerMessage(std::string_view body) {
+  const std::string_view trimmed = TrimBlank(body);
+  std::string message;
+  simdjson::dom::parser parser;
+  simdjson::dom::element element;
+  std::string_view parsed;
+  if (parser.parse(trimmed.data(), trimmed.size()).get(element) == simdjson::SUCCESS &&
+      element["message"].get_string().get(parsed) == simdjson::SUCCESS) {
+    message = parsed;
+  } else if (const size_t key = trimmed.find("\"message\""); key != std::string_view::npos) {
+    // Typesense builds most error bodies by concatenation, without escaping: a message that
+    // contains a quote is invalid JSON. Take everything between the value's opening quote and
+    // the last quote.
+    const size_t open = trimmed.find('"', trimmed.find(':', key + 9));
+    const size_t close = trimmed.rfind('"');
+    if (open != std::string_view::npos && close > open) {
+      message = trimmed.substr(open + 1, close - open - 1);
+    } else {
+      message = trimmed;
+    }
+  } else {
+    message = trimmed;
+  }
+  if (message.size() > kMaxServerMessageBytes) {
+    message.resize(kMaxServerMessageBytes);
+    message += "...";
+  }
+  return message;
+}
+
+Status ClassifyHttpResult(std::string_view context, std::string_view transport_error,
+                          long http_status, std::string_view body) {
+  std::string prefix(context);
+  prefix += ": ";
+  if (!transport_error.empty()) return Unavailable(prefix + std::string(transport_error));
+  if (http_status >= 200 && http_status < 300) return Status::Ok();
+
+  prefix += "HTTP " + std::to_string(http_status);
+  const std::string message = ServerMessage(body);
+  const std::string with_message = message.empty() ? prefix : prefix + ": " + message;
+  if (http_status == 401 || http_status == 403) {
+    return FailedPrecondition(prefix +
+                              ": the Typesense API key was refused (check typesense.api_key)");
+  }
+  if (http_status == 404) {
+    return FailedPrecondition(with_message + " (the collection or alias does not exist)");
+  }
+  if (http_status == 408 || http_status == 422 || http_status == 429 || http_status >= 500) {
+    return Unavailable(with_message);
+  }
+  return InvalidArgument(with_message);
+}
+
+}  // namespace searchsync

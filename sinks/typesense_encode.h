@@ -1,0 +1,115 @@
+#pragma once
+// Pure functions between a Batch and Typesense's HTTP API: the JSONL import body, the per-line
+// import results, delete requests by id, percent-encoding and HTTP result classification.
+// No I/O, no clock, no globals; every function is safe to call from any thread.
+
+#include <chrono>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/event.h"
+#include "pipeline/status.h"
+
+namespace searchsync {
+
+// ---- Import (POST /collections/{c}/documents/import?action=upsert) -------------------------
+
+// The JSONL body of one import call. Line `line` (0-based) holds the document of
+// `batch.events[line_events[line]]`; lines are separated by '\n', with no trailing newline.
+struct ImportBody {
+  std::string jsonl;
+  std::vector<size_t> line_events;
+  bool empty() const { return line_events.empty(); }
+};
+
+// Encodes every kUpsert event of `batch` as one line `{"id":"<id>",<fields...>}`, in batch
+// order. A document field named "id" is skipped: Event::id wins. Field values are copied as
+// they are (already JSON); a raw CR or LF in them (JSON whitespace) becomes a space so that
+// one document stays one line.
+ImportBody EncodeUpserts(const Batch& batch);
+
+// Appends the single JSONL line (without '\n') for one document.
+void AppendDocumentLine(std::string& out, std::string_view id, const Document& document);
+
+// Reads the import response: one result line per line sent, in order; blank lines are skipped.
+// Success: `rejected` lists each failure line `{"code":400,"error":"...","success":false}` as
+// a Rejection of the event its line came from (`line_events`, see ImportBody).
+// kUnavailable (retry the whole batch; upserts are idempotent) when the number of result lines
+// differs from `line_events.size()`, when a line is not a result object, or when a failure
+// line carries code 429 or >= 500 (the server, not the document, failed).
+Result<WriteReport> ParseImportResponse(std::string_view body,
+                                        std::span<const size_t> line_events);
+
+// ---- Deletes by id -------------------------------------------------------------------------
+
+// Limits of one DELETE /collections/{c}/documents?filter_by=id:[...] request, which keep its
+// request line well under the server's header limit.
+inline constexpr size_t kMaxIdsPerDeleteFilter = 1000;
+inline constexpr size_t kMaxDeleteFilterBytes = 64 * 1024;  // of the percent-encoded value
+
+// True when `filter_by=id:[`id`]` matches exactly this id. Typesense's filter syntax cannot
+// express an id that is empty, contains a backtick, ends with a backslash, begins or ends with
+// a space, or is exactly "*" (which would match every document).
+bool IdFitsDeleteFilter(std::string_view id);
+
+// How to delete a set of ids.
+struct DeletePlan {
+  // Values for the `filter_by` query parameter, already percent-encoded: `id:[`a`,`b`]`, each
+  // with at most kMaxIdsPerDeleteFilter ids and about kMaxDeleteFilterBytes (a single longer
+  // id gets a request of its own).
+  std::vector<std::string> encoded_filters;
+  // Ids to delete one by one with DocumentDeleteTarget, in input order.
+  std::vector<std::string> single_ids;
+};
+
+// Plans the deletion of `ids` (each id once; order kept within each kind).
+DeletePlan PlanDeletes(std::span<const std::string_view> ids);
+// The same for every kDelete event of `batch`.
+DeletePlan PlanDeletes(const Batch& batch);
+
+// The filter value for `ids` before percent-encoding, e.g. id:[`a,b`,`x y`].
+// REQUIRES: IdFitsDeleteFilter(id) for each id.
+std::string IdListFilter(std::span<const std::string_view> ids);
+
+// `/collections/{c}/documents?filter_by=<encoded_filter>` (request target for DELETE).
+std::string FilterDeleteTarget(std::string_view collection, std::string_view encoded_filter);
+// `/collections/{c}/documents/{id}?ignore_not_found=true` (request target for DELETE).
+std::string DocumentDeleteTarget(std::string_view collection, std::string_view id);
+
+// ---- Names and URLs ------------------------------------------------------------------------
+
+// Percent-encodes every byte except the unreserved characters A-Z a-z 0-9 - . _ ~, so the
+// result is safe as a path segment or a query value ('+' and ' ' included). Upper-case hex.
+std::string PercentEncode(std::string_view text);
+
+// The concrete collection behind an alias: "<alias>_<UTC time as 20261121T051500Z>".
+std::string TimestampedCollectionName(std::string_view alias,
+                                      std::chrono::system_clock::time_point now);
+
+// The create-collection body: `schema_json` (a JSON object without "name") with
+// `"name":"<name>"` inserted as its first key. kInvalidArgument when `schema_json` is empty,
+// not a JSON object, or already has a "name".
+Result<std::string> SchemaWithName(std::string_view schema_json, std::string_view name);
+
+// ---- HTTP results --------------------------------------------------------------------------
+
+// The one place an HTTP exchange with Typesense becomes a Status. `context` names the call
+// ("typesense POST /collections/products/documents/import") and starts every message.
+//   transport_error non-empty (no response: refused, reset, timed out) -> kUnavailable
+//   2xx                               -> OK
+//   401, 403                          -> kFailedPrecondition: the API key was refused
+//   404                               -> kFailedPrecondition: collection or alias missing
+//   408, 422 (server busy, out of disk or memory, writes skipped), 429, 5xx -> kUnavailable
+//   other 4xx                         -> kInvalidArgument with the server's message
+// `body` need not be valid JSON; the server's "message" is quoted when it can be read.
+Status ClassifyHttpResult(std::string_view context, std::string_view transport_error,
+                          long http_status, std::string_view body);
+
+// The server's error text from an error body: the "message" string of a JSON body, or else
+// the body itself, trimmed and cut to a few hundred bytes.
+std::string ServerMessage(std::string_view body);
+
+}  // namespace searchsync
