@@ -1,0 +1,453 @@
+#include "pipeline/runner.h"
+
+#include <functional>
+
+#include "pipeline/backoff.h"
+#include "pipeline/json.h"
+#include "pipeline/log.h"
+
+namespace searchsync {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Logs a repeating problem once per interval, with how many times it happened meanwhile.
+class ThrottledLog {
+ public:
+  void Warn(const std::string& component, const std::string& message) {
+    std::lock_guard lock(mutex_);
+    const auto now = Clock::now();
+    ++suppressed_;
+    if (now - last_ < kInterval) return;
+    Log(LogLevel::kWarn, component,
+        suppressed_ > 1 ? message + " (" + std::to_string(suppressed_) + " times since last report)"
+                        : message);
+    suppressed_ = 0;
+    last_ = now;
+  }
+
+ private:
+  static constexpr auto kInterval = 10s;
+  std::mutex mutex_;
+  TimePoint last_{};
+  uint64_t suppressed_ = 0;
+};
+
+// Events the dispatcher holds between the queue and the lanes: part of the memory bound.
+constexpr size_t kDispatchChunk = 256;
+
+std::string FormatMillis(Millis wait) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.1fs", static_cast<double>(wait.count()) / 1000.0);
+  return buffer;
+}
+
+}  // namespace
+
+struct PipelineRunner::Lane {
+  explicit Lane(BatcherOptions options) : batcher(options) {}
+  std::mutex mutex;
+  std::condition_variable changed;  // batch added or taken, input done
+  Batcher batcher;
+  bool input_done = false;
+  std::thread thread;
+  ThrottledLog retry_log;
+};
+
+PipelineRunner::PipelineRunner(PipelineConfig config, RetryOptions retry,
+                               std::unique_ptr<Source> source, std::unique_ptr<Sink> sink,
+                               StateStore& state, RunOptions options)
+    : config_(std::move(config)),
+      retry_(retry),
+      options_(options),
+      component_("pipeline=" + config_.name),
+      source_(std::move(source)),
+      sink_(std::move(sink)),
+      state_(state),
+      queue_(config_.queue.max_events, config_.queue.max_bytes) {
+  const BatcherOptions batch{.max_events = config_.sink.batch.max_events,
+                             .max_bytes = config_.sink.batch.max_bytes,
+                             .flush_interval = config_.sink.batch.flush_interval};
+  for (int i = 0; i < std::max(1, config_.sink.concurrency); ++i) {
+    lanes_.push_back(std::make_unique<Lane>(batch));
+  }
+}
+
+PipelineRunner::~PipelineRunner() {
+  abandon_ = true;
+  queue_.Close();
+  for (auto& lane : lanes_) {
+    if (lane->thread.joinable()) lane->thread.join();
+  }
+}
+
+void PipelineRunner::Stop() {
+  stop_requested_ = true;
+  queue_.Close();
+  wake_.notify_all();
+}
+
+void PipelineRunner::SetState(const char* state) {
+  std::lock_guard lock(status_mutex_);
+  if (state_name_ != "failed") state_name_ = state;
+}
+
+bool PipelineRunner::Failed() const {
+  std::lock_guard lock(status_mutex_);
+  return !failure_.ok();
+}
+
+void PipelineRunner::Fail(const Status& status) {
+  {
+    std::lock_guard lock(status_mutex_);
+    if (!failure_.ok()) return;
+    failure_ = status;
+    state_name_ = "failed";
+    last_error_ = status.message();
+  }
+  Log(LogLevel::kError, component_, "pipeline stopped: " + status.message());
+  abandon_ = true;
+  queue_.Close();
+  wake_.notify_all();
+  for (auto& lane : lanes_) lane->changed.notify_all();
+}
+
+bool PipelineRunner::SleepUnlessStopped(Millis wait, bool stop_on_stop_request) {
+  std::unique_lock lock(wake_mutex_);
+  return !wake_.wait_for(lock, wait, [&] {
+    return abandon_.load() || (stop_on_stop_request && stop_requested_.load());
+  });
+}
+
+PipelineSnapshot PipelineRunner::Snapshot() const {
+  PipelineSnapshot snapshot{.name = config_.name};
+  {
+    std::lock_guard lock(status_mutex_);
+    snapshot.state = state_name_;
+    snapshot.last_error = last_error_;
+  }
+  snapshot.counters = {.events_read = base_counters_.events_read + read_,
+                       .events_acked = base_counters_.events_acked + acked_,
+                       .dead_lettered = base_counters_.dead_lettered + dead_lettered_};
+  snapshot.dead_lettered_this_run = dead_lettered_;
+  snapshot.queue_events = queue_.events();
+  snapshot.in_flight = tracker_.in_flight();
+  {
+    std::lock_guard lock(const_cast<std::mutex&>(persist_mutex_));
+    snapshot.checkpoint = persisted_.token;
+  }
+  return snapshot;
+}
+
+void PipelineRunner::PersistProgress(const char* state) {
+  std::lock_guard lock(persist_mutex_);
+  if (std::optional<Checkpoint> advanced = tracker_.TakeAdvanced()) persisted_ = *advanced;
+  PipelineState row{.pipeline = config_.name,
+                    .checkpoint = persisted_,
+                    .counters = {.events_read = base_counters_.events_read + read_,
+                                 .events_acked = base_counters_.events_acked + acked_,
+                                 .dead_lettered = base_counters_.dead_lettered + dead_lettered_},
+                    .state = state};
+  {
+    std::lock_guard status_lock(status_mutex_);
+    row.last_error = last_error_;
+  }
+  if (Status status = state_.Save(row); !status.ok()) Fail(status);
+}
+
+void PipelineRunner::DeadLetter(const Event& event, const std::string& error) {
+  std::string document;
+  if (event.op == Op::kUpsert) AppendDocumentJson(document, event);
+  const Status status = state_.AddDeadLetters({{.pipeline = config_.name,
+                                                .document_id = event.id,
+                                                .document = std::move(document),
+                                                .operation = event.op == Op::kUpsert ? "upsert"
+                                                                                     : "delete",
+                                                .error = error,
+                                                .position = event.position.token}});
+  if (!status.ok()) return Fail(status);
+  ++dead_lettered_;
+  Log(LogLevel::kWarn, component_, "dead-lettered document id=" + JsonString(event.id) +
+                                       " error=" + JsonString(error));
+}
+
+void PipelineRunner::DeadLetterAll(const PendingBatch& pending, const std::string& error) {
+  for (const Event& event : pending.batch.events) DeadLetter(event, error);
+  if (Failed()) return;
+  for (uint64_t seq : pending.seqs) tracker_.Ack(seq);
+  acked_ += pending.seqs.size();
+  PersistProgress("running");
+}
+
+void PipelineRunner::Acknowledge(const PendingBatch& pending, const WriteReport& report) {
+  if (!report.rejected.empty()) {
+    std::vector<searchsync::DeadLetter> letters;
+    letters.reserve(report.rejected.size());
+    for (const Rejection& rejection : report.rejected) {
+      const Event& event = pending.batch.events.at(rejection.event_index);
+      std::string document;
+      if (event.op == Op::kUpsert) AppendDocumentJson(document, event);
+      letters.push_back({.pipeline = config_.name,
+                         .document_id = event.id,
+                         .document = std::move(document),
+                         .operation = event.op == Op::kUpsert ? "upsert" : "delete",
+                         .error = "HTTP " + std::to_string(rejection.code) + ": " + rejection.error,
+                         .position = event.position.token});
+    }
+    // The rejected documents must be safe in the dead-letter store before their events count
+    // as acknowledged.
+    if (Status status = state_.AddDeadLetters(letters); !status.ok()) return Fail(status);
+    dead_lettered_ += letters.size();
+    Log(LogLevel::kWarn, component_,
+        "typesense rejected " + std::to_string(letters.size()) +
+            " documents; stored in the dead-letter store, first id=" +
+            JsonString(letters.front().document_id) + " error=" + JsonString(letters.front().error));
+  }
+  for (uint64_t seq : pending.seqs) tracker_.Ack(seq);
+  acked_ += pending.seqs.size();
+  PersistProgress("running");
+}
+
+void PipelineRunner::WriteWithRetry(Lane& lane, PendingBatch& pending) {
+  Backoff backoff(retry_.initial_backoff, retry_.max_backoff);
+  std::mt19937_64 rng(std::random_device{}());
+  const auto started = Clock::now();
+  for (;;) {
+    Result<WriteReport> result = sink_->Write(pending.batch);
+    if (result.ok()) {
+      if (backoff.attempts() > 0) {
+        Log(LogLevel::kInfo, component_,
+            "sink recovered after " + std::to_string(backoff.attempts()) + " retries");
+        SetState("running");
+      }
+      return Acknowledge(pending, *result);
+    }
+    const Status& status = result.status();
+    switch (status.code()) {
+      case StatusCode::kUnavailable: break;
+      case StatusCode::kInvalidArgument:
+        // The request itself was refused for good: keep the documents, go on.
+        return DeadLetterAll(pending, status.message());
+      default: return Fail(status);
+    }
+    if (retry_.max_elapsed && Clock::now() - started > *retry_.max_elapsed) {
+      return Fail(Unavailable(status.message() + " (gave up after retry.max_elapsed " +
+                              FormatMillis(*retry_.max_elapsed) + ")"));
+    }
+    const Millis wait = backoff.Next(rng);
+    {
+      std::lock_guard lock(status_mutex_);
+      last_error_ = status.message();
+    }
+    SetState("retrying");
+    lane.retry_log.Warn(component_, status.message() + " attempt=" +
+                                   std::to_string(backoff.attempts()) +
+                                   " next_in=" + FormatMillis(wait));
+    if (!SleepUnlessStopped(wait, /*stop_on_stop_request=*/false)) return;
+  }
+}
+
+void PipelineRunner::LaneLoop(Lane& lane) {
+  for (;;) {
+    std::optional<PendingBatch> pending;
+    {
+      std::unique_lock lock(lane.mutex);
+      for (;;) {
+        if (abandon_) return;
+        const bool flush_all = draining_ || lane.input_done;
+        pending = flush_all ? lane.batcher.Take() : lane.batcher.TakeIfReady(Clock::now());
+        if (pending) break;
+        if (lane.input_done) return;  // input finished and nothing left
+        const auto deadline = lane.batcher.Deadline().value_or(Clock::now() + 100ms);
+        lane.changed.wait_until(lock, std::min(deadline, Clock::now() + 100ms));
+      }
+    }
+    lane.changed.notify_all();  // room for the dispatcher
+    WriteWithRetry(lane, *pending);
+  }
+}
+
+void PipelineRunner::DispatchLoop() {
+  std::vector<QueuedEvent> items;
+  const std::hash<std::string> hasher;
+  while (!abandon_) {
+    items.clear();
+    if (queue_.PopBatch(items, kDispatchChunk, 50ms) == 0) {
+      if (queue_.closed() && queue_.events() == 0) break;
+      continue;
+    }
+    for (QueuedEvent& item : items) {
+      Lane& lane = *lanes_[hasher(item.event.id) % lanes_.size()];
+      std::unique_lock lock(lane.mutex);
+      lane.changed.wait(lock, [&] { return abandon_ || !lane.batcher.Full(); });
+      if (abandon_) return;
+      lane.batcher.Add(std::move(item.event), item.seq, Clock::now());
+      if (lane.batcher.Full()) lane.changed.notify_all();
+    }
+  }
+  for (auto& lane : lanes_) {
+    std::lock_guard lock(lane->mutex);
+    lane->input_done = true;
+    lane->changed.notify_all();
+  }
+}
+
+Status PipelineRunner::PrepareSink() {
+  Backoff backoff(retry_.initial_backoff, retry_.max_backoff);
+  std::mt19937_64 rng(std::random_device{}());
+  ThrottledLog log;
+  for (;;) {
+    Status status = sink_->Prepare();
+    if (status.ok() || status.code() != StatusCode::kUnavailable) return status;
+    const Millis wait = backoff.Next(rng);
+    log.Warn(component_, status.message() + " next_in=" + FormatMillis(wait));
+    if (!SleepUnlessStopped(wait, true)) return Cancelled("stopped before the sink was ready");
+  }
+}
+
+void PipelineRunner::SourceLoop() {
+  Checkpoint read_position = persisted_;
+  Checkpoint committed = persisted_;
+  Backoff backoff(retry_.initial_backoff, retry_.max_backoff);
+  std::mt19937_64 rng(std::random_device{}());
+  ThrottledLog log;
+  while (!stop_requested_ && !abandon_) {
+    Checkpoint persisted;
+    {
+      std::lock_guard lock(persist_mutex_);
+      persisted = persisted_;
+    }
+    if (!(persisted == committed)) {
+      if (Status status = source_->Commit(persisted); !status.ok()) {
+        log.Warn(component_, "source commit: " + status.message());
+      }
+      committed = std::move(persisted);
+    }
+    Result<std::vector<Event>> polled = source_->Poll(read_position, options_.poll_batch);
+    if (!polled.ok()) {
+      if (polled.status().code() != StatusCode::kUnavailable) return Fail(polled.status());
+      {
+        std::lock_guard lock(status_mutex_);
+        last_error_ = polled.status().message();
+      }
+      const Millis wait = backoff.Next(rng);
+      log.Warn(component_, polled.status().message() + " next_in=" + FormatMillis(wait));
+      SleepUnlessStopped(wait, true);
+      continue;
+    }
+    backoff.Reset();
+    std::vector<Event>& events = *polled;
+    if (events.empty()) {
+      if (options_.once) return;
+      SetState("caught_up");
+      draining_ = true;  // nothing more is coming soon: let partial batches go
+      for (auto& lane : lanes_) lane->changed.notify_all();
+      SleepUnlessStopped(source_->IdleWait(), true);
+      continue;
+    }
+    draining_ = false;
+    SetState("running");
+    read_ += events.size();
+    read_position = events.back().position;
+    for (Event& event : events) {
+      const uint64_t seq = tracker_.Register(event.position);
+      if (event.op == Op::kUpsert && !config_.transforms.empty()) {
+        Event original = event;  // what the dead-letter store keeps if a transform fails
+        Status transform_error;
+        for (const Transform& transform : config_.transforms) {
+          Result<Event> transformed = transform(std::move(event));
+          if (!transformed.ok()) {
+            transform_error = transformed.status();
+            break;
+          }
+          event = std::move(*transformed);
+        }
+        if (!transform_error.ok()) {
+          DeadLetter(original, "transform: " + transform_error.message());
+          tracker_.Ack(seq);
+          ++acked_;
+          continue;
+        }
+      }
+      const size_t bytes = event.ByteSize();
+      if (!queue_.Push({.seq = seq, .event = std::move(event), .bytes = bytes})) return;
+    }
+  }
+}
+
+Status PipelineRunner::Run() {
+  Result<PipelineState> loaded = state_.Load(config_.name);
+  if (!loaded.ok()) return loaded.status();
+  base_counters_ = loaded->counters;
+  persisted_ = loaded->checkpoint;
+  Log(LogLevel::kInfo, component_,
+      "starting" + std::string(options_.once ? " (once)" : "") +
+          (persisted_.empty() ? " from the beginning" : " from checkpoint " + persisted_.token));
+
+  if (Status status = PrepareSink(); !status.ok()) {
+    if (status.code() == StatusCode::kCancelled) return Status::Ok();
+    Fail(status);
+    PersistProgress("failed");
+    return status;
+  }
+  SetState("running");
+  for (auto& lane : lanes_) lane->thread = std::thread([this, &lane] { LaneLoop(*lane); });
+  std::thread dispatcher([this] { DispatchLoop(); });
+
+  SourceLoop();
+
+  if (options_.once && !stop_requested_ && !Failed()) {
+    // Caught up: flush partial batches and wait until everything read is acknowledged.
+    draining_ = true;
+    for (auto& lane : lanes_) lane->changed.notify_all();
+    while (!tracker_.AllAcked() && !abandon_ && !stop_requested_) {
+      std::unique_lock lock(wake_mutex_);
+      wake_.wait_for(lock, 20ms);
+    }
+  }
+  SetState("stopping");
+  queue_.Close();
+  std::thread grace_timer;
+  if (!abandon_) {
+    // Bound how long a stop may wait on a sink that does not answer.
+    grace_timer = std::thread([this] {
+      const auto deadline = Clock::now() + options_.shutdown_grace;
+      while (Clock::now() < deadline && !abandon_) {
+        std::unique_lock lock(wake_mutex_);
+        wake_.wait_for(lock, 20ms);
+      }
+      if (!abandon_) {
+        Log(LogLevel::kWarn, component_,
+            "stopping without waiting for " + std::to_string(tracker_.in_flight()) +
+                " unacknowledged events; they will be read again on the next start");
+        abandon_ = true;
+        wake_.notify_all();
+        for (auto& lane : lanes_) lane->changed.notify_all();
+      }
+    });
+  }
+  dispatcher.join();
+  for (auto& lane : lanes_) lane->thread.join();
+  abandon_ = true;  // the lanes are done: ends the grace timer
+  wake_.notify_all();
+  if (grace_timer.joinable()) grace_timer.join();
+
+  const bool failed = Failed();
+  PersistProgress(failed ? "failed" : (options_.once ? "caught_up" : "stopped"));
+  {
+    std::lock_guard lock(persist_mutex_);
+    if (Status status = source_->Commit(persisted_); !status.ok()) {
+      Log(LogLevel::kWarn, component_, "source commit: " + status.message());
+    }
+  }
+  SetState(options_.once ? "caught_up" : "stopped");
+  std::lock_guard lock(status_mutex_);
+  Log(failed ? LogLevel::kError : LogLevel::kInfo, component_,
+      failed ? "stopped with error: " + failure_.message()
+             : std::string(options_.once ? "caught up" : "stopped") +
+                   " read=" + std::to_string(read_) + " acked=" + std::to_string(acked_) +
+                   " dead_lettered=" + std::to_string(dead_lettered_));
+  return failure_;
+}
+
+}  // namespace searchsync

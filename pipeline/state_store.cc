@@ -1,0 +1,230 @@
+#include "pipeline/state_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <filesystem>
+
+namespace searchsync {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS pipelines (
+  pipeline      TEXT PRIMARY KEY,
+  checkpoint    TEXT NOT NULL DEFAULT '',
+  events_read   INTEGER NOT NULL DEFAULT 0,
+  events_acked  INTEGER NOT NULL DEFAULT 0,
+  dead_lettered INTEGER NOT NULL DEFAULT 0,
+  state         TEXT NOT NULL DEFAULT '',
+  last_error    TEXT NOT NULL DEFAULT '',
+  updated_at    TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  pipeline    TEXT NOT NULL,
+  document_id TEXT NOT NULL,
+  operation   TEXT NOT NULL,
+  document    TEXT NOT NULL,
+  error       TEXT NOT NULL,
+  position    TEXT NOT NULL,
+  created_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_pipeline ON dead_letters(pipeline, seq);
+)sql";
+
+std::string NowUtc() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
+}
+
+// A prepared statement that finalizes itself.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  void Bind(int index, const std::string& text) {
+    sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  }
+  void Bind(int index, int64_t value) { sqlite3_bind_int64(stmt_, index, value); }
+  int Step() { return sqlite3_step(stmt_); }
+  std::string Text(int column) const {
+    const auto* text = sqlite3_column_text(stmt_, column);
+    return text ? std::string(reinterpret_cast<const char*>(text),
+                              static_cast<size_t>(sqlite3_column_bytes(stmt_, column)))
+                : std::string();
+  }
+  int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_ERROR;
+};
+
+PipelineState ReadState(const Statement& row) {
+  return {.pipeline = row.Text(0),
+          .checkpoint = {row.Text(1)},
+          .counters = {.events_read = static_cast<uint64_t>(row.Int(2)),
+                       .events_acked = static_cast<uint64_t>(row.Int(3)),
+                       .dead_lettered = static_cast<uint64_t>(row.Int(4))},
+          .state = row.Text(5),
+          .last_error = row.Text(6),
+          .updated_at = row.Text(7)};
+}
+
+constexpr const char* kSelectState =
+    "SELECT pipeline, checkpoint, events_read, events_acked, dead_lettered, state, last_error, "
+    "updated_at FROM pipelines";
+
+}  // namespace
+
+Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return InvalidArgument("state.path " + dir + ": cannot create directory: " + ec.message());
+  std::unique_ptr<StateStore> store(new StateStore(dir));
+  const std::string file = dir + "/state.db";
+  if (sqlite3_open(file.c_str(), &store->db_) != SQLITE_OK) {
+    return InvalidArgument("state.path " + file + ": " + sqlite3_errmsg(store->db_));
+  }
+  sqlite3_busy_timeout(store->db_, 10'000);
+  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", kSchema}) {
+    if (Status status = store->Exec(sql); !status.ok()) {
+      return InvalidArgument("state.path " + file + ": " + status.message());
+    }
+  }
+  return store;
+}
+
+StateStore::~StateStore() {
+  sqlite3_close(db_);
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+Status StateStore::Exec(const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string message = error ? error : "unknown sqlite error";
+    sqlite3_free(error);
+    return Internal("state store: " + message);
+  }
+  return Status::Ok();
+}
+
+Status StateStore::LockForRun() {
+  const std::string file = dir_ + "/run.lock";
+  lock_fd_ = open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) return InvalidArgument("state.path: cannot open " + file);
+  if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return FailedPrecondition("another `searchsync run` is using the state directory " + dir_ +
+                              "; stop it, or give this one its own state.path");
+  }
+  return Status::Ok();
+}
+
+Result<PipelineState> StateStore::Load(const std::string& pipeline) {
+  std::lock_guard lock(mutex_);
+  Statement select(db_, (std::string(kSelectState) + " WHERE pipeline = ?").c_str());
+  if (!select.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
+  select.Bind(1, pipeline);
+  if (select.Step() == SQLITE_ROW) return ReadState(select);
+  return PipelineState{.pipeline = pipeline};
+}
+
+Result<std::vector<PipelineState>> StateStore::LoadAll() {
+  std::lock_guard lock(mutex_);
+  Statement select(db_, (std::string(kSelectState) + " ORDER BY pipeline").c_str());
+  if (!select.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
+  std::vector<PipelineState> states;
+  while (select.Step() == SQLITE_ROW) states.push_back(ReadState(select));
+  return states;
+}
+
+Status StateStore::Save(const PipelineState& state) {
+  std::lock_guard lock(mutex_);
+  Statement upsert(db_,
+                   "INSERT INTO pipelines(pipeline, checkpoint, events_read, events_acked, "
+                   "dead_lettered, state, last_error, updated_at) VALUES (?,?,?,?,?,?,?,?) "
+                   "ON CONFLICT(pipeline) DO UPDATE SET checkpoint=excluded.checkpoint, "
+                   "events_read=excluded.events_read, events_acked=excluded.events_acked, "
+                   "dead_lettered=excluded.dead_lettered, state=excluded.state, "
+                   "last_error=excluded.last_error, updated_at=excluded.updated_at");
+  if (!upsert.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
+  upsert.Bind(1, state.pipeline);
+  upsert.Bind(2, state.checkpoint.token);
+  upsert.Bind(3, static_cast<int64_t>(state.counters.events_read));
+  upsert.Bind(4, static_cast<int64_t>(state.counters.events_acked));
+  upsert.Bind(5, static_cast<int64_t>(state.counters.dead_lettered));
+  upsert.Bind(6, state.state);
+  upsert.Bind(7, state.last_error);
+  upsert.Bind(8, NowUtc());
+  if (upsert.Step() != SQLITE_DONE) {
+    return Unavailable(std::string("state store: saving checkpoint: ") + sqlite3_errmsg(db_));
+  }
+  return Status::Ok();
+}
+
+Status StateStore::AddDeadLetters(const std::vector<DeadLetter>& letters) {
+  if (letters.empty()) return Status::Ok();
+  std::lock_guard lock(mutex_);
+  if (Status status = Exec("BEGIN IMMEDIATE"); !status.ok()) return status;
+  const std::string now = NowUtc();
+  for (const DeadLetter& letter : letters) {
+    Statement row(db_,
+                  "INSERT INTO dead_letters(pipeline, document_id, operation, document, error, "
+                  "position, created_at) VALUES (?,?,?,?,?,?,?)");
+    row.Bind(1, letter.pipeline);
+    row.Bind(2, letter.document_id);
+    row.Bind(3, letter.operation);
+    row.Bind(4, letter.document);
+    row.Bind(5, letter.error);
+    row.Bind(6, letter.position);
+    row.Bind(7, now);
+    if (row.Step() != SQLITE_DONE) {
+      const std::string message = sqlite3_errmsg(db_);
+      (void)Exec("ROLLBACK");
+      return Unavailable("state store: storing dead letters: " + message);
+    }
+  }
+  return Exec("COMMIT");
+}
+
+Result<std::vector<DeadLetter>> StateStore::ListDeadLetters(const std::string& pipeline,
+                                                            int limit) {
+  std::lock_guard lock(mutex_);
+  Statement select(db_,
+                   "SELECT pipeline, document_id, document, operation, error, position, "
+                   "created_at FROM dead_letters WHERE pipeline = ? ORDER BY seq LIMIT ?");
+  if (!select.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
+  select.Bind(1, pipeline);
+  select.Bind(2, static_cast<int64_t>(limit));
+  std::vector<DeadLetter> letters;
+  while (select.Step() == SQLITE_ROW) {
+    letters.push_back({.pipeline = select.Text(0),
+                       .document_id = select.Text(1),
+                       .document = select.Text(2),
+                       .operation = select.Text(3),
+                       .error = select.Text(4),
+                       .position = select.Text(5),
+                       .created_at = select.Text(6)});
+  }
+  return letters;
+}
+
+Result<uint64_t> StateStore::CountDeadLetters(const std::string& pipeline) {
+  std::lock_guard lock(mutex_);
+  Statement count(db_, "SELECT count(*) FROM dead_letters WHERE pipeline = ?");
+  if (!count.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
+  count.Bind(1, pipeline);
+  if (count.Step() != SQLITE_ROW) return Internal("state store: count failed");
+  return static_cast<uint64_t>(count.Int(0));
+}
+
+}  // namespace searchsync

@@ -1,0 +1,82 @@
+#pragma once
+// StateStore: the embedded SQLite database under `state.path` that holds each pipeline's
+// checkpoint, its counters and its dead letters.
+//
+// A checkpoint row is written in one transaction with the counters it accounts for, so a crash
+// (kill -9) leaves either the old or the new state, never a mix. The database runs in WAL mode
+// with synchronous=NORMAL: durable across process crashes; a power loss may roll back the last
+// few checkpoints, which only means re-sending acknowledged events (at least once).
+//
+// Thread safety: all methods may be called from any thread (internal mutex).
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "pipeline/event.h"
+#include "pipeline/status.h"
+
+struct sqlite3;
+
+namespace searchsync {
+
+struct PipelineCounters {
+  uint64_t events_read = 0;
+  uint64_t events_acked = 0;
+  uint64_t dead_lettered = 0;
+};
+
+struct PipelineState {
+  std::string pipeline;
+  Checkpoint checkpoint;
+  PipelineCounters counters;  // cumulative over every run
+  std::string state;          // "running", "caught_up", "stopped", "failed"
+  std::string last_error;
+  std::string updated_at;     // UTC, ISO 8601
+};
+
+struct DeadLetter {
+  std::string pipeline;
+  std::string document_id;
+  std::string document;  // the document as JSON ({"id":...,...}); empty for deletes
+  std::string operation;  // "upsert" | "delete"
+  std::string error;
+  std::string position;  // the source position of the event
+  std::string created_at;
+};
+
+class StateStore {
+ public:
+  // Opens (creating if needed) `<dir>/state.db`. kInvalidArgument when the directory cannot be
+  // created or the file is not a searchsync state database.
+  static Result<std::unique_ptr<StateStore>> Open(const std::string& dir);
+  ~StateStore();
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
+
+  // Takes an exclusive lock on the directory for a `run` process; kFailedPrecondition when
+  // another process holds it. Released when the store is destroyed.
+  Status LockForRun();
+
+  // The pipeline's state; a pipeline never seen has an empty checkpoint and zero counters.
+  Result<PipelineState> Load(const std::string& pipeline);
+  Result<std::vector<PipelineState>> LoadAll();
+  Status Save(const PipelineState& state);
+
+  Status AddDeadLetters(const std::vector<DeadLetter>& letters);
+  Result<std::vector<DeadLetter>> ListDeadLetters(const std::string& pipeline, int limit);
+  Result<uint64_t> CountDeadLetters(const std::string& pipeline);
+
+ private:
+  explicit StateStore(std::string dir) : dir_(std::move(dir)) {}
+  Status Exec(const char* sql);
+
+  std::string dir_;
+  std::mutex mutex_;
+  sqlite3* db_ = nullptr;
+  int lock_fd_ = -1;
+};
+
+}  // namespace searchsync

@@ -1,0 +1,72 @@
+#include "tests/support/fakes.h"
+
+#include <thread>
+
+namespace searchsync::test {
+
+Event Upsert(std::string id, std::string value) {
+  return {.op = Op::kUpsert, .id = std::move(id), .document = {{"v", std::move(value)}}};
+}
+
+Event Delete(std::string id) { return {.op = Op::kDelete, .id = std::move(id)}; }
+
+FakeSource::FakeSource(std::vector<Event> events) : events_(std::move(events)) {
+  for (size_t i = 0; i < events_.size(); ++i) events_[i].position = {std::to_string(i + 1)};
+}
+
+Result<std::vector<Event>> FakeSource::Poll(const Checkpoint& from, size_t max_events) {
+  const size_t start = from.empty() ? 0 : std::stoul(from.token);
+  std::vector<Event> out;
+  for (size_t i = start; i < events_.size() && out.size() < max_events; ++i) {
+    out.push_back(events_[i]);
+  }
+  shared_->polled += out.size();
+  return out;
+}
+
+Status FakeSource::Commit(const Checkpoint& upto) {
+  std::lock_guard lock(shared_->mutex);
+  shared_->commits.push_back(upto.token);
+  return Status::Ok();
+}
+
+Result<WriteReport> FakeSink::Write(const Batch& batch) {
+  Shared& s = *shared_;
+  {
+    std::lock_guard lock(s.mutex);
+    for (const Event& event : batch.events) {
+      if (!s.ids_in_flight.insert(event.id).second) s.same_id_in_two_writes = true;
+    }
+    s.max_writes_in_flight = std::max(s.max_writes_in_flight, ++s.writes_in_flight);
+  }
+  while (s.blocked) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Give other lanes a chance to overlap, so order violations would show.
+  std::this_thread::yield();
+  std::lock_guard lock(s.mutex);
+  --s.writes_in_flight;
+  for (const Event& event : batch.events) s.ids_in_flight.erase(event.id);
+  if (s.unavailable_writes > 0) {
+    --s.unavailable_writes;
+    return Unavailable("fake sink: HTTP 503");
+  }
+  if (s.fail_after_batches == 0) return s.permanent_error;
+  if (s.fail_after_batches > 0) --s.fail_after_batches;
+  WriteReport report;
+  for (size_t i = 0; i < batch.events.size(); ++i) {
+    const Event& event = batch.events[i];
+    if (s.reject_ids.count(event.id)) {
+      report.rejected.push_back({.event_index = i, .code = 400, .error = "Field `v` must be an int32."});
+      continue;
+    }
+    if (event.op == Op::kDelete) {
+      s.index.erase(event.id);
+    } else {
+      s.index[event.id] = event.document.empty() ? "" : event.document[0].json;
+    }
+  }
+  s.batch_sizes.push_back(batch.size());
+  s.written.notify_all();
+  return report;
+}
+
+}  // namespace searchsync::test
