@@ -1,0 +1,283 @@
+#include "pipeline/cli.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <set>
+#include <thread>
+
+#include "pipeline/config.h"
+#include "pipeline/json.h"
+#include "pipeline/log.h"
+#include "pipeline/registry.h"
+#include "pipeline/runner.h"
+#include "pipeline/state_store.h"
+#include "pipeline/version.h"
+
+namespace searchsync {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+struct CommonFlags {
+  std::string config_file;
+  std::string log_format = "text";
+  std::string log_level = "info";
+};
+
+void ApplyLogFlags(const CommonFlags& flags) {
+  SetLogFormat(flags.log_format == "json" ? LogFormat::kJson : LogFormat::kText);
+  if (flags.log_level == "debug") SetLogLevel(LogLevel::kDebug);
+  if (flags.log_level == "warn") SetLogLevel(LogLevel::kWarn);
+  if (flags.log_level == "error") SetLogLevel(LogLevel::kError);
+}
+
+// Loads the config; prints every error and returns nullopt on failure.
+std::optional<Config> LoadOrReport(const std::string& file) {
+  Result<Config> config = LoadConfig(file);
+  if (!config.ok()) {
+    std::fprintf(stderr, "%s\n", config.status().message().c_str());
+    return std::nullopt;
+  }
+  return std::move(*config);
+}
+
+// Blocks SIGINT/SIGTERM in every thread and hands them to `on_signal` from a watcher thread.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(std::function<void()> on_signal) {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+    thread_ = std::thread([this, on_signal = std::move(on_signal)] {
+      const timespec tick{0, 100'000'000};
+      while (!done_) {
+        const int signal = sigtimedwait(&signals_, nullptr, &tick);
+        if (signal == SIGINT || signal == SIGTERM) {
+          Log(LogLevel::kInfo, "searchsync",
+              std::string("received ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +
+                  ": flushing and checkpointing before exit");
+          on_signal();
+        }
+      }
+    });
+  }
+  ~SignalWatcher() {
+    done_ = true;
+    thread_.join();
+  }
+
+ private:
+  sigset_t signals_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool once) {
+  std::optional<Config> config = LoadOrReport(flags.config_file);
+  if (!config) return kExitUsage;
+  std::vector<const PipelineConfig*> pipelines;
+  for (const PipelineConfig& pipeline : config->pipelines) {
+    if (selected.empty() ||
+        std::find(selected.begin(), selected.end(), pipeline.name) != selected.end()) {
+      pipelines.push_back(&pipeline);
+    }
+  }
+  for (const std::string& name : selected) {
+    const bool known = std::any_of(config->pipelines.begin(), config->pipelines.end(),
+                                   [&](const PipelineConfig& p) { return p.name == name; });
+    if (!known) {
+      std::fprintf(stderr, "%s: no pipeline named '%s'\n", flags.config_file.c_str(),
+                   name.c_str());
+      return kExitUsage;
+    }
+  }
+  Result<std::unique_ptr<StateStore>> state = StateStore::Open(config->state.path);
+  if (!state.ok()) {
+    std::fprintf(stderr, "%s\n", state.status().message().c_str());
+    return kExitRuntime;
+  }
+  if (Status status = (*state)->LockForRun(); !status.ok()) {
+    std::fprintf(stderr, "%s\n", status.message().c_str());
+    return kExitRuntime;
+  }
+
+  std::vector<std::unique_ptr<PipelineRunner>> runners;
+  for (const PipelineConfig* pipeline : pipelines) {
+    runners.push_back(std::make_unique<PipelineRunner>(
+        *pipeline, config->typesense.retry, pipeline->make_source(), MakeSink(*config, *pipeline),
+        **state, RunOptions{.once = once}));
+  }
+  SignalWatcher watcher([&] {
+    for (auto& runner : runners) runner->Stop();
+  });
+  Log(LogLevel::kInfo, "searchsync",
+      std::string("searchsync ") + SEARCHSYNC_VERSION + " running " +
+          std::to_string(runners.size()) + " pipeline(s)" + (once ? " once" : ""));
+
+  std::vector<Status> results(runners.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < runners.size(); ++i) {
+    threads.emplace_back([&, i] { results[i] = runners[i]->Run(); });
+  }
+  for (auto& thread : threads) thread.join();
+
+  int exit_code = kExitOk;
+  for (size_t i = 0; i < runners.size(); ++i) {
+    const PipelineSnapshot snapshot = runners[i]->Snapshot();
+    if (!results[i].ok()) {
+      std::fprintf(stderr, "pipeline %s failed: %s\n", snapshot.name.c_str(),
+                   results[i].message().c_str());
+      exit_code = kExitRuntime;
+    } else if (once && snapshot.dead_lettered_this_run > 0) {
+      std::fprintf(stderr,
+                   "pipeline %s: %llu document(s) were rejected and stored in the dead-letter "
+                   "store; see `searchsync status -c %s`\n",
+                   snapshot.name.c_str(),
+                   static_cast<unsigned long long>(snapshot.dead_lettered_this_run),
+                   flags.config_file.c_str());
+      exit_code = kExitRuntime;
+    }
+  }
+  return exit_code;
+}
+
+int Check(const CommonFlags& flags, bool reference) {
+  if (reference) {
+    std::fputs(ConfigReferenceMarkdown().c_str(), stdout);
+    return kExitOk;
+  }
+  std::optional<Config> config = LoadOrReport(flags.config_file);
+  if (!config) return kExitUsage;
+  int exit_code = kExitOk;
+  for (const PipelineConfig& pipeline : config->pipelines) {
+    const Status source = pipeline.make_source()->HealthCheck();
+    const Status sink = MakeSink(*config, pipeline)->HealthCheck();
+    for (const auto& [what, status] : {std::pair{"source", source}, std::pair{"sink", sink}}) {
+      if (status.ok()) {
+        std::printf("pipeline %s: %s ok\n", pipeline.name.c_str(), what);
+      } else {
+        std::printf("pipeline %s: %s: %s\n", pipeline.name.c_str(), what,
+                    status.message().c_str());
+        exit_code = kExitRuntime;
+      }
+    }
+  }
+  std::printf(exit_code == kExitOk ? "configuration ok\n" : "configuration valid; checks failed\n");
+  return exit_code;
+}
+
+int PrintStatus(const CommonFlags& flags, bool json) {
+  std::optional<Config> config = LoadOrReport(flags.config_file);
+  if (!config) return kExitUsage;
+  Result<std::unique_ptr<StateStore>> state = StateStore::Open(config->state.path);
+  if (!state.ok()) {
+    std::fprintf(stderr, "%s\n", state.status().message().c_str());
+    return kExitRuntime;
+  }
+  std::vector<PipelineState> rows;
+  for (const PipelineConfig& pipeline : config->pipelines) {
+    Result<PipelineState> row = (*state)->Load(pipeline.name);
+    if (!row.ok()) {
+      std::fprintf(stderr, "%s\n", row.status().message().c_str());
+      return kExitRuntime;
+    }
+    if (row->state.empty()) row->state = "never_run";
+    rows.push_back(std::move(*row));
+  }
+  if (json) {
+    std::string out = "{\"pipelines\":[";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const PipelineState& row = rows[i];
+      if (i) out += ",";
+      out += "{\"name\":" + JsonString(row.pipeline) + ",\"state\":" + JsonString(row.state) +
+             ",\"checkpoint\":" + JsonString(row.checkpoint.token) +
+             ",\"events_read\":" + std::to_string(row.counters.events_read) +
+             ",\"events_acked\":" + std::to_string(row.counters.events_acked) +
+             ",\"dead_lettered\":" + std::to_string(row.counters.dead_lettered) +
+             ",\"last_error\":" + JsonString(row.last_error) +
+             ",\"updated_at\":" + JsonString(row.updated_at) + "}";
+    }
+    out += "]}\n";
+    std::fputs(out.c_str(), stdout);
+    return kExitOk;
+  }
+  std::printf("%-20s %-10s %12s %12s %13s  %-20s %s\n", "PIPELINE", "STATE", "READ", "ACKED",
+              "DEAD-LETTERED", "UPDATED", "LAST ERROR");
+  for (const PipelineState& row : rows) {
+    std::printf("%-20s %-10s %12llu %12llu %13llu  %-20s %s\n", row.pipeline.c_str(),
+                row.state.c_str(), static_cast<unsigned long long>(row.counters.events_read),
+                static_cast<unsigned long long>(row.counters.events_acked),
+                static_cast<unsigned long long>(row.counters.dead_lettered),
+                row.updated_at.c_str(), row.last_error.c_str());
+  }
+  for (const PipelineState& row : rows) {
+    if (!row.checkpoint.empty()) {
+      std::printf("%s checkpoint: %s\n", row.pipeline.c_str(), row.checkpoint.token.c_str());
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{"searchsync keeps a Typesense search index in step with a primary database."};
+  app.set_version_flag("--version", std::string("searchsync ") + SEARCHSYNC_VERSION);
+  app.require_subcommand(1);
+  CommonFlags flags;
+  auto add_common = [&](CLI::App* command) {
+    command->add_option("-c,--config", flags.config_file, "pipelines YAML file")->required();
+    command->add_option("--log-format", flags.log_format, "text or json")
+        ->check(CLI::IsMember({"text", "json"}));
+    command->add_option("--log-level", flags.log_level, "debug, info, warn or error")
+        ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  };
+
+  std::vector<std::string> selected;
+  bool once = false;
+  CLI::App* run = app.add_subcommand("run", "run the pipelines until SIGTERM/SIGINT");
+  add_common(run);
+  run->add_option("--pipeline", selected, "run only this pipeline (repeatable)");
+  run->add_flag("--once", once,
+                "one catch-up pass: exit 0 when every source is caught up and acknowledged");
+
+  bool reference = false;
+  CLI::App* check = app.add_subcommand("check", "validate the config and reach every server");
+  add_common(check);
+  check->add_flag("--reference", reference, "print the configuration key reference (markdown)");
+  // --reference needs no config file.
+  check->get_option("--config")->required(false);
+
+  bool json = false;
+  CLI::App* status = app.add_subcommand("status", "show each pipeline's state and checkpoint");
+  add_common(status);
+  status->add_flag("--json", json, "machine-readable output");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    const int code = app.exit(error);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  ApplyLogFlags(flags);
+  if (run->parsed()) return Run(flags, selected, once);
+  if (check->parsed()) {
+    if (!reference && flags.config_file.empty()) {
+      std::fprintf(stderr, "check: --config is required\n");
+      return kExitUsage;
+    }
+    return Check(flags, reference);
+  }
+  if (status->parsed()) return PrintStatus(flags, json);
+  return kExitUsage;
+}
+
+}  // namespace searchsync
