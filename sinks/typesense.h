@@ -1,7 +1,15 @@
 #pragma once
 // The Typesense sink: bulk import (action=upsert) and delete by id, over libcurl.
+//
+// Writes go to one collection name: the alias `sink.collection` (searches follow the alias),
+// or a concrete collection given in TypesenseSinkTarget (reindex writes to the new collection
+// while the alias still points at the old one). Each Write sends the deletes (by id filter in
+// chunks, and one by one for ids the filter syntax cannot express), then one import of every
+// upsert, and checks every import result line. Each call tries each of `typesense.nodes` at
+// most once and starts at the node that answered last; the retry loop is the pipeline's.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "pipeline/config.h"
@@ -9,8 +17,16 @@
 
 namespace searchsync {
 
+struct TypesenseSinkTarget {
+  // Write to this real collection instead of the alias `sink.collection`. Prepare then only
+  // checks that it exists: it creates nothing and leaves the alias alone.
+  std::optional<std::string> collection;
+};
+
 // `component` names the instance in logs, e.g. "pipeline=products sink=typesense".
+// The returned sink is safe to call from up to `sink.concurrency` threads at once.
 std::unique_ptr<Sink> MakeTypesenseSink(const TypesenseOptions& typesense,
-                                        const SinkOptions& sink, std::string component);
+                                        const SinkOptions& sink, std::string component,
+                                        TypesenseSinkTarget target = {});
 
 }  // namespace searchsync

@@ -1,0 +1,341 @@
+#include "sinks/typesense_client.h"
+
+#include <curl/curl.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "pipeline/json.h"
+#include "pipeline/log.h"
+#include "sinks/typesense_encode.h"
+
+namespace searchsync {
+
+namespace {
+
+std::once_flag g_curl_init;
+
+// "typesense POST /collections/products/documents/import": the method and path, without the
+// query string (a delete filter can be 64 KiB long).
+std::string CallContext(std::string_view method, std::string_view target) {
+  return "typesense " + std::string(method) + " " +
+         std::string(target.substr(0, target.find('?')));
+}
+
+std::string CollectionPath(std::string_view collection) {
+  return "/collections/" + PercentEncode(collection);
+}
+
+}  // namespace
+
+// Easy handles kept between calls so their connections stay alive. A calling thread borrows
+// one for the duration of a request.
+class TypesenseClient::HandlePool {
+ public:
+  ~HandlePool() {
+    for (CURL* handle : idle_) curl_easy_cleanup(handle);
+  }
+
+  CURL* Acquire() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!idle_.empty()) {
+        CURL* handle = idle_.back();
+        idle_.pop_back();
+        return handle;
+      }
+    }
+    return curl_easy_init();
+  }
+
+  void Release(CURL* handle) {
+    std::lock_guard lock(mutex_);
+    idle_.push_back(handle);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<CURL*> idle_;
+};
+
+struct TypesenseClient::Exchange {
+  std::string transport_error;  // set when no complete response arrived
+  long status = 0;
+  std::string body;
+  bool body_delivered = false;  // on_body saw at least one chunk
+  bool aborted = false;         // on_body asked to stop
+};
+
+namespace {
+
+struct WriteContext {
+  CURL* handle = nullptr;
+  std::string* body = nullptr;
+  const std::function<bool(std::string_view)>* on_body = nullptr;
+  bool* delivered = nullptr;
+  bool* aborted = nullptr;
+};
+
+size_t WriteCallback(char* data, size_t size, size_t count, void* user) {
+  auto* context = static_cast<WriteContext*>(user);
+  const size_t bytes = size * count;
+  const std::string_view chunk(data, bytes);
+  if (context->on_body != nullptr) {
+    long status = 0;
+    curl_easy_getinfo(context->handle, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) {
+      *context->delivered = true;
+      if (!(*context->on_body)(chunk)) {
+        *context->aborted = true;
+        return 0;
+      }
+      return bytes;
+    }
+  }
+  context->body->append(chunk);
+  return bytes;
+}
+
+}  // namespace
+
+TypesenseClient::TypesenseClient(TypesenseClientOptions options, std::string component)
+    : options_(std::move(options)),
+      component_(std::move(component)),
+      handles_(std::make_unique<HandlePool>()) {
+  std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+TypesenseClient::~TypesenseClient() = default;
+
+TypesenseClient::Exchange TypesenseClient::Perform(const std::string& node,
+                                                   std::string_view method,
+                                                   std::string_view target,
+                                                   std::string_view body,
+                                                   std::string_view content_type,
+                                                   Timeout timeout, const BodySink* on_body) {
+  Exchange exchange;
+  CURL* handle = handles_->Acquire();
+  if (handle == nullptr) {
+    exchange.transport_error = "could not create a libcurl handle";
+    return exchange;
+  }
+  // Reset keeps the handle's live connections; every option is set again below.
+  curl_easy_reset(handle);
+
+  std::string url = node;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  url += target;
+
+  curl_slist* headers = nullptr;
+  const std::string key_header = "X-TYPESENSE-API-KEY: " + options_.api_key.value();
+  headers = curl_slist_append(headers, key_header.c_str());
+  // Large bodies would otherwise wait for a "100 Continue" the server may never send.
+  headers = curl_slist_append(headers, "Expect:");
+  std::string type_header;
+  if (!content_type.empty()) {
+    type_header = "Content-Type: " + std::string(content_type);
+    headers = curl_slist_append(headers, type_header.c_str());
+  }
+
+  const Millis limit = timeout == Timeout::kBulk
+                           ? options_.timeout
+                           : std::min(options_.control_timeout, options_.timeout);
+  char error_buffer[CURL_ERROR_SIZE] = {};
+  WriteContext write_context{.handle = handle,
+                             .body = &exchange.body,
+                             .on_body = on_body,
+                             .delivered = &exchange.body_delivered,
+                             .aborted = &exchange.aborted};
+  const std::string method_text(method);
+
+  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(handle, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(handle, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(limit.count()));
+  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &WriteCallback);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &write_context);
+  if (method == "GET") {
+    curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
+  } else {
+    if (!body.empty() || method == "POST" || method == "PUT") {
+      // Never a null pointer: libcurl would then read the body from stdin.
+      curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.empty() ? "" : body.data());
+      curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    }
+    if (method != "POST") curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method_text.c_str());
+  }
+
+  const CURLcode code = curl_easy_perform(handle);
+  if (code == CURLE_OK) {
+    curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &exchange.status);
+  } else if (!exchange.aborted) {
+    exchange.transport_error = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
+  }
+  curl_slist_free_all(headers);
+  handles_->Release(handle);
+  return exchange;
+}
+
+Result<HttpResponse> TypesenseClient::SendVia(std::string_view method, std::string_view target,
+                                              std::string_view body,
+                                              std::string_view content_type, Timeout timeout,
+                                              const BodySink* on_body) {
+  const std::string context = CallContext(method, target);
+  const size_t node_count = options_.nodes.size();
+  if (node_count == 0) return FailedPrecondition(context + ": no typesense.nodes configured");
+
+  const size_t first = preferred_node_.load() % node_count;
+  Status last_error;
+  for (size_t attempt = 0; attempt < node_count; ++attempt) {
+    const size_t node_idx = (first + attempt) % node_count;
+    const std::string& node = options_.nodes[node_idx];
+    Exchange exchange = Perform(node, method, target, body, content_type, timeout, on_body);
+    if (exchange.aborted) return HttpResponse{.status = exchange.status};
+    Status status =
+        ClassifyHttpResult(context, exchange.transport_error, exchange.status, exchange.body);
+    if (status.code() != StatusCode::kUnavailable) {
+      preferred_node_.store(node_idx);
+      return HttpResponse{.status = exchange.status, .body = std::move(exchange.body)};
+    }
+    const bool can_fail_over = attempt + 1 < node_count && !exchange.body_delivered;
+    if (!can_fail_over) return status;
+    Log(LogLevel::kWarn, component_,
+        "typesense node failed, trying the next one: node=" + node + " error=\"" +
+            status.message() + "\"");
+    last_error = std::move(status);
+  }
+  return last_error;
+}
+
+Result<HttpResponse> TypesenseClient::Send(std::string_view method, std::string_view target,
+                                           std::string_view body, std::string_view content_type,
+                                           Timeout timeout) {
+  return SendVia(method, target, body, content_type, timeout, nullptr);
+}
+
+Result<HttpResponse> TypesenseClient::Call(std::string_view method, std::string_view target,
+                                           std::string_view body, std::string_view content_type,
+                                           Timeout timeout) {
+  Result<HttpResponse> response = Send(method, target, body, content_type, timeout);
+  if (!response.ok()) return response;
+  Status status = ClassifyHttpResult(CallContext(method, target), "", response->status,
+                                     response->body);
+  if (!status.ok()) return status;
+  return response;
+}
+
+Status TypesenseClient::Health() {
+  Result<HttpResponse> health = Call("GET", "/health");
+  if (!health.ok()) return health.status();
+  // The key is checked by any authenticated read; /health itself needs none.
+  Result<HttpResponse> aliases = Call("GET", "/aliases");
+  if (!aliases.ok()) return aliases.status();
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> TypesenseClient::GetAlias(std::string_view alias) {
+  const std::string target = "/aliases/" + PercentEncode(alias);
+  Result<HttpResponse> response = Send("GET", target);
+  if (!response.ok()) return response.status();
+  if (response->status == 404) return std::optional<std::string>();
+  const std::string context = CallContext("GET", target);
+  Status status = ClassifyHttpResult(context, "", response->status, response->body);
+  if (!status.ok()) return status;
+
+  simdjson::dom::parser parser;
+  simdjson::dom::element element;
+  std::string_view collection;
+  if (parser.parse(response->body).get(element) != simdjson::SUCCESS ||
+      element["collection_name"].get_string().get(collection) != simdjson::SUCCESS) {
+    return Unavailable(context + ": answer has no \"collection_name\"");
+  }
+  return std::optional<std::string>(std::string(collection));
+}
+
+Status TypesenseClient::PutAlias(std::string_view alias, std::string_view collection) {
+  std::string body = "{\"collection_name\":";
+  AppendJsonString(body, collection);
+  body.push_back('}');
+  return Call("PUT", "/aliases/" + PercentEncode(alias), body, "application/json").status();
+}
+
+Result<bool> TypesenseClient::CollectionExists(std::string_view name) {
+  const std::string target = CollectionPath(name);
+  Result<HttpResponse> response = Send("GET", target);
+  if (!response.ok()) return response.status();
+  if (response->status == 404) return false;
+  Status status = ClassifyHttpResult(CallContext("GET", target), "", response->status,
+                                     response->body);
+  if (!status.ok()) return status;
+  return true;
+}
+
+Status TypesenseClient::CreateCollection(std::string_view schema_json) {
+  return Call("POST", "/collections", schema_json, "application/json").status();
+}
+
+Result<std::string> TypesenseClient::Import(std::string_view collection, std::string_view jsonl,
+                                            std::string_view action) {
+  const std::string target =
+      CollectionPath(collection) + "/documents/import?action=" + PercentEncode(action);
+  Result<HttpResponse> response = Call("POST", target, jsonl, "text/plain", Timeout::kBulk);
+  if (!response.ok()) return response.status();
+  return std::move(response->body);
+}
+
+Status TypesenseClient::DeleteByFilter(std::string_view collection,
+                                       std::string_view encoded_filter) {
+  return Call("DELETE", FilterDeleteTarget(collection, encoded_filter), {}, {}, Timeout::kBulk)
+      .status();
+}
+
+Status TypesenseClient::DeleteDocument(std::string_view collection, std::string_view id) {
+  const std::string target = DocumentDeleteTarget(collection, id);
+  Result<HttpResponse> response = Send("DELETE", target, {}, {}, Timeout::kBulk);
+  if (!response.ok()) return response.status();
+  // With ignore_not_found a missing document is a 200; servers that ignore the parameter say
+  // 404 "Could not find a document with id: ...", which means the same: already gone.
+  if (response->status == 404 &&
+      response->body.find("Could not find a document") != std::string::npos) {
+    return Status::Ok();
+  }
+  return ClassifyHttpResult(CallContext("DELETE", target), "", response->status, response->body);
+}
+
+Status TypesenseClient::Export(
+    std::string_view collection,
+    const std::function<Status(std::string_view document)>& on_document) {
+  std::string pending;  // an incomplete last line, carried to the next chunk
+  Status callback_status;
+  const BodySink on_body = [&](std::string_view chunk) {
+    pending.append(chunk);
+    size_t start = 0;
+    for (size_t end = pending.find('\n'); end != std::string::npos;
+         end = pending.find('\n', start)) {
+      const std::string_view line(pending.data() + start, end - start);
+      start = end + 1;
+      if (line.empty() || line == "\r") continue;
+      callback_status = on_document(line);
+      if (!callback_status.ok()) return false;
+    }
+    pending.erase(0, start);
+    return true;
+  };
+  const std::string target = CollectionPath(collection) + "/documents/export";
+  Result<HttpResponse> response = SendVia("GET", target, {}, {}, Timeout::kBulk, &on_body);
+  if (!callback_status.ok()) return callback_status;
+  if (!response.ok()) return response.status();
+  Status status = ClassifyHttpResult(CallContext("GET", target), "", response->status,
+                                     response->body);
+  if (!status.ok()) return status;
+  if (!pending.empty() && pending != "\r") return on_document(pending);
+  return Status::Ok();
+}
+
+}  // namespace searchsync

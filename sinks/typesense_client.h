@@ -1,0 +1,114 @@
+#pragma once
+// TypesenseClient: the HTTP calls searchsync makes to Typesense, over libcurl, with failover
+// across nodes. Every non-2xx outcome goes through ClassifyHttpResult (typesense_encode.h), so
+// each error means one action: kUnavailable retry, kFailedPrecondition stop (key refused,
+// collection missing), kInvalidArgument fix the request.
+//
+// Thread safety: all methods may be called from any number of threads at once. Each call
+// borrows an easy handle from a small pool, so connections are kept alive between calls.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/config.h"
+#include "pipeline/status.h"
+
+namespace searchsync {
+
+struct TypesenseClientOptions {
+  // "http://host:port", tried in order from the last node that answered; each at most once
+  // per call. REQUIRES: not empty.
+  std::vector<std::string> nodes;
+  Secret api_key;  // sent as X-TYPESENSE-API-KEY; never logged
+  // Whole-call limit for imports, deletes and exports. A timed-out import may still be applied
+  // by the server; upserts make the retry harmless.
+  Millis timeout{60 * 60 * 1000};
+  // Whole-call limit for small calls (health, aliases, collections); capped by `timeout`.
+  Millis control_timeout{30'000};
+  Millis connect_timeout{5'000};
+};
+
+// A response that arrived (any status); transport failures are Status values instead.
+struct HttpResponse {
+  long status = 0;
+  std::string body;
+};
+
+class TypesenseClient {
+ public:
+  // `component` names the owner in logs, e.g. "pipeline=products sink=typesense".
+  TypesenseClient(TypesenseClientOptions options, std::string component);
+  ~TypesenseClient();
+  TypesenseClient(const TypesenseClient&) = delete;
+  TypesenseClient& operator=(const TypesenseClient&) = delete;
+
+  // One request, with failover: when a node's outcome classifies as kUnavailable (connection
+  // error, timeout, 429, 5xx), the next node is tried. Returns the first response that is not
+  // kUnavailable, whatever its status (the caller decides what a 404 means), or the last
+  // kUnavailable status when every node failed. `target` is the path and query, already
+  // percent-encoded. `body` is sent when non-empty (or when `method` is POST or PUT).
+  enum class Timeout { kControl, kBulk };
+  Result<HttpResponse> Send(std::string_view method, std::string_view target,
+                            std::string_view body = {}, std::string_view content_type = {},
+                            Timeout timeout = Timeout::kControl);
+
+  // Send, then ClassifyHttpResult: OK only for 2xx.
+  Result<HttpResponse> Call(std::string_view method, std::string_view target,
+                            std::string_view body = {}, std::string_view content_type = {},
+                            Timeout timeout = Timeout::kControl);
+
+  // GET /health answers {"ok":true} and GET /aliases accepts the API key.
+  Status Health();
+
+  // The collection `alias` points to; nullopt when there is no such alias.
+  Result<std::optional<std::string>> GetAlias(std::string_view alias);
+  // Points `alias` at `collection` (creates or moves it; atomic for readers).
+  Status PutAlias(std::string_view alias, std::string_view collection);
+
+  // Whether GET /collections/{name} finds it (a real collection, or an alias to one).
+  Result<bool> CollectionExists(std::string_view name);
+  // POST /collections with a full schema (including "name"). 409 (exists) is an error.
+  Status CreateCollection(std::string_view schema_json);
+
+  // POST /collections/{c}/documents/import?action=<action> with a JSONL body; returns the
+  // response body (one result line per document line) of the 200.
+  Result<std::string> Import(std::string_view collection, std::string_view jsonl,
+                             std::string_view action = "upsert");
+  // DELETE by an already percent-encoded filter_by value (see PlanDeletes).
+  Status DeleteByFilter(std::string_view collection, std::string_view encoded_filter);
+  // DELETE one document; a document that is already gone is fine.
+  Status DeleteDocument(std::string_view collection, std::string_view id);
+
+  // GET /collections/{c}/documents/export, streamed: `on_document` gets each document line
+  // (compact JSON) in order. A non-OK status from `on_document` stops the export and is
+  // returned. Fails over to another node only before the first document was delivered.
+  Status Export(std::string_view collection,
+                const std::function<Status(std::string_view document)>& on_document);
+
+ private:
+  class HandlePool;
+  struct Exchange;
+  using BodySink = std::function<bool(std::string_view chunk)>;
+
+  // One attempt against one node. With `on_body`, the body of a 2xx response goes to it as it
+  // arrives (returning false aborts the transfer) instead of into Exchange::body.
+  Exchange Perform(const std::string& node, std::string_view method, std::string_view target,
+                   std::string_view body, std::string_view content_type, Timeout timeout,
+                   const BodySink* on_body);
+  Result<HttpResponse> SendVia(std::string_view method, std::string_view target,
+                               std::string_view body, std::string_view content_type,
+                               Timeout timeout, const BodySink* on_body);
+
+  const TypesenseClientOptions options_;
+  const std::string component_;
+  std::unique_ptr<HandlePool> handles_;
+  std::atomic<size_t> preferred_node_{0};  // the last node that answered
+};
+
+}  // namespace searchsync
