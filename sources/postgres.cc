@@ -1,6 +1,1305 @@
+// The `postgres` source.
+//
+// How polling by updated_at can miss nothing
+// ------------------------------------------
+// PostgreSQL's now() is the time its *transaction started*. A transaction that updates a row and
+// commits ten minutes later writes updated_at = (ten minutes ago). A poller that already moved
+// its cursor past that time would never see the row. So the source never reads at or beyond a
+// *horizon*, computed before every page:
+//
+//   horizon = min( now() of the horizon statement,
+//                  xact_start of the oldest other client transaction in this database
+//                  (pg_stat_activity: backend_type = 'client backend',
+//                   pid <> pg_backend_pid(), datname = current_database()) )
+//             - commit_margin
+//
+// and each page reads only rows with updated_at < horizon. The horizon is computed in its own
+// statement, outside any transaction (READ COMMITTED, so pg_stat_activity is fresh), *before*
+// the statement that reads the rows, whose snapshot is therefore later. Any transaction whose
+// changes that snapshot cannot see was either running when the horizon was computed, so it
+// started at or after the horizon, or it started later still. Either way every row it writes
+// with updated_at from now(), clock_timestamp() or a trigger has updated_at >= horizon, and a
+// later page reads it once it commits. Rows are read in (updated_at, primary key) order with a
+// keyset cursor, so rows sharing one timestamp are neither lost nor read twice.
+//
+// Consequences an operator sees:
+//   - A long transaction in the database, even an idle one ("idle in transaction") or a
+//     pg_dump, holds the horizon back: rows changed after it began are synced only once it
+//     ends. The source logs a WARN naming the session's pid once a minute while that lasts.
+//   - updated_at written by application clocks rather than the database can be older than the
+//     writing transaction: set commit_margin to the worst skew plus commit latency.
+//   - The role must see other sessions' xact_start: a superuser, the same role as the writers,
+//     or a member of pg_read_all_stats. Without it, a session of another role is only known to
+//     be in a transaction (backend_xid/backend_xmin); the horizon is then held at the time the
+//     source last saw that session outside a transaction, which is a best effort, not a
+//     guarantee. HealthCheck warns about this.
+//   - Two-phase transactions (PREPARE TRANSACTION) are not covered.
+//
+// Deletes from a tombstone table follow the same rule on (deleted_at, id), and both streams are
+// merged by timestamp, a tombstone first on a tie, so "delete, then insert again" ends with the
+// row present. When a page comes back full, events past its last timestamp wait for the next
+// page, so the merge never emits an event before one it has not read yet.
+
 #include "sources/postgres.h"
 
+#include <simdjson.h>
+#include <strings.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <pqxx/pqxx>
+#include <set>
+#include <stdexcept>
+#include <unordered_map>
+#include <utility>
+
+#include "pipeline/json.h"
+#include "pipeline/log.h"
+
 namespace searchsync {
-const std::span<const KeySpec> kPostgresKeys;
-SourceFactory ParsePostgresSource(const Section&) { return nullptr; }
+namespace {
+
+// ---- Keys -----------------------------------------------------------------------------------
+
+constexpr KeySpec kTombstoneKeyTable[] = {
+    {"table", KeyType::kString, "", true,
+     "table with one row per deleted document; may be schema-qualified"},
+    {"id_column", KeyType::kString, "", true,
+     "column holding the deleted document's id (for a composite key: the joined id)"},
+    {"deleted_at_column", KeyType::kString, "", true,
+     "column holding when it was deleted (timestamptz); index (deleted_at, id)"},
+};
+
+constexpr KeySpec kDeletesKeyTable[] = {
+    {"soft_delete_column", KeyType::kString, "", false,
+     "rows where this column is true (boolean) or not NULL (other types) are deleted from the "
+     "index; the column is left out of documents"},
+    {"tombstone_table", KeyType::kMapping, "", false,
+     "{ table, id_column, deleted_at_column }: deletions recorded by a trigger"},
+};
+
+constexpr KeySpec kPostgresKeyTable[] = {
+    {"dsn", KeyType::kSecret, "", true,
+     "libpq connection string or URI, e.g. postgresql://user:${PG_PASSWORD}@host/db"},
+    {"table", KeyType::kString, "", false,
+     "table or view to sync, optionally schema-qualified; or use query"},
+    {"query", KeyType::kString, "", false,
+     "a SELECT to sync instead of a table; primary_key and updated_at name its output columns"},
+    {"primary_key", KeyType::kStringList, "", true,
+     "key column, or a list for a composite key (ids are the parts joined by |)"},
+    {"updated_at", KeyType::kString, "", true,
+     "timestamptz column set on every insert and update; index (updated_at, primary_key)"},
+    {"poll_interval", KeyType::kDuration, "30s", false, "wait after a poll that found nothing new"},
+    {"page_size", KeyType::kInt, "10000", false, "rows per keyset page"},
+    {"commit_margin", KeyType::kDuration, "0s", false,
+     "extra safety below the horizon, for updated_at set by application clocks"},
+    {"deletes", KeyType::kMapping, "", false,
+     "{ soft_delete_column, tombstone_table: { table, id_column, deleted_at_column } }"},
+};
+
+// ---- PostgreSQL type OIDs (pg_type.dat) -------------------------------------------------------
+
+namespace oid {
+constexpr uint32_t kBool = 16, kBytea = 17, kChar = 18, kName = 19, kInt8 = 20, kInt2 = 21,
+                   kInt4 = 23, kText = 25, kOid = 26, kJson = 114, kXml = 142, kFloat4 = 700,
+                   kFloat8 = 701, kBpchar = 1042, kVarchar = 1043, kDate = 1082, kTime = 1083,
+                   kTimestamp = 1114, kTimestampTz = 1184, kInterval = 1186, kTimeTz = 1266,
+                   kNumeric = 1700, kUuid = 2950, kJsonb = 3802;
+}  // namespace oid
+
+enum class ValueKind { kInteger, kNumber, kBool, kJson, kTimestampTz, kTimestamp, kBytea, kString };
+
+struct ScalarType {
+  uint32_t type_oid;
+  ValueKind kind;
+};
+constexpr ScalarType kScalarTypes[] = {
+    {oid::kInt2, ValueKind::kInteger},
+    {oid::kInt4, ValueKind::kInteger},
+    {oid::kInt8, ValueKind::kInteger},
+    {oid::kOid, ValueKind::kInteger},
+    {oid::kNumeric, ValueKind::kNumber},
+    {oid::kFloat4, ValueKind::kNumber},
+    {oid::kFloat8, ValueKind::kNumber},
+    {oid::kBool, ValueKind::kBool},
+    {oid::kJson, ValueKind::kJson},
+    {oid::kJsonb, ValueKind::kJson},
+    {oid::kTimestampTz, ValueKind::kTimestampTz},
+    {oid::kTimestamp, ValueKind::kTimestamp},
+    {oid::kBytea, ValueKind::kBytea},
+    {oid::kChar, ValueKind::kString},
+    {oid::kName, ValueKind::kString},
+    {oid::kText, ValueKind::kString},
+    {oid::kXml, ValueKind::kString},
+    {oid::kBpchar, ValueKind::kString},
+    {oid::kVarchar, ValueKind::kString},
+    {oid::kDate, ValueKind::kString},
+    {oid::kTime, ValueKind::kString},
+    {oid::kInterval, ValueKind::kString},
+    {oid::kTimeTz, ValueKind::kString},
+    {oid::kUuid, ValueKind::kString},
+};
+
+struct ArrayType {
+  uint32_t type_oid;
+  uint32_t element_oid;
+};
+constexpr ArrayType kArrayTypes[] = {
+    {1000, oid::kBool},        {1001, oid::kBytea},     {1002, oid::kChar},    {1003, oid::kName},
+    {1005, oid::kInt2},        {1007, oid::kInt4},      {1009, oid::kText},    {1014, oid::kBpchar},
+    {1015, oid::kVarchar},     {1016, oid::kInt8},      {1021, oid::kFloat4},  {1022, oid::kFloat8},
+    {1028, oid::kOid},         {1115, oid::kTimestamp}, {1182, oid::kDate},    {1183, oid::kTime},
+    {1185, oid::kTimestampTz}, {1187, oid::kInterval},  {1231, oid::kNumeric}, {1270, oid::kTimeTz},
+    {2951, oid::kUuid},        {199, oid::kJson},       {3807, oid::kJsonb},   {143, oid::kXml},
+};
+
+// The kind of a scalar type, or nullopt for a type these tables do not know.
+std::optional<ValueKind> KnownKind(uint32_t type_oid) {
+  for (const ScalarType& type : kScalarTypes) {
+    if (type.type_oid == type_oid) return type.kind;
+  }
+  return std::nullopt;
+}
+
+// The element type of a built-in array type, or 0.
+uint32_t KnownArrayElement(uint32_t type_oid) {
+  for (const ArrayType& type : kArrayTypes) {
+    if (type.type_oid == type_oid) return type.element_oid;
+  }
+  return 0;
+}
+
+ValueKind KindOf(uint32_t type_oid) { return KnownKind(type_oid).value_or(ValueKind::kString); }
+
+// ---- Value encoding ---------------------------------------------------------------------------
+
+// RFC 8259 number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+bool IsJsonNumber(std::string_view text) {
+  size_t pos = 0;
+  const auto digits = [&] {
+    const size_t start = pos;
+    while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) ++pos;
+    return pos - start;
+  };
+  if (pos < text.size() && text[pos] == '-') ++pos;
+  if (pos < text.size() && text[pos] == '0') {
+    ++pos;
+  } else if (digits() == 0) {
+    return false;
+  }
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    if (digits() == 0) return false;
+  }
+  if (pos < text.size() && (text[pos] == 'e' || text[pos] == 'E')) {
+    ++pos;
+    if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) ++pos;
+    if (digits() == 0) return false;
+  }
+  return pos == text.size();
+}
+
+// JSON text without the whitespace between tokens: json values may be pretty-printed, and the
+// documents travel one per line.
+void AppendCompactJson(std::string& out, std::string_view text) {
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      out.push_back(c);
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+      out.push_back(c);
+      if (c == '"') in_string = true;
+    }
+  }
+}
+
+// "2026-11-21 05:00:00.5+00" -> "2026-11-21T05:00:00.5Z"; "...+05:30" keeps its offset, "+05"
+// becomes "+05:00". Values RFC 3339 cannot express (BC dates, infinity) are returned unchanged.
+std::string IsoTimestamp(std::string_view text) {
+  const size_t space = text.find(' ');
+  if (space == std::string_view::npos || text.ends_with(" BC") || space + 9 > text.size()) {
+    return std::string(text);
+  }
+  std::string out(text);
+  out[space] = 'T';
+  const size_t sign = out.find_first_of("+-", space + 1);
+  if (sign == std::string::npos) return out;
+  const std::string offset = out.substr(sign + 1);
+  if (offset == "00" || offset == "00:00") return out.substr(0, sign) + "Z";
+  if (offset.size() == 2) return out + ":00";
+  return out;
+}
+
+constexpr char kBase64Alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// bytea in hex output ("\x0aff") as a base64 JSON string; other forms as a plain string.
+void AppendByteaJson(std::string& out, std::string_view text) {
+  if (!text.starts_with("\\x") || text.size() % 2 != 0) {
+    AppendJsonString(out, text);
+    return;
+  }
+  std::string bytes;
+  bytes.reserve((text.size() - 2) / 2);
+  for (size_t pos = 2; pos < text.size(); pos += 2) {
+    const int high = HexValue(text[pos]);
+    const int low = HexValue(text[pos + 1]);
+    if (high < 0 || low < 0) {
+      AppendJsonString(out, text);
+      return;
+    }
+    bytes.push_back(static_cast<char>(high * 16 + low));
+  }
+  out.push_back('"');
+  size_t pos = 0;
+  for (; pos + 3 <= bytes.size(); pos += 3) {
+    const uint32_t chunk = (static_cast<uint8_t>(bytes[pos]) << 16) |
+                           (static_cast<uint8_t>(bytes[pos + 1]) << 8) |
+                           static_cast<uint8_t>(bytes[pos + 2]);
+    out.push_back(kBase64Alphabet[(chunk >> 18) & 63]);
+    out.push_back(kBase64Alphabet[(chunk >> 12) & 63]);
+    out.push_back(kBase64Alphabet[(chunk >> 6) & 63]);
+    out.push_back(kBase64Alphabet[chunk & 63]);
+  }
+  if (const size_t rest = bytes.size() - pos; rest > 0) {
+    uint32_t chunk = static_cast<uint8_t>(bytes[pos]) << 16;
+    if (rest == 2) chunk |= static_cast<uint8_t>(bytes[pos + 1]) << 8;
+    out.push_back(kBase64Alphabet[(chunk >> 18) & 63]);
+    out.push_back(kBase64Alphabet[(chunk >> 12) & 63]);
+    out.push_back(rest == 2 ? kBase64Alphabet[(chunk >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  out.push_back('"');
+}
+
+void AppendValueJson(std::string& out, ValueKind kind, std::string_view text) {
+  switch (kind) {
+    case ValueKind::kInteger:
+    case ValueKind::kNumber:
+      // NaN and ±Infinity have no JSON form.
+      out += IsJsonNumber(text) ? text : std::string_view("null");
+      return;
+    case ValueKind::kBool:
+      out += (text == "t" || text == "true") ? "true" : "false";
+      return;
+    case ValueKind::kJson:
+      AppendCompactJson(out, text);
+      return;
+    case ValueKind::kTimestampTz:
+    case ValueKind::kTimestamp:
+      AppendJsonString(out, IsoTimestamp(text));
+      return;
+    case ValueKind::kBytea:
+      AppendByteaJson(out, text);
+      return;
+    case ValueKind::kString:
+      AppendJsonString(out, text);
+      return;
+  }
+}
+
+// An array's text form: '{' elements separated by ',' '}', elements being nested arrays, NULL,
+// "double-quoted" strings with backslash escapes, or bare words (which may also use backslash
+// escapes). Postgres prints [lower:upper] bounds first when they do not start at 1.
+class ArrayLiteralParser {
+ public:
+  ArrayLiteralParser(std::string_view text, ValueKind element_kind)
+      : text_(text), kind_(element_kind) {}
+
+  bool Parse(std::string& out) {
+    if (Peek() == '[') {  // "[0:2]={...}": bounds carry no data for JSON
+      const size_t equals = text_.find('=');
+      if (equals == std::string_view::npos) return false;
+      pos_ = equals + 1;
+    }
+    SkipSpace();
+    if (!ParseArray(out)) return false;
+    SkipSpace();
+    return pos_ == text_.size();
+  }
+
+ private:
+  char Peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
+  void SkipSpace() {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+
+  bool ParseArray(std::string& out) {
+    if (Peek() != '{') return false;
+    ++pos_;
+    out.push_back('[');
+    SkipSpace();
+    if (Peek() == '}') {
+      ++pos_;
+      out.push_back(']');
+      return true;
+    }
+    while (true) {
+      SkipSpace();
+      if (Peek() == '{') {
+        if (!ParseArray(out)) return false;
+      } else if (!ParseElement(out)) {
+        return false;
+      }
+      SkipSpace();
+      if (Peek() == ',') {
+        ++pos_;
+        out.push_back(',');
+        continue;
+      }
+      if (Peek() == '}') {
+        ++pos_;
+        out.push_back(']');
+        return true;
+      }
+      return false;
+    }
+  }
+
+  bool ParseElement(std::string& out) {
+    std::string element;
+    bool escaped_any = false;
+    if (Peek() == '"') {
+      ++pos_;
+      while (true) {
+        if (pos_ >= text_.size()) return false;
+        const char c = text_[pos_++];
+        if (c == '"') break;
+        if (c == '\\') {
+          if (pos_ >= text_.size()) return false;
+          element.push_back(text_[pos_++]);
+        } else {
+          element.push_back(c);
+        }
+      }
+    } else {
+      while (pos_ < text_.size() && text_[pos_] != ',' && text_[pos_] != '}') {
+        const char c = text_[pos_++];
+        if (c == '\\') {
+          if (pos_ >= text_.size()) return false;
+          element.push_back(text_[pos_++]);
+          escaped_any = true;
+        } else if (c == '"' || c == '{') {
+          return false;
+        } else {
+          element.push_back(c);
+        }
+      }
+      while (!element.empty() && std::isspace(static_cast<unsigned char>(element.back()))) {
+        element.pop_back();
+      }
+      if (element.empty()) return false;
+      if (!escaped_any && element.size() == 4 && strncasecmp(element.c_str(), "NULL", 4) == 0) {
+        out += "null";
+        return true;
+      }
+    }
+    AppendValueJson(out, kind_, element);
+    return true;
+  }
+
+  std::string_view text_;
+  ValueKind kind_;
+  size_t pos_ = 0;
+};
+
+// ---- SQL text ---------------------------------------------------------------------------------
+
+std::string QuoteIdent(std::string_view name) {
+  std::string out = "\"";
+  for (const char c : name) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+// Microseconds since the epoch of a timestamp(tz) expression; ±infinity sort first and last.
+std::string EpochMicrosSql(const std::string& column) {
+  return "CASE WHEN isfinite(" + column + ") THEN (EXTRACT(EPOCH FROM " + column +
+         ") * 1000000)::int8 WHEN " + column + " < 'epoch' THEN '" +
+         std::to_string(std::numeric_limits<int64_t>::min()) + "'::int8 ELSE '" +
+         std::to_string(std::numeric_limits<int64_t>::max()) + "'::int8 END";
+}
+
+// "2026-11-21 05:00:00.123456+00" for microseconds since the epoch (proleptic Gregorian).
+std::string FormatUtcMicros(int64_t micros) {
+  constexpr int64_t kMicrosPerDay = 86'400'000'000;
+  int64_t days = micros / kMicrosPerDay;
+  int64_t rest = micros % kMicrosPerDay;
+  if (rest < 0) {
+    rest += kMicrosPerDay;
+    --days;
+  }
+  // civil_from_days (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
+  days += 719'468;
+  const int64_t era = (days >= 0 ? days : days - 146'096) / 146'097;
+  const int64_t day_of_era = days - era * 146'097;
+  const int64_t year_of_era =
+      (day_of_era - day_of_era / 1460 + day_of_era / 36'524 - day_of_era / 146'096) / 365;
+  const int64_t day_of_year =
+      day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const int64_t month_index = (5 * day_of_year + 2) / 153;
+  const int64_t day = day_of_year - (153 * month_index + 2) / 5 + 1;
+  const int64_t month = month_index < 10 ? month_index + 3 : month_index - 9;
+  const int64_t year = year_of_era + era * 400 + (month <= 2 ? 1 : 0);
+  char buffer[64];
+  std::snprintf(
+      buffer, sizeof(buffer), "%04lld-%02lld-%02lld %02lld:%02lld:%02lld.%06lld+00",
+      static_cast<long long>(year), static_cast<long long>(month), static_cast<long long>(day),
+      static_cast<long long>(rest / 3'600'000'000), static_cast<long long>(rest / 60'000'000 % 60),
+      static_cast<long long>(rest / 1'000'000 % 60), static_cast<long long>(rest % 1'000'000));
+  return buffer;
+}
+
+// ---- Secrets in messages ----------------------------------------------------------------------
+
+std::string PercentDecode(std::string_view text) {
+  std::string out;
+  for (size_t pos = 0; pos < text.size(); ++pos) {
+    if (text[pos] == '%' && pos + 2 < text.size() && HexValue(text[pos + 1]) >= 0 &&
+        HexValue(text[pos + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexValue(text[pos + 1]) * 16 + HexValue(text[pos + 2])));
+      pos += 2;
+    } else {
+      out.push_back(text[pos]);
+    }
+  }
+  return out;
+}
+
+// The password in a libpq URI (user:password@, ?password=) or key=value string, raw and
+// decoded; the strings to scrub from any message.
+std::vector<std::string> DsnSecrets(const std::string& dsn) {
+  std::vector<std::string> secrets;
+  const auto add = [&](std::string_view value) {
+    if (value.empty()) return;
+    secrets.emplace_back(value);
+    if (std::string decoded = PercentDecode(value); decoded != value) secrets.push_back(decoded);
+  };
+  const bool uri = dsn.starts_with("postgresql://") || dsn.starts_with("postgres://");
+  if (uri) {
+    const size_t start = dsn.find("://") + 3;
+    const size_t at = dsn.find('@', start);
+    const size_t slash = dsn.find('/', start);
+    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+      const size_t colon = dsn.find(':', start);
+      if (colon != std::string::npos && colon < at)
+        add(std::string_view(dsn).substr(colon + 1, at - colon - 1));
+    }
+  }
+  // "password=..." in a query string or a key=value list, possibly quoted.
+  for (size_t found = dsn.find("password"); found != std::string::npos;
+       found = dsn.find("password", found + 1)) {
+    size_t pos = found + std::strlen("password");
+    while (pos < dsn.size() && dsn[pos] == ' ') ++pos;
+    if (pos >= dsn.size() || dsn[pos] != '=') continue;
+    ++pos;
+    while (pos < dsn.size() && dsn[pos] == ' ') ++pos;
+    std::string value;
+    if (pos < dsn.size() && dsn[pos] == '\'') {
+      for (++pos; pos < dsn.size() && dsn[pos] != '\''; ++pos) {
+        if (dsn[pos] == '\\' && pos + 1 < dsn.size()) ++pos;
+        value.push_back(dsn[pos]);
+      }
+    } else {
+      while (pos < dsn.size() && dsn[pos] != ' ' && dsn[pos] != '&') value.push_back(dsn[pos++]);
+    }
+    add(value);
+  }
+  return secrets;
+}
+
+std::string Scrub(std::string text, const std::vector<std::string>& secrets) {
+  for (const std::string& secret : secrets) {
+    for (size_t found = text.find(secret); found != std::string::npos;
+         found = text.find(secret, found + Secret::kRedacted.size())) {
+      text.replace(found, secret.size(), Secret::kRedacted);
+    }
+  }
+  return text;
+}
+
+// A server or libpq message as one line: the first line for SQL errors ("ERROR:  relation ... "
+// without the LINE/caret that follow), every line joined for connection errors.
+std::string MessageLine(std::string_view what, bool first_line_only) {
+  std::string out;
+  size_t start = 0;
+  while (start <= what.size()) {
+    size_t end = what.find('\n', start);
+    if (end == std::string_view::npos) end = what.size();
+    std::string_view line = what.substr(start, end - start);
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) {
+      line.remove_prefix(1);
+    }
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) {
+      line.remove_suffix(1);
+    }
+    if (line.starts_with("ERROR:")) line.remove_prefix(6);
+    if (line.starts_with("FATAL:")) line.remove_prefix(6);
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    if (!line.empty()) {
+      if (!out.empty()) out += "; ";
+      out += line;
+      if (first_line_only) break;
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::span<const KeySpec> kPostgresKeys = kPostgresKeyTable;
+
+// ---- Pure helpers -----------------------------------------------------------------------------
+
+std::string EncodePostgresCursor(const PostgresCursor& cursor) {
+  std::string out = "{\"rows\":[";
+  for (size_t part_idx = 0; part_idx < cursor.rows.size(); ++part_idx) {
+    if (part_idx > 0) out.push_back(',');
+    AppendJsonString(out, cursor.rows[part_idx]);
+  }
+  out += "],\"tombstones\":[";
+  for (size_t part_idx = 0; part_idx < cursor.tombstones.size(); ++part_idx) {
+    if (part_idx > 0) out.push_back(',');
+    AppendJsonString(out, cursor.tombstones[part_idx]);
+  }
+  out += "]}";
+  return out;
+}
+
+Result<PostgresCursor> DecodePostgresCursor(std::string_view token) {
+  PostgresCursor cursor;
+  if (token.empty()) return cursor;
+  const auto bad = [&](std::string_view why) {
+    return InvalidArgument("postgres checkpoint " + JsonString(token) +
+                           " is not one this source "
+                           "wrote (" +
+                           std::string(why) + ")");
+  };
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(token.data(), token.size()).get(root) != simdjson::SUCCESS) {
+    return bad("not JSON");
+  }
+  simdjson::dom::object object;
+  if (root.get_object().get(object) != simdjson::SUCCESS) return bad("not an object");
+  for (const simdjson::dom::key_value_pair field : object) {
+    std::vector<std::string>* target = nullptr;
+    if (field.key == "rows") {
+      target = &cursor.rows;
+    } else if (field.key == "tombstones") {
+      target = &cursor.tombstones;
+    } else {
+      return bad("unknown key");
+    }
+    simdjson::dom::array array;
+    if (field.value.get_array().get(array) != simdjson::SUCCESS) return bad("not a list");
+    for (const simdjson::dom::element item : array) {
+      std::string_view text;
+      if (item.get_string().get(text) != simdjson::SUCCESS) return bad("not a string");
+      target->emplace_back(text);
+    }
+  }
+  return cursor;
+}
+
+std::string JoinKeyParts(std::span<const std::string> parts) {
+  if (parts.size() == 1) return parts.front();
+  std::string out;
+  for (size_t part_idx = 0; part_idx < parts.size(); ++part_idx) {
+    if (part_idx > 0) out.push_back('|');
+    for (const char c : parts[part_idx]) {
+      if (c == '\\' || c == '|') out.push_back('\\');
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string PostgresValueToJson(uint32_t type_oid, std::string_view text) {
+  if (const uint32_t element = KnownArrayElement(type_oid); element != 0) {
+    if (std::optional<std::string> array = PostgresArrayToJson(text, element)) return *array;
+    return JsonString(text);
+  }
+  std::string out;
+  AppendValueJson(out, KindOf(type_oid), text);
+  return out;
+}
+
+std::optional<std::string> PostgresArrayToJson(std::string_view literal, uint32_t element_oid) {
+  std::string out;
+  if (!ArrayLiteralParser(literal, KindOf(element_oid)).Parse(out)) return std::nullopt;
+  return out;
+}
+
+std::string QuotePostgresName(std::string_view name) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < name.size()) {
+    if (!out.empty()) out.push_back('.');
+    if (name[pos] == '"') {  // already quoted: keep through the closing quote ("" is a quote)
+      size_t end = pos + 1;
+      while (end < name.size()) {
+        if (name[end] == '"') {
+          if (end + 1 < name.size() && name[end + 1] == '"') {
+            end += 2;
+            continue;
+          }
+          break;
+        }
+        ++end;
+      }
+      if (end >= name.size()) {  // unterminated: quote what is there
+        out += QuoteIdent(name.substr(pos + 1));
+        return out;
+      }
+      out += name.substr(pos, end + 1 - pos);
+      pos = end + 1;
+    } else {
+      size_t dot = name.find('.', pos);
+      if (dot == std::string_view::npos) dot = name.size();
+      out += QuoteIdent(name.substr(pos, dot - pos));
+      pos = dot;
+    }
+    if (pos < name.size() && name[pos] == '.') ++pos;
+  }
+  return out;
+}
+
+// ---- The source -------------------------------------------------------------------------------
+
+namespace {
+
+constexpr auto kStallWarnAfter = std::chrono::minutes(1);
+constexpr auto kStallWarnInterval = std::chrono::minutes(1);
+constexpr int kTypeLookupRounds = 4;  // domains over domains over arrays...
+
+// A configuration problem found by looking at the database, e.g. updated_at is not a
+// timestamp (the first page would otherwise fail with a vaguer "invalid input syntax").
+class ConfigProblem : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// How one result column becomes JSON.
+struct Codec {
+  bool array = false;
+  ValueKind kind = ValueKind::kString;  // of the value, or of the elements of an array
+  bool as_text = false;                 // an array this source cannot parse: the literal text
+};
+
+class PostgresSource final : public Source {
+ public:
+  explicit PostgresSource(PostgresOptions options);
+  ~PostgresSource() override = default;
+
+  // Source
+  Result<std::vector<Event>> Poll(const Checkpoint& from, size_t max_events) override;
+  Status HealthCheck() override;
+  std::chrono::milliseconds IdleWait() const override { return options_.poll_interval; }
+
+ private:
+  Status EnsureConnected();
+  // Converts a pqxx or std exception into a Status naming `context`; drops the connection
+  // when it may be unusable.
+  Status Failure(const std::exception& error, std::string_view context);
+  void CheckColumns(pqxx::nontransaction& tx);
+  void CheckPrivileges(pqxx::nontransaction& tx);
+  // The horizon as text ("2026-11-21 05:00:00.123456+00") for the page statements' $1.
+  std::string ReadHorizon(pqxx::nontransaction& tx);
+  void ResolveTypes(pqxx::nontransaction& tx, const pqxx::result& result);
+  Codec CodecFor(uint32_t type_oid) const;
+  uint32_t BaseType(uint32_t type_oid) const;
+  Result<std::vector<Event>> Merge(const pqxx::result& rows, const pqxx::result& tombstones,
+                                   PostgresCursor cursor, size_t limit, size_t max_events);
+  Status RowToEvent(const pqxx::row& row, const std::vector<Codec>& codecs, Event& event,
+                    std::vector<std::string>& row_cursor) const;
+
+  const PostgresOptions options_;
+  const std::vector<std::string> secrets_;  // scrubbed from every message
+  std::string context_;                     // "postgres table=products"
+  std::string component_;                   // for log lines
+
+  // SQL, built once.
+  std::string rows_first_sql_;  // $1 horizon, $2 limit
+  std::string rows_next_sql_;   // ... $3.. cursor (updated_at, pk...)
+  std::string tombstones_first_sql_;
+  std::string tombstones_next_sql_;
+  std::string check_rows_sql_;
+  std::string check_tombstones_sql_;
+  size_t key_columns_ = 0;  // leading bookkeeping columns of a row page, before t.*
+
+  std::unique_ptr<pqxx::connection> connection_;
+  bool privileges_checked_ = false;
+
+  struct TypeInfo {
+    char type_type = 'b';   // pg_type.typtype: 'd' domain, ...
+    uint32_t base = 0;      // typbasetype of a domain
+    uint32_t element = 0;   // typelem of an array
+    bool is_array = false;  // typcategory 'A' with a ',' delimiter
+  };
+  std::unordered_map<uint32_t, TypeInfo> types_;  // types outside the built-in tables
+
+  // Sessions of other roles seen in a transaction whose start we cannot see: pid -> the
+  // horizon bound we hold for them (the previous look, when they were not yet seen).
+  std::map<int, int64_t> hidden_since_micros_;
+  std::optional<int64_t> previous_now_micros_;
+  std::chrono::steady_clock::time_point last_stall_warning_{};
+};
+
+PostgresSource::PostgresSource(PostgresOptions options)
+    : options_(std::move(options)), secrets_(DsnSecrets(options_.dsn.value())) {
+  context_ = options_.table.empty() ? "postgres query" : "postgres table=" + options_.table;
+  component_ = options_.log_component;
+
+  std::string source;
+  if (!options_.table.empty()) {
+    source = QuotePostgresName(options_.table);
+  } else {
+    std::string_view query = options_.query;
+    while (!query.empty() &&
+           (query.back() == ';' || std::isspace(static_cast<unsigned char>(query.back())))) {
+      query.remove_suffix(1);
+    }
+    source = "(" + std::string(query) + "\n)";
+  }
+  const std::string updated_at = "t." + QuoteIdent(options_.updated_at);
+  std::string keys = updated_at;
+  std::string cursor_params;
+  int param = 3;
+  for (const std::string& column : options_.primary_key) {
+    keys += ", t." + QuoteIdent(column);
+  }
+  for (size_t part_idx = 0; part_idx <= options_.primary_key.size(); ++part_idx) {
+    if (part_idx > 0) cursor_params += ", ";
+    cursor_params += "$" + std::to_string(param++);
+  }
+  std::string select = "SELECT " + EpochMicrosSql(updated_at) + ", " + keys;
+  key_columns_ = 2 + options_.primary_key.size();
+  if (!options_.soft_delete_column.empty()) {
+    select += ", t." + QuoteIdent(options_.soft_delete_column);
+    ++key_columns_;
+  }
+  select += ", t.* FROM " + source + " AS t WHERE " + updated_at + " < $1";
+  const std::string order = " ORDER BY " + keys + " LIMIT $2";
+  rows_first_sql_ = select + order;
+  rows_next_sql_ = select + " AND (" + keys + ") > (" + cursor_params + ")" + order;
+
+  std::string check = "SELECT " + keys;
+  if (!options_.soft_delete_column.empty()) {
+    check += ", t." + QuoteIdent(options_.soft_delete_column);
+  }
+  check_rows_sql_ = check + " FROM " + source + " AS t LIMIT 0";
+
+  if (options_.tombstones) {
+    const PostgresTombstoneOptions& tomb = *options_.tombstones;
+    const std::string deleted_at = "t." + QuoteIdent(tomb.deleted_at_column);
+    const std::string tomb_keys = deleted_at + ", t." + QuoteIdent(tomb.id_column);
+    const std::string tomb_select = "SELECT " + EpochMicrosSql(deleted_at) + ", " + tomb_keys +
+                                    " FROM " + QuotePostgresName(tomb.table) + " AS t WHERE " +
+                                    deleted_at + " < $1";
+    const std::string tomb_order = " ORDER BY " + tomb_keys + " LIMIT $2";
+    tombstones_first_sql_ = tomb_select + tomb_order;
+    tombstones_next_sql_ = tomb_select + " AND (" + tomb_keys + ") > ($3, $4)" + tomb_order;
+    check_tombstones_sql_ =
+        "SELECT " + tomb_keys + " FROM " + QuotePostgresName(tomb.table) + " AS t LIMIT 0";
+  }
+}
+
+Status PostgresSource::Failure(const std::exception& error, std::string_view context) {
+  std::string where(context);
+  if (const auto* broken = dynamic_cast<const pqxx::broken_connection*>(&error)) {
+    connection_.reset();
+    const std::string message = Scrub(MessageLine(broken->what(), false), secrets_);
+    // A refused login or a missing database will not fix itself by retrying.
+    if (message.find("authentication failed") != std::string::npos ||
+        message.find("no pg_hba.conf entry") != std::string::npos ||
+        (message.find("database") != std::string::npos &&
+         message.find("does not exist") != std::string::npos)) {
+      return FailedPrecondition(where + ": " + message);
+    }
+    return Unavailable(where + ": " + message);
+  }
+  if (dynamic_cast<const ConfigProblem*>(&error) != nullptr) {
+    return InvalidArgument(where + ": " + error.what());
+  }
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error)) {
+    const std::string& state = sql->sqlstate();
+    const std::string message = Scrub(MessageLine(sql->what(), true), secrets_);
+    const auto in_class = [&](std::string_view prefix) { return state.starts_with(prefix); };
+    if (state == "42501") {
+      return FailedPrecondition(where + ": " + message + " (grant the role SELECT on it)");
+    }
+    if (in_class("28") || in_class("3D")) return FailedPrecondition(where + ": " + message);
+    if (in_class("42") || in_class("22") || in_class("0A") || in_class("2F")) {
+      return InvalidArgument(where + ": " + message +
+                             " (check table/query, primary_key, updated_at and deletes)");
+    }
+    // Connection trouble (08), shutdown (57P0x), resources (53), conflicts (40), timeouts.
+    if (!in_class("40") && !in_class("57014")) connection_.reset();
+    return Unavailable(where + ": " + message + " (SQLSTATE " + state + ")");
+  }
+  connection_.reset();
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&error) != nullptr ||
+      dynamic_cast<const pqxx::failure*>(&error) != nullptr) {
+    return Unavailable(where + ": " + Scrub(MessageLine(error.what(), false), secrets_));
+  }
+  return Internal(where + ": " + Scrub(MessageLine(error.what(), false), secrets_));
+}
+
+Status PostgresSource::EnsureConnected() {
+  if (connection_ != nullptr && connection_->is_open()) return Status::Ok();
+  connection_.reset();
+  types_.clear();
+  std::string dsn = options_.dsn.value();
+  // Shows in pg_stat_activity.application_name unless the DSN names one.
+  const bool uri = dsn.starts_with("postgresql://") || dsn.starts_with("postgres://");
+  if (uri) {
+    dsn += (dsn.find('?') == std::string::npos ? "?" : "&");
+    dsn += "fallback_application_name=searchsync";
+  } else {
+    dsn += " fallback_application_name=searchsync";
+  }
+  try {
+    connection_ = std::make_unique<pqxx::connection>(dsn);
+    pqxx::nontransaction tx(*connection_);
+    // Text forms that round-trip: the cursor compares them back, documents carry them.
+    tx.exec(
+        "SET DateStyle = 'ISO'; SET TimeZone = 'UTC'; SET extra_float_digits = 3; "
+        "SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'");
+    CheckColumns(tx);
+    if (!privileges_checked_) {
+      CheckPrivileges(tx);
+      privileges_checked_ = true;
+    }
+  } catch (const std::exception& error) {
+    Status status = Failure(error, context_);
+    connection_.reset();
+    return status;
+  }
+  return Status::Ok();
+}
+
+void PostgresSource::CheckColumns(pqxx::nontransaction& tx) {
+  const auto require_timestamp = [&](const pqxx::result& result, const std::string& column,
+                                     const std::string& key) {
+    ResolveTypes(tx, result);
+    const uint32_t type = BaseType(result.column_type(0));
+    if (type == oid::kTimestampTz || type == oid::kTimestamp) return;
+    const pqxx::row name =
+        tx.exec_params1("SELECT format_type($1::oid, NULL)", std::to_string(result.column_type(0)));
+    throw ConfigProblem(key + " column " + QuoteIdent(column) + " has type " + name[0].c_str() +
+                        "; it must be timestamptz (or timestamp)");
+  };
+  const pqxx::result rows = tx.exec(check_rows_sql_);
+  require_timestamp(rows, options_.updated_at, "updated_at");
+  if (options_.tombstones) {
+    try {
+      const pqxx::result tombstones = tx.exec(check_tombstones_sql_);
+      require_timestamp(tombstones, options_.tombstones->deleted_at_column,
+                        "deletes.tombstone_table.deleted_at_column");
+    } catch (const pqxx::sql_error& error) {
+      // Say which table: the message alone would read like a problem with the main table.
+      throw pqxx::sql_error("deletes.tombstone_table " + options_.tombstones->table + ": " +
+                                MessageLine(error.what(), true),
+                            error.query(), error.sqlstate().c_str());
+    }
+  }
+}
+
+void PostgresSource::CheckPrivileges(pqxx::nontransaction& tx) {
+  const pqxx::row row = tx.exec1("SELECT pg_has_role('pg_read_all_stats', 'USAGE'), current_user");
+  if (std::string_view(row[0].c_str()) == "t") return;
+  Log(LogLevel::kWarn, component_,
+      "role " + std::string(row[1].c_str()) +
+          " cannot see when other roles' transactions started (pg_stat_activity.xact_start); "
+          "a late commit by another role may then be missed. Fix: GRANT pg_read_all_stats TO " +
+          QuoteIdent(row[1].c_str()));
+}
+
+std::string PostgresSource::ReadHorizon(pqxx::nontransaction& tx) {
+  static constexpr char kSql[] =
+      "SELECT (EXTRACT(EPOCH FROM now()) * 1000000)::int8,"
+      "       b.pid, (EXTRACT(EPOCH FROM b.xact_start) * 1000000)::int8, b.xact_start::text,"
+      "       b.state,"
+      "       (SELECT string_agg(h.pid::text, ',') FROM pg_stat_activity AS h"
+      "         WHERE h.backend_type IS NULL AND h.usesysid IS NOT NULL"
+      "           AND h.datname = current_database() AND h.pid <> pg_backend_pid()"
+      "           AND (h.backend_xid IS NOT NULL OR h.backend_xmin IS NOT NULL))"
+      "  FROM (SELECT 1) AS one"
+      "  LEFT JOIN LATERAL ("
+      "    SELECT a.pid, a.xact_start, a.state FROM pg_stat_activity AS a"
+      "     WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()"
+      "       AND a.datname = current_database() AND a.xact_start IS NOT NULL"
+      "     ORDER BY a.xact_start LIMIT 1) AS b ON true";
+  const pqxx::row row = tx.exec1(kSql);
+  const int64_t now = row[0].as<int64_t>();
+  int64_t bound = now;
+  if (!row[2].is_null()) bound = std::min(bound, row[2].as<int64_t>());
+
+  // Sessions of other roles (backend_type is hidden too) that hold an xid or a snapshot.
+  std::map<int, int64_t> hidden;
+  if (!row[5].is_null()) {
+    const std::string_view pids = row[5].c_str();
+    size_t start = 0;
+    while (start < pids.size()) {
+      size_t comma = pids.find(',', start);
+      if (comma == std::string_view::npos) comma = pids.size();
+      const int pid = std::atoi(std::string(pids.substr(start, comma - start)).c_str());
+      const auto known = hidden_since_micros_.find(pid);
+      hidden[pid] =
+          known != hidden_since_micros_.end() ? known->second : previous_now_micros_.value_or(now);
+      start = comma + 1;
+    }
+  }
+  hidden_since_micros_ = std::move(hidden);
+  previous_now_micros_ = now;
+  std::optional<std::pair<int, int64_t>> oldest_hidden;
+  for (const auto& [pid, since] : hidden_since_micros_) {
+    if (!oldest_hidden || since < oldest_hidden->second) oldest_hidden = {pid, since};
+  }
+  if (oldest_hidden) bound = std::min(bound, oldest_hidden->second);
+
+  const auto held_back = std::chrono::microseconds(now - bound);
+  const auto steady_now = std::chrono::steady_clock::now();
+  if (held_back >= kStallWarnAfter &&
+      (last_stall_warning_ == std::chrono::steady_clock::time_point{} ||
+       steady_now - last_stall_warning_ >= kStallWarnInterval)) {
+    last_stall_warning_ = steady_now;
+    const long long seconds = std::chrono::duration_cast<std::chrono::seconds>(held_back).count();
+    std::string message;
+    if (oldest_hidden && oldest_hidden->second == bound) {
+      message = "sync held back " + std::to_string(seconds) +
+                "s by pid=" + std::to_string(oldest_hidden->first) +
+                ", a session of another role in a transaction since at least " +
+                FormatUtcMicros(oldest_hidden->second) +
+                " (its xact_start is hidden from this role; GRANT pg_read_all_stats)";
+    } else {
+      message = "sync held back " + std::to_string(seconds) + "s by pid=" + row[1].c_str() +
+                " xact_start=" + row[3].c_str() +
+                " state=" + (row[4].is_null() ? "unknown" : row[4].c_str()) +
+                ": rows changed after that time are synced only when that transaction ends";
+      if (!row[4].is_null() && std::string_view(row[4].c_str()).starts_with("idle in")) {
+        message +=
+            "; an idle-in-transaction session stalls sync (end it, or set "
+            "idle_in_transaction_session_timeout)";
+      }
+    }
+    Log(LogLevel::kWarn, component_, message);
+  }
+  const int64_t margin =
+      std::chrono::duration_cast<std::chrono::microseconds>(options_.commit_margin).count();
+  return FormatUtcMicros(bound - margin);
+}
+
+void PostgresSource::ResolveTypes(pqxx::nontransaction& tx, const pqxx::result& result) {
+  std::set<uint32_t> wanted;
+  const auto want = [&](uint32_t type_oid) {
+    if (type_oid != 0 && !KnownKind(type_oid) && KnownArrayElement(type_oid) == 0 &&
+        !types_.contains(type_oid)) {
+      wanted.insert(type_oid);
+    }
+  };
+  for (pqxx::row_size_type column = 0; column < result.columns(); ++column) {
+    want(result.column_type(column));
+  }
+  for (int round = 0; round < kTypeLookupRounds && !wanted.empty(); ++round) {
+    std::string list = "{";
+    for (const uint32_t type_oid : wanted) {
+      if (list.size() > 1) list.push_back(',');
+      list += std::to_string(type_oid);
+    }
+    list.push_back('}');
+    const pqxx::result types = tx.exec_params(
+        "SELECT oid::int8, typtype, typbasetype::int8, typelem::int8,"
+        "       typcategory = 'A' AND typdelim = ','"
+        "  FROM pg_type WHERE oid = ANY($1::oid[])",
+        list);
+    for (const uint32_t type_oid : wanted) types_[type_oid] = TypeInfo{};  // even if not found
+    wanted.clear();
+    for (const pqxx::row& type : types) {
+      TypeInfo& info = types_[static_cast<uint32_t>(type[0].as<int64_t>())];
+      info.type_type = type[1].c_str()[0];
+      info.base = static_cast<uint32_t>(type[2].as<int64_t>());
+      info.element = static_cast<uint32_t>(type[3].as<int64_t>());
+      info.is_array = std::string_view(type[4].c_str()) == "t" && info.element != 0;
+      if (info.type_type == 'd') want(info.base);
+      if (info.is_array) want(info.element);
+    }
+  }
+}
+
+uint32_t PostgresSource::BaseType(uint32_t type_oid) const {
+  for (int depth = 0; depth < kTypeLookupRounds; ++depth) {
+    const auto found = types_.find(type_oid);
+    if (found == types_.end() || found->second.type_type != 'd') break;
+    type_oid = found->second.base;
+  }
+  return type_oid;
+}
+
+Codec PostgresSource::CodecFor(uint32_t type_oid) const {
+  type_oid = BaseType(type_oid);
+  if (const uint32_t element = KnownArrayElement(type_oid); element != 0) {
+    return Codec{.array = true, .kind = KindOf(element)};
+  }
+  if (const auto found = types_.find(type_oid); found != types_.end() && found->second.is_array) {
+    return Codec{.array = true, .kind = KindOf(BaseType(found->second.element))};
+  }
+  return Codec{.array = false, .kind = KindOf(type_oid)};
+}
+
+Status PostgresSource::RowToEvent(const pqxx::row& row, const std::vector<Codec>& codecs,
+                                  Event& event, std::vector<std::string>& row_cursor) const {
+  row_cursor.clear();
+  row_cursor.emplace_back(row[1].c_str());
+  for (size_t pk_idx = 0; pk_idx < options_.primary_key.size(); ++pk_idx) {
+    const pqxx::field key = row[static_cast<pqxx::row_size_type>(2 + pk_idx)];
+    if (key.is_null()) {
+      return InvalidArgument(context_ + ": primary key column " +
+                             QuoteIdent(options_.primary_key[pk_idx]) +
+                             " is NULL in a row with updated_at=" + row_cursor.front() +
+                             "; key columns must never be NULL");
+    }
+    row_cursor.emplace_back(key.c_str(), key.size());
+  }
+  event.id = JoinKeyParts(std::span(row_cursor).subspan(1));
+  if (event.id.empty()) {
+    return InvalidArgument(context_ + ": empty primary key in a row with updated_at=" +
+                           row_cursor.front() + "; a document id cannot be empty");
+  }
+  if (!options_.soft_delete_column.empty()) {
+    const pqxx::field flag = row[static_cast<pqxx::row_size_type>(key_columns_ - 1)];
+    const bool deleted = BaseType(flag.type()) == oid::kBool
+                             ? !flag.is_null() && std::string_view(flag.c_str()) == "t"
+                             : !flag.is_null();
+    if (deleted) {
+      event.op = Op::kDelete;
+      return Status::Ok();
+    }
+  }
+  event.op = Op::kUpsert;
+  const pqxx::result::size_type columns = row.size();
+  event.document.reserve(columns - key_columns_);
+  for (pqxx::row_size_type column = static_cast<pqxx::row_size_type>(key_columns_);
+       column < columns; ++column) {
+    const pqxx::field field = row[column];
+    const char* name = field.name();
+    if (!options_.soft_delete_column.empty() && options_.soft_delete_column == name) continue;
+    Field& out = event.document.emplace_back();
+    out.name = name;
+    if (field.is_null()) {
+      out.json = "null";
+      continue;
+    }
+    const std::string_view text(field.c_str(), field.size());
+    const Codec& codec = codecs[column];
+    if (!codec.array) {
+      AppendValueJson(out.json, codec.kind, text);
+    } else if (!ArrayLiteralParser(text, codec.kind).Parse(out.json)) {
+      out.json.clear();
+      AppendJsonString(out.json, text);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Event>> PostgresSource::Merge(const pqxx::result& rows,
+                                                 const pqxx::result& tombstones,
+                                                 PostgresCursor cursor, size_t limit,
+                                                 size_t max_events) {
+  // A full page may continue past its last timestamp; the next page could hold an event that
+  // sorts before something in the other stream. So a full row page bounds the tombstones
+  // (deleted_at <= its last updated_at: a tombstone goes first on a tie), and a full tombstone
+  // page bounds the rows (updated_at < its last deleted_at).
+  //
+  //   rows:       r1 r2 r3 | (next page: >= r3)       tombstones: t1 t2 | (next page)
+  //   emitted:    every ri with ts < ts(t_last) if the tombstone page is full, and
+  //               every tj with ts <= ts(r_last) if the row page is full, in timestamp order.
+  constexpr int64_t kNoBound = std::numeric_limits<int64_t>::max();
+  const int64_t row_bound = tombstones.size() == limit && limit > 0
+                                ? tombstones.back()[0].as<int64_t>()
+                                : kNoBound;  // rows must be < row_bound
+  const int64_t tomb_bound = rows.size() == limit && limit > 0
+                                 ? rows.back()[0].as<int64_t>()
+                                 : kNoBound;  // tombstones must be <= tomb_bound
+  std::vector<Codec> codecs;
+  for (pqxx::row_size_type column = 0; column < rows.columns(); ++column) {
+    codecs.push_back(CodecFor(rows.column_type(column)));
+  }
+
+  std::vector<Event> events;
+  events.reserve(std::min(max_events, rows.size() + tombstones.size()));
+  size_t row_idx = 0;
+  size_t tomb_idx = 0;
+  while (events.size() < max_events) {
+    const bool row_ready = row_idx < rows.size() &&
+                           (row_bound == kNoBound || rows[row_idx][0].as<int64_t>() < row_bound);
+    const bool tomb_ready =
+        tomb_idx < tombstones.size() && tombstones[tomb_idx][0].as<int64_t>() <= tomb_bound;
+    if (!row_ready && !tomb_ready) break;
+    const bool take_tomb = tomb_ready && (!row_ready || tombstones[tomb_idx][0].as<int64_t>() <=
+                                                            rows[row_idx][0].as<int64_t>());
+    Event& event = events.emplace_back();
+    if (take_tomb) {
+      const pqxx::row tomb = tombstones[tomb_idx++];
+      if (tomb[2].is_null() || tomb[2].size() == 0) {
+        return InvalidArgument(context_ + ": deletes.tombstone_table " +
+                               options_.tombstones->table + " has a row with an empty id (" +
+                               options_.tombstones->deleted_at_column + "=" + tomb[1].c_str() +
+                               ")");
+      }
+      event.op = Op::kDelete;
+      event.id.assign(tomb[2].c_str(), tomb[2].size());
+      cursor.tombstones = {tomb[1].c_str(), event.id};
+    } else {
+      std::vector<std::string> row_cursor;
+      if (Status status = RowToEvent(rows[row_idx++], codecs, event, row_cursor); !status.ok()) {
+        return status;
+      }
+      cursor.rows = std::move(row_cursor);
+    }
+    event.position.token = EncodePostgresCursor(cursor);
+  }
+  return events;
+}
+
+Result<std::vector<Event>> PostgresSource::Poll(const Checkpoint& from, size_t max_events) {
+  if (max_events == 0) return std::vector<Event>{};
+  Result<PostgresCursor> cursor = DecodePostgresCursor(from.token);
+  if (!cursor.ok()) return cursor.status();
+  if (!cursor->rows.empty() && cursor->rows.size() != 1 + options_.primary_key.size()) {
+    return InvalidArgument(
+        context_ + ": the checkpoint holds a key of " + std::to_string(cursor->rows.size() - 1) +
+        " column(s) but primary_key has " + std::to_string(options_.primary_key.size()) +
+        "; after changing primary_key, reindex");
+  }
+  if (!cursor->tombstones.empty() && cursor->tombstones.size() != 2) {
+    return InvalidArgument(context_ + ": the checkpoint's tombstone cursor is malformed");
+  }
+  if (Status status = EnsureConnected(); !status.ok()) return status;
+
+  const size_t limit = std::min(options_.page_size, max_events);
+  const std::string limit_text = std::to_string(limit);
+  std::string_view step = "horizon";
+  try {
+    pqxx::nontransaction tx(*connection_);
+    // Three statements, each its own snapshot, in this order: the horizon first (see top).
+    const std::string horizon = ReadHorizon(tx);
+    step = "rows";
+    const pqxx::result rows =
+        cursor->rows.empty() ? tx.exec_params(rows_first_sql_, horizon, limit_text)
+                             : tx.exec_params(rows_next_sql_, horizon, limit_text,
+                                              pqxx::prepare::make_dynamic_params(cursor->rows));
+    pqxx::result tombstones;
+    if (options_.tombstones) {
+      step = "tombstones";
+      tombstones = cursor->tombstones.empty()
+                       ? tx.exec_params(tombstones_first_sql_, horizon, limit_text)
+                       : tx.exec_params(tombstones_next_sql_, horizon, limit_text,
+                                        cursor->tombstones[0], cursor->tombstones[1]);
+    }
+    step = "types";
+    ResolveTypes(tx, rows);
+    step = "rows";
+    return Merge(rows, tombstones, std::move(*cursor), limit, max_events);
+  } catch (const std::exception& error) {
+    std::string where = context_;
+    if (step == "tombstones") where += " deletes.tombstone_table=" + options_.tombstones->table;
+    return Failure(error, where);
+  }
+}
+
+Status PostgresSource::HealthCheck() {
+  // EnsureConnected checks the columns and logs a missing pg_read_all_stats.
+  privileges_checked_ = false;
+  connection_.reset();
+  return EnsureConnected();
+}
+
+}  // namespace
+
+std::unique_ptr<Source> MakePostgresSource(PostgresOptions options) {
+  return std::make_unique<PostgresSource>(std::move(options));
+}
+
+SourceFactory ParsePostgresSource(const Section& section) {
+  const size_t errors_before = section.errors().all().size();
+  PostgresOptions options;
+  options.dsn = section.SecretString("dsn");
+  options.table = section.String("table");
+  options.query = section.String("query");
+  if (section.Has("table") == section.Has("query")) {
+    section.Error(section.Has("query") ? "query" : "table",
+                  "set exactly one of 'table' or 'query'");
+  } else if (section.Has("table") && options.table.empty()) {
+    section.Error("table", "must name a table or view");
+  } else if (section.Has("query") && options.query.empty()) {
+    section.Error("query", "must be a SELECT statement");
+  }
+  options.primary_key = section.StringList("primary_key");
+  if (section.Has("primary_key")) {
+    if (options.primary_key.empty()) section.Error("primary_key", "list at least one column");
+    for (const std::string& column : options.primary_key) {
+      if (column.empty()) section.Error("primary_key", "column names cannot be empty");
+    }
+  }
+  options.updated_at = section.String("updated_at");
+  if (section.Has("updated_at") && options.updated_at.empty()) {
+    section.Error("updated_at", "must name a timestamptz column");
+  }
+  options.poll_interval = section.Duration("poll_interval");
+  const int64_t page_size = section.Int("page_size");
+  if (page_size < 1) {
+    section.Error("page_size", "must be at least 1");
+  } else {
+    options.page_size = static_cast<size_t>(page_size);
+  }
+  options.commit_margin = section.Duration("commit_margin");
+  if (options.commit_margin.count() < 0) section.Error("commit_margin", "cannot be negative");
+  if (section.Has("deletes")) {
+    const Section deletes = section.Child("deletes", kDeletesKeyTable);
+    options.soft_delete_column = deletes.String("soft_delete_column");
+    if (deletes.Has("tombstone_table")) {
+      const Section tomb = deletes.Child("tombstone_table", kTombstoneKeyTable);
+      options.tombstones =
+          PostgresTombstoneOptions{.table = tomb.String("table"),
+                                   .id_column = tomb.String("id_column"),
+                                   .deleted_at_column = tomb.String("deleted_at_column")};
+    }
+    if (!deletes.Has("soft_delete_column") && !deletes.Has("tombstone_table")) {
+      section.Error("deletes", "set soft_delete_column, tombstone_table, or both");
+    }
+  }
+  options.log_component = "source=postgres " +
+                          (options.table.empty() ? std::string("query") : "table=" + options.table);
+  // Missing required keys were recorded when the section was read.
+  if (section.errors().all().size() != errors_before || !section.Has("dsn") ||
+      !section.Has("primary_key") || !section.Has("updated_at")) {
+    return nullptr;
+  }
+  return [options = std::move(options)] { return MakePostgresSource(options); };
+}
+
 }  // namespace searchsync

@@ -1,7 +1,7 @@
 #include "tests/support/postgres_server.h"
 
-#include <unistd.h>
 #include <pwd.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -71,25 +71,25 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(PostgresServerOpti
   std::unique_ptr<PostgresServer> server(new PostgresServer(std::move(options)));
   server->bin_dir_ = FindBinDir();
   if (server->bin_dir_.empty()) {
-    return FailedPrecondition("PostgresServer: no PostgreSQL server binaries found "
-                              "(set SEARCHSYNC_PG_BIN)");
+    return FailedPrecondition("PostgresServer: no PostgreSQL binaries (set SEARCHSYNC_PG_BIN)");
   }
   server->dir_ = MakeTempDir("searchsync-pg-");
   if (server->dir_.empty()) return Internal("PostgresServer: mkdtemp failed");
   if (::geteuid() == 0) {
     // PostgreSQL refuses to run as root.
     const passwd* user = ::getpwnam("postgres");
-    if (user == nullptr) return FailedPrecondition("PostgresServer: running as root needs a "
-                                                   "'postgres' user");
+    if (user == nullptr) {
+      return FailedPrecondition("PostgresServer: running as root needs a 'postgres' user");
+    }
     server->run_as_ = "postgres";
     if (::chown(server->dir_.c_str(), user->pw_uid, user->pw_gid) != 0) {
       return Internal("PostgresServer: chown " + server->dir_ + " failed");
     }
   }
 
-  if (Status status = server->RunTool(
-          "initdb", {"-D", server->dir_ + "/data", "-A", "trust", "-U", "postgres", "--no-sync",
-                     "-E", "UTF8", "--locale=C"});
+  if (Status status =
+          server->RunTool("initdb", {"-D", server->dir_ + "/data", "-A", "trust", "-U", "postgres",
+                                     "--no-sync", "-E", "UTF8", "--locale=C"});
       !status.ok()) {
     return status;
   }
@@ -122,8 +122,9 @@ Status PostgresServer::RunTool(const std::string& tool,
   auto process = ServerProcess::Start(std::move(options));
   if (!process.ok()) return process.status();
   const std::optional<int> exit_code = (*process)->Wait(kToolTimeout);
-  if (exit_code != 0) return Internal("PostgresServer: " + tool + " failed: " +
-                                      (*process)->Describe());
+  if (exit_code != 0) {
+    return Internal("PostgresServer: " + tool + " failed: " + (*process)->Describe());
+  }
   return Status::Ok();
 }
 
@@ -134,10 +135,10 @@ Status PostgresServer::StartServer() {
     if (!keep_port) port_ = PickFreePort();
     if (port_ == 0) return Internal("PostgresServer: no free port");
     ProcessOptions options{
-        .argv = {bin_dir_ + "/postgres", "-D", dir_ + "/data", "-p", std::to_string(port_),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir_,
-                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                 "-c", "max_connections=60"},
+        .argv = {bin_dir_ + "/postgres", "-D", dir_ + "/data", "-p", std::to_string(port_), "-c",
+                 "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir_, "-c",
+                 "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c",
+                 "max_connections=60"},
         .env = {"LC_ALL=C"},
         .run_as_user = run_as_,
         .working_dir = dir_,
@@ -191,8 +192,7 @@ Result<PostgresServer::Rows> PostgresServer::Query(const std::string& sql) const
     for (const pqxx::row& row : result) {
       std::vector<std::optional<std::string>>& out = rows.emplace_back();
       for (const pqxx::field& field : row) {
-        out.push_back(field.is_null() ? std::nullopt
-                                      : std::optional<std::string>(field.c_str()));
+        out.push_back(field.is_null() ? std::nullopt : std::optional<std::string>(field.c_str()));
       }
     }
     return rows;
@@ -205,8 +205,9 @@ Status PostgresServer::Stop() {
   if (process_ == nullptr) return Status::Ok();
   const std::optional<int> exit_code = process_->Stop();
   process_.reset();
-  if (exit_code != 0) return Internal("PostgresServer: stopped with exit code " +
-                                      std::to_string(exit_code.value_or(-1)));
+  if (exit_code != 0)
+    return Internal("PostgresServer: stopped with exit code " +
+                    std::to_string(exit_code.value_or(-1)));
   return Status::Ok();
 }
 

@@ -68,8 +68,8 @@ class PostgresServer {
 
   PostgresServerOptions options_;
   std::string bin_dir_;
-  std::string dir_;       // temp dir: data/, the unix socket, logs
-  std::string run_as_;    // "postgres" when we are root
+  std::string dir_;     // temp dir: data/, the unix socket, logs
+  std::string run_as_;  // "postgres" when we are root
   int port_ = 0;
   bool database_created_ = false;  // until then Exec connects to "postgres"
   std::unique_ptr<ServerProcess> process_;

@@ -75,15 +75,14 @@ struct ChildFailure {
   int stage;  // index into kChildStages
   int error;  // errno
 };
-constexpr const char* kChildStages[] = {"open /dev/null", "chdir", "setgroups", "setgid",
-                                        "setuid", "exec"};
+constexpr const char* kChildStages[] = {"open /dev/null", "chdir",  "setgroups",
+                                        "setgid",         "setuid", "exec"};
 
 }  // namespace
 
 std::chrono::milliseconds ScaledTimeout(std::chrono::milliseconds base) {
-  return std::chrono::milliseconds(
-      static_cast<std::chrono::milliseconds::rep>(static_cast<double>(base.count()) *
-                                                  TimeoutScale()));
+  return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(
+      static_cast<double>(base.count()) * TimeoutScale()));
 }
 
 bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
@@ -115,8 +114,8 @@ int PickFreePort() {
 
 std::string MakeTempDir(const std::string& prefix) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/" +
-                        prefix + "XXXXXX";
+  std::string pattern =
+      std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/" + prefix + "XXXXXX";
   if (::mkdtemp(pattern.data()) == nullptr) return "";
   return pattern;
 }
@@ -160,8 +159,7 @@ Result<std::unique_ptr<ServerProcess>> ServerProcess::Start(ProcessOptions optio
     groups.resize(static_cast<size_t>(group_count));
     // Defaults for a login as that user, unless the caller set them.
     std::vector<std::string> user_env = {"HOME=" + std::string(user->pw_dir),
-                                         "USER=" + opts.run_as_user,
-                                         "LOGNAME=" + opts.run_as_user};
+                                         "USER=" + opts.run_as_user, "LOGNAME=" + opts.run_as_user};
     env_overrides.insert(env_overrides.begin(), user_env.begin(), user_env.end());
   }
   std::vector<std::string> env = BuildEnvironment(env_overrides);
@@ -178,10 +176,10 @@ Result<std::unique_ptr<ServerProcess>> ServerProcess::Start(ProcessOptions optio
   std::vector<char*> argv = CStrings(argv_strings);
   std::vector<char*> envp = CStrings(unique_env);
 
-  const int out_fd = ::open(process->stdout_path_.c_str(),
-                            O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  const int err_fd = ::open(process->stderr_path_.c_str(),
-                            O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int out_fd =
+      ::open(process->stdout_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int err_fd =
+      ::open(process->stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out_fd < 0 || err_fd < 0) {
     if (out_fd >= 0) ::close(out_fd);
     if (err_fd >= 0) ::close(err_fd);

@@ -1,0 +1,137 @@
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "sources/postgres.h"
+
+namespace searchsync {
+namespace {
+
+constexpr uint32_t kInt4 = 23, kText = 25, kBool = 16, kNumeric = 1700, kFloat8 = 701,
+                   kTimestampTz = 1184, kBytea = 17, kJsonb = 3802;
+
+TEST_CASE("Array literals become JSON arrays with NULL, quoting and escapes", "[postgres]") {
+  struct Case {
+    std::string literal;
+    uint32_t element_oid;
+    std::string json;
+  };
+  const std::vector<Case> cases = {
+      {"{}", kInt4, "[]"},
+      {"{1,2,3}", kInt4, "[1,2,3]"},
+      {"{1,NULL,-3}", kInt4, "[1,null,-3]"},
+      {"{{1,2},{3,4}}", kInt4, "[[1,2],[3,4]]"},
+      {"[0:1]={7,8}", kInt4, "[7,8]"},
+      {R"({plain,"with space","a,b","q\"uote","back\\slash",NULL,"NULL",null})", kText,
+       R"(["plain","with space","a,b","q\"uote","back\\slash",null,"NULL",null])"},
+      {R"({"{braces}",ü})", kText, R"(["{braces}","ü"])"},
+      {"{t,f,NULL}", kBool, "[true,false,null]"},
+      {"{1.50,NaN,-0.001}", kNumeric, "[1.50,null,-0.001]"},
+      {"{1.5,Infinity,-Infinity,1e+100}", kFloat8, "[1.5,null,null,1e+100]"},
+      {R"({"2026-11-21 05:00:00.5+00",infinity})", kTimestampTz,
+       R"(["2026-11-21T05:00:00.5Z","infinity"])"},
+      {R"({"\\x00ff",NULL})", kBytea, R"(["AP8=",null])"},
+      {R"({"{\"a\": 1}","[1, 2]"})", kJsonb, R"([{"a":1},[1,2]])"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.literal);
+    const std::optional<std::string> json = PostgresArrayToJson(c.literal, c.element_oid);
+    REQUIRE(json.has_value());
+    CHECK(*json == c.json);
+  }
+}
+
+TEST_CASE("Malformed array literals are refused", "[postgres]") {
+  for (const std::string literal : {"", "1,2", "{1,2", "{1,,2}", "{\"open}", "{1}x", "[0:1]"}) {
+    INFO(literal);
+    CHECK_FALSE(PostgresArrayToJson(literal, kInt4).has_value());
+  }
+}
+
+TEST_CASE("Scalar values map to JSON by type", "[postgres]") {
+  struct Case {
+    uint32_t type_oid;
+    std::string text;
+    std::string json;
+  };
+  const std::vector<Case> cases = {
+      {kInt4, "-42", "-42"},
+      {20, "9223372036854775807", "9223372036854775807"},
+      {kNumeric, "12345678901234567890.000000001", "12345678901234567890.000000001"},
+      {kNumeric, "NaN", "null"},
+      {kFloat8, "0.1", "0.1"},
+      {kFloat8, "-Infinity", "null"},
+      {kBool, "t", "true"},
+      {kBool, "f", "false"},
+      {kText, "line\n\"q\"", R"("line\n\"q\"")"},
+      {114, "{\n  \"a\" : [1, 2],\n  \"s\": \"x  y\"\n}", R"({"a":[1,2],"s":"x  y"})"},
+      {kTimestampTz, "2026-11-21 05:00:00.123456+00", R"("2026-11-21T05:00:00.123456Z")"},
+      {kTimestampTz, "2026-11-21 05:00:00+05:30", R"("2026-11-21T05:00:00+05:30")"},
+      {1114, "2026-11-21 05:00:00", R"("2026-11-21T05:00:00")"},
+      {1114, "0044-03-15 12:00:00 BC", R"("0044-03-15 12:00:00 BC")"},
+      {1082, "2026-11-21", R"("2026-11-21")"},
+      {kBytea, "\\x", R"("")"},
+      {kBytea, "\\x666f6f", R"("Zm9v")"},
+      {kBytea, "\\x666f6f62", R"("Zm9vYg==")"},
+      {2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", R"("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")"},
+      {1007, "{1,2}", "[1,2]"},
+      {1009, "not an array", R"("not an array")"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.type_oid << " " << c.text);
+    CHECK(PostgresValueToJson(c.type_oid, c.text) == c.json);
+  }
+}
+
+TEST_CASE("Composite keys join without collisions", "[postgres]") {
+  const auto join = [](std::vector<std::string> parts) { return JoinKeyParts(parts); };
+  CHECK(join({"42"}) == "42");
+  CHECK(join({"a|b"}) == "a|b");  // one column: the value as is
+  CHECK(join({"a", "b"}) == "a|b");
+  CHECK(join({"a|b", "c"}) == R"(a\|b|c)");
+  CHECK(join({"a", "b|c"}) == R"(a|b\|c)");
+  CHECK(join({"a\\", "b"}) == R"(a\\|b)");
+  CHECK(join({"a", "\\|b"}) == R"(a|\\\|b)");
+  CHECK(join({"", ""}) == "|");
+  // Pairs that a plain '|' join would confuse stay distinct.
+  CHECK(join({"a|b", "c"}) != join({"a", "b|c"}));
+  CHECK(join({"a\\", "|b"}) != join({"a\\|", "b"}));
+}
+
+TEST_CASE("Checkpoint cursors round-trip through their JSON token", "[postgres]") {
+  const PostgresCursor cursor{.rows = {"2026-11-21 05:00:00.123456+00", "42", "a\"b|c"},
+                              .tombstones = {"2026-11-21 04:00:00+00", "ü 1"}};
+  const std::string token = EncodePostgresCursor(cursor);
+  CHECK(token == R"({"rows":["2026-11-21 05:00:00.123456+00","42","a\"b|c"],)"
+                 R"("tombstones":["2026-11-21 04:00:00+00","ü 1"]})");
+  const Result<PostgresCursor> decoded = DecodePostgresCursor(token);
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == cursor);
+
+  const Result<PostgresCursor> start = DecodePostgresCursor("");
+  REQUIRE(start.ok());
+  CHECK(start->rows.empty());
+  CHECK(start->tombstones.empty());
+  CHECK(EncodePostgresCursor({}) == R"({"rows":[],"tombstones":[]})");
+}
+
+TEST_CASE("Foreign checkpoint tokens are refused as invalid", "[postgres]") {
+  for (const std::string token :
+       {"42", "{", "[]", R"({"rows":"x"})", R"({"rows":[1]})", R"({"offsets":[]})"}) {
+    INFO(token);
+    const Result<PostgresCursor> decoded = DecodePostgresCursor(token);
+    REQUIRE_FALSE(decoded.ok());
+    CHECK(decoded.status().code() == StatusCode::kInvalidArgument);
+  }
+}
+
+TEST_CASE("Table names are quoted part by part", "[postgres]") {
+  CHECK(QuotePostgresName("products") == R"("products")");
+  CHECK(QuotePostgresName("shop.Products") == R"("shop"."Products")");
+  CHECK(QuotePostgresName(R"("My Schema"."a.b")") == R"("My Schema"."a.b")");
+  CHECK(QuotePostgresName(R"(we"ird)") == R"("we""ird")");
+  CHECK(QuotePostgresName(R"("a""b".c)") == R"("a""b"."c")");
+}
+
+}  // namespace
+}  // namespace searchsync
