@@ -53,8 +53,7 @@ Status TypesenseSink::Prepare() {
   Result<std::optional<std::string>> aliased = client_.GetAlias(alias_);
   if (!aliased.ok()) return aliased.status();
   if (aliased->has_value()) {
-    Log(LogLevel::kInfo, component_,
-        "using alias " + alias_ + " collection=" + aliased->value());
+    Log(LogLevel::kInfo, component_, "using alias " + alias_ + " collection=" + aliased->value());
     return Status::Ok();
   }
   // No alias: a real collection of that name (an older setup) is used as it is.
@@ -62,8 +61,7 @@ Status TypesenseSink::Prepare() {
   if (!exists.ok()) return exists.status();
   if (*exists) {
     Log(LogLevel::kInfo, component_,
-        "using collection " + alias_ + " (a collection, not an alias; reindex will move it "
-        "behind an alias)");
+        "using collection " + alias_ + " (a real collection, not an alias)");
     return Status::Ok();
   }
 
@@ -100,8 +98,7 @@ Result<WriteReport> TypesenseSink::Write(const Batch& batch) {
   Result<WriteReport> report = ParseImportResponse(*response, body.line_events);
   if (!report.ok()) {
     return Status(report.status().code(), "typesense POST /collections/" + collection_ +
-                                              "/documents/import: " +
-                                              report.status().message());
+                                              "/documents/import: " + report.status().message());
   }
   if (!report->rejected.empty() && LogEnabled(LogLevel::kDebug)) {
     Log(LogLevel::kDebug, component_,
@@ -114,11 +111,9 @@ Result<WriteReport> TypesenseSink::Write(const Batch& batch) {
 
 }  // namespace
 
-std::unique_ptr<Sink> MakeTypesenseSink(const TypesenseOptions& typesense,
-                                        const SinkOptions& sink, std::string component,
-                                        TypesenseSinkTarget target) {
-  return std::make_unique<TypesenseSink>(typesense, sink, std::move(component),
-                                         std::move(target));
+std::unique_ptr<Sink> MakeTypesenseSink(const TypesenseOptions& typesense, const SinkOptions& sink,
+                                        std::string component, TypesenseSinkTarget target) {
+  return std::make_unique<TypesenseSink>(typesense, sink, std::move(component), std::move(target));
 }
 
 }  // namespace searchsync

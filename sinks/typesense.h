@@ -25,8 +25,7 @@ struct TypesenseSinkTarget {
 
 // `component` names the instance in logs, e.g. "pipeline=products sink=typesense".
 // The returned sink is safe to call from up to `sink.concurrency` threads at once.
-std::unique_ptr<Sink> MakeTypesenseSink(const TypesenseOptions& typesense,
-                                        const SinkOptions& sink, std::string component,
-                                        TypesenseSinkTarget target = {});
+std::unique_ptr<Sink> MakeTypesenseSink(const TypesenseOptions& typesense, const SinkOptions& sink,
+                                        std::string component, TypesenseSinkTarget target = {});
 
 }  // namespace searchsync

@@ -16,11 +16,12 @@ namespace {
 
 std::once_flag g_curl_init;
 
+constexpr std::chrono::milliseconds kFailoverLogInterval{30'000};
+
 // "typesense POST /collections/products/documents/import": the method and path, without the
 // query string (a delete filter can be 64 KiB long).
 std::string CallContext(std::string_view method, std::string_view target) {
-  return "typesense " + std::string(method) + " " +
-         std::string(target.substr(0, target.find('?')));
+  return "typesense " + std::string(method) + " " + std::string(target.substr(0, target.find('?')));
 }
 
 std::string CollectionPath(std::string_view collection) {
@@ -108,12 +109,10 @@ TypesenseClient::TypesenseClient(TypesenseClientOptions options, std::string com
 
 TypesenseClient::~TypesenseClient() = default;
 
-TypesenseClient::Exchange TypesenseClient::Perform(const std::string& node,
-                                                   std::string_view method,
-                                                   std::string_view target,
-                                                   std::string_view body,
-                                                   std::string_view content_type,
-                                                   Timeout timeout, const BodySink* on_body) {
+TypesenseClient::Exchange TypesenseClient::Perform(const std::string& node, std::string_view method,
+                                                   std::string_view target, std::string_view body,
+                                                   std::string_view content_type, Timeout timeout,
+                                                   const BodySink* on_body) {
   Exchange exchange;
   CURL* handle = handles_->Acquire();
   if (handle == nullptr) {
@@ -182,10 +181,24 @@ TypesenseClient::Exchange TypesenseClient::Perform(const std::string& node,
   return exchange;
 }
 
+void TypesenseClient::LogFailover(const std::string& node, const Status& status) {
+  const int64_t failovers = failovers_.fetch_add(1) + 1;
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+  int64_t next_ms = next_failover_log_ms_.load();
+  if (now_ms < next_ms || !next_failover_log_ms_.compare_exchange_strong(
+                              next_ms, now_ms + kFailoverLogInterval.count())) {
+    return;
+  }
+  Log(LogLevel::kWarn, component_,
+      "typesense node failed, trying the next one: node=" + node +
+          " failovers=" + std::to_string(failovers) + " error=" + JsonString(status.message()));
+}
+
 Result<HttpResponse> TypesenseClient::SendVia(std::string_view method, std::string_view target,
-                                              std::string_view body,
-                                              std::string_view content_type, Timeout timeout,
-                                              const BodySink* on_body) {
+                                              std::string_view body, std::string_view content_type,
+                                              Timeout timeout, const BodySink* on_body) {
   const std::string context = CallContext(method, target);
   const size_t node_count = options_.nodes.size();
   if (node_count == 0) return FailedPrecondition(context + ": no typesense.nodes configured");
@@ -205,9 +218,7 @@ Result<HttpResponse> TypesenseClient::SendVia(std::string_view method, std::stri
     }
     const bool can_fail_over = attempt + 1 < node_count && !exchange.body_delivered;
     if (!can_fail_over) return status;
-    Log(LogLevel::kWarn, component_,
-        "typesense node failed, trying the next one: node=" + node + " error=\"" +
-            status.message() + "\"");
+    LogFailover(node, status);
     last_error = std::move(status);
   }
   return last_error;
@@ -224,8 +235,8 @@ Result<HttpResponse> TypesenseClient::Call(std::string_view method, std::string_
                                            Timeout timeout) {
   Result<HttpResponse> response = Send(method, target, body, content_type, timeout);
   if (!response.ok()) return response;
-  Status status = ClassifyHttpResult(CallContext(method, target), "", response->status,
-                                     response->body);
+  Status status =
+      ClassifyHttpResult(CallContext(method, target), "", response->status, response->body);
   if (!status.ok()) return status;
   return response;
 }
@@ -270,8 +281,8 @@ Result<bool> TypesenseClient::CollectionExists(std::string_view name) {
   Result<HttpResponse> response = Send("GET", target);
   if (!response.ok()) return response.status();
   if (response->status == 404) return false;
-  Status status = ClassifyHttpResult(CallContext("GET", target), "", response->status,
-                                     response->body);
+  Status status =
+      ClassifyHttpResult(CallContext("GET", target), "", response->status, response->body);
   if (!status.ok()) return status;
   return true;
 }
@@ -331,8 +342,8 @@ Status TypesenseClient::Export(
   Result<HttpResponse> response = SendVia("GET", target, {}, {}, Timeout::kBulk, &on_body);
   if (!callback_status.ok()) return callback_status;
   if (!response.ok()) return response.status();
-  Status status = ClassifyHttpResult(CallContext("GET", target), "", response->status,
-                                     response->body);
+  Status status =
+      ClassifyHttpResult(CallContext("GET", target), "", response->status, response->body);
   if (!status.ok()) return status;
   if (!pending.empty() && pending != "\r") return on_document(pending);
   return Status::Ok();

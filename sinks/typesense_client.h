@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -23,7 +24,7 @@ namespace searchsync {
 
 struct TypesenseClientOptions {
   // "http://host:port", tried in order from the last node that answered; each at most once
-  // per call. REQUIRES: not empty.
+  // per call. With none, every call fails with kFailedPrecondition.
   std::vector<std::string> nodes;
   Secret api_key;  // sent as X-TYPESENSE-API-KEY; never logged
   // Whole-call limit for imports, deletes and exports. A timed-out import may still be applied
@@ -48,12 +49,14 @@ class TypesenseClient {
   TypesenseClient(const TypesenseClient&) = delete;
   TypesenseClient& operator=(const TypesenseClient&) = delete;
 
+  // Which whole-call limit a request gets: control_timeout or timeout.
+  enum class Timeout { kControl, kBulk };
+
   // One request, with failover: when a node's outcome classifies as kUnavailable (connection
   // error, timeout, 429, 5xx), the next node is tried. Returns the first response that is not
   // kUnavailable, whatever its status (the caller decides what a 404 means), or the last
   // kUnavailable status when every node failed. `target` is the path and query, already
   // percent-encoded. `body` is sent when non-empty (or when `method` is POST or PUT).
-  enum class Timeout { kControl, kBulk };
   Result<HttpResponse> Send(std::string_view method, std::string_view target,
                             std::string_view body = {}, std::string_view content_type = {},
                             Timeout timeout = Timeout::kControl);
@@ -101,6 +104,7 @@ class TypesenseClient {
   Exchange Perform(const std::string& node, std::string_view method, std::string_view target,
                    std::string_view body, std::string_view content_type, Timeout timeout,
                    const BodySink* on_body);
+  void LogFailover(const std::string& node, const Status& status);
   Result<HttpResponse> SendVia(std::string_view method, std::string_view target,
                                std::string_view body, std::string_view content_type,
                                Timeout timeout, const BodySink* on_body);
@@ -109,6 +113,9 @@ class TypesenseClient {
   const std::string component_;
   std::unique_ptr<HandlePool> handles_;
   std::atomic<size_t> preferred_node_{0};  // the last node that answered
+  // Failover warnings are logged at most once per interval, with a count.
+  std::atomic<int64_t> failovers_{0};
+  std::atomic<int64_t> next_failover_log_ms_{0};
 };
 
 }  // namespace searchsync

@@ -40,8 +40,7 @@ void AppendDocumentLine(std::string& out, std::string_view id, const Document& d
 // kUnavailable (retry the whole batch; upserts are idempotent) when the number of result lines
 // differs from `line_events.size()`, when a line is not a result object, or when a failure
 // line carries code 429 or >= 500 (the server, not the document, failed).
-Result<WriteReport> ParseImportResponse(std::string_view body,
-                                        std::span<const size_t> line_events);
+Result<WriteReport> ParseImportResponse(std::string_view body, std::span<const size_t> line_events);
 
 // ---- Deletes by id -------------------------------------------------------------------------
 

@@ -1,7 +1,6 @@
 #include "sinks/typesense_encode.h"
 
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
 
@@ -32,7 +31,8 @@ struct TrickyId {
 
 size_t CountOf(std::string_view text, std::string_view part) {
   size_t count = 0;
-  for (size_t pos = text.find(part); pos != std::string_view::npos; pos = text.find(part, pos + 1)) {
+  for (size_t pos = text.find(part); pos != std::string_view::npos;
+       pos = text.find(part, pos + 1)) {
     ++count;
   }
   return count;
@@ -92,9 +92,13 @@ TEST_CASE("EncodeUpserts documents, table-driven", "[typesense-encode]") {
       {"id is JSON-escaped", "a\"b\\c", {}, R"({"id":"a\"b\\c"})"},
       {"non-ASCII id passes through", "ü-1", {}, "{\"id\":\"ü-1\"}"},
       {"field names are escaped", "1", {{"we\"ird", "true"}}, R"({"id":"1","we\"ird":true})"},
-      {"raw line breaks in values become spaces", "1", {{"o", "{\n\"a\":\r\n1}"}},
+      {"raw line breaks in values become spaces",
+       "1",
+       {{"o", "{\n\"a\":\r\n1}"}},
        R"({"id":"1","o":{ "a":  1}})"},
-      {"escaped line breaks inside strings stay", "1", {{"s", R"("x\ny")"}},
+      {"escaped line breaks inside strings stay",
+       "1",
+       {{"s", R"("x\ny")"}},
        R"({"id":"1","s":"x\ny"})"},
   };
   for (const Case& c : cases) {
@@ -137,12 +141,16 @@ TEST_CASE("ParseImportResponse maps failure lines to rejections, table-driven",
        R"({"code":409,"error":"A document with id a already exists.","id":"a","success":false})",
        {2},
        {{2, 409, "A document with id a already exists."}}},
-      {"success lines with id and document", R"({"id":"a","success":true})"
-                                             "\n"
-                                             R"({"document":{"id":"b"},"success":true})",
-       {0, 1}, {}},
+      {"success lines with id and document",
+       R"({"id":"a","success":true})"
+       "\n"
+       R"({"document":{"id":"b"},"success":true})",
+       {0, 1},
+       {}},
       {"stray blank lines and CRLF",
-       "\n{\"success\":true}\r\n\n" R"({"code":400,"error":"e","success":false})" "\n\n",
+       "\n{\"success\":true}\r\n\n"
+       R"({"code":400,"error":"e","success":false})"
+       "\n\n",
        {0, 1},
        {{1, 400, "e"}}},
       {"nothing sent, empty body", "", {}, {}},
@@ -357,8 +365,7 @@ TEST_CASE("ClassifyHttpResult maps HTTP outcomes to one action each, table-drive
       {"", 422, R"({"message": "Rejecting write: running out of resource type: OUT_OF_DISK"})",
        StatusCode::kUnavailable,
        ctx + ": HTTP 422: Rejecting write: running out of resource type: OUT_OF_DISK"},
-      {"", 401,
-       R"({"message": "Forbidden - a valid `x-typesense-api-key` header must be sent."})",
+      {"", 401, R"({"message": "Forbidden - a valid `x-typesense-api-key` header must be sent."})",
        StatusCode::kFailedPrecondition,
        ctx + ": HTTP 401: the Typesense API key was refused (check typesense.api_key)"},
       {"", 403, "", StatusCode::kFailedPrecondition,
