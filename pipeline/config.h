@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <span>
@@ -67,6 +68,8 @@ class Secret {
   std::string value_;
 };
 
+std::ostream& operator<<(std::ostream& out, const Secret& secret);  // writes ***
+
 struct ConfigError {
   std::string file;
   int line = 0;    // 1-based; 0 when the error has no position (e.g. file unreadable)
@@ -87,16 +90,20 @@ class ConfigErrors {
 };
 
 // One YAML mapping of the config file, read against its key table. Constructing it validates
-// the keys; each getter checks the value's type, applies ${VAR} expansion and the default, and
-// records an error (returning a neutral value) when something is wrong. Never throws.
+// the keys: unknown keys (with a suggestion), duplicate keys, missing required keys and each
+// present value's type are all recorded at once. Getters then return the value or the key's
+// default; on a value that failed validation they return the default (the error is already
+// recorded) or, when it has none, a neutral value (empty, 0, false). Never throws.
 class Section {
  public:
   // `path` names the mapping in messages, e.g. "pipelines[0].source". A null/undefined `node`
-  // is an empty mapping (all defaults).
+  // is an empty mapping (all defaults). Expands ${VAR} and ${VAR:-default} in every scalar
+  // beneath `node`, in place, recording missing variables; build the mappings beneath it with
+  // Child() and Item(), which share that expansion, rather than with this constructor.
   Section(std::string file, YAML::Node node, std::string path, std::span<const KeySpec> keys,
           ConfigErrors& errors);
 
-  bool Has(std::string_view key) const;  // present in the YAML (not just defaulted)
+  bool Has(std::string_view key) const;  // present in the YAML with a value (`key:` alone is not)
   std::string String(std::string_view key) const;
   Secret SecretString(std::string_view key) const;
   bool Bool(std::string_view key) const;
@@ -104,9 +111,13 @@ class Section {
   Millis Duration(std::string_view key) const;
   uint64_t Size(std::string_view key) const;
   std::vector<std::string> StringList(std::string_view key) const;
-  // A nested mapping read against its own table (defaults apply when the key is absent).
+  // A nested mapping read against its own table (defaults apply when the key is absent; its
+  // required keys are checked only when it is present).
   Section Child(std::string_view key, std::span<const KeySpec> keys) const;
-  // The raw node of a kAny/kSequence/kMapping key, after ${VAR} expansion of its scalars.
+  // The `index`-th mapping of a kSequence key, read against its own table; its path is
+  // "key[index]". REQUIRES: index < Node(key).size().
+  Section Item(std::string_view key, size_t index, std::span<const KeySpec> keys) const;
+  // The raw node of a key, after ${VAR} expansion of its scalars; undefined when absent.
   YAML::Node Node(std::string_view key) const;
   // The path of a key in messages, e.g. "pipelines[0].source.table".
   std::string PathOf(std::string_view key) const;
@@ -121,6 +132,11 @@ class Section {
   ConfigErrors& errors() const { return *errors_; }
 
  private:
+  struct Nested {};
+  // Child() and Item(): validates without expanding again; required keys are checked only
+  // when `node` is defined.
+  Section(Nested, std::string file, YAML::Node node, std::string path,
+          std::span<const KeySpec> keys, ConfigErrors& errors);
   const KeySpec* Spec(std::string_view key) const;
   std::string file_;
   YAML::Node node_;
@@ -204,11 +220,15 @@ Result<Config> LoadConfig(const std::string& path);
 Result<Config> ParseConfig(const std::string& text, const std::string& file);
 
 // Parsing helpers, exposed for tests and for connectors with values of their own.
-std::optional<Millis> ParseDuration(std::string_view text);  // "250ms", "5s", "30m", "24h"
-std::optional<uint64_t> ParseSize(std::string_view text);    // "512KiB", "5MiB", "1024"
+std::optional<Millis> ParseDuration(std::string_view text);  // "250ms", "5s", "30m", "1h30m"
+std::optional<uint64_t> ParseSize(std::string_view text);    // "512KiB", "5MiB", "2MB", "1024"
 // Expands ${VAR} and ${VAR:-default}. kInvalidArgument names a missing variable.
 Result<std::string> ExpandEnv(std::string_view text);
 // The closest candidate within a small edit distance, or empty.
 std::string DidYouMean(std::string_view key, std::span<const KeySpec> keys);
+
+// Every key table (top level, typesense, retry, state, admin, pipeline, each registered source,
+// transforms, sink, batch, queue, reindex) rendered as markdown, for the README.
+std::string ConfigReferenceMarkdown();
 
 }  // namespace searchsync

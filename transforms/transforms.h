@@ -1,17 +1,10 @@
 #pragma once
-// The built-in transforms. Each parses its YAML value into a pure Transform.
-//   - rename: { from: to, ... }     rename top-level fields
-//   - drop: [field, ...]            remove top-level fields
-//   - cast: { field: type, ... }    convert values to a Typesense field type
+// The built-in transforms, as pipeline/registry.cc names them. Each parses its YAML value into a
+// pure Transform; an empty Transform means the value had errors, recorded through `where`.
+//   - rename: { from: to, ... }     rename top-level fields            (rename.h)
+//   - drop: [field, ...]            remove top-level fields            (drop.h)
+//   - cast: { field: type, ... }    convert values to a Typesense type (cast.h)
 
-#include <string>
-
-#include "pipeline/config.h"
-
-namespace searchsync {
-
-Transform ParseRename(const YAML::Node& value, const std::string& path, const Section& where);
-Transform ParseDrop(const YAML::Node& value, const std::string& path, const Section& where);
-Transform ParseCast(const YAML::Node& value, const std::string& path, const Section& where);
-
-}  // namespace searchsync
+#include "transforms/cast.h"
+#include "transforms/drop.h"
+#include "transforms/rename.h"
