@@ -1,1 +1,84 @@
-int main() { return 0; }
+// test-typesense: the Typesense-compatible test server as a process, for the demo, benchmarks and
+// tests that need a separate server. Runs until SIGTERM or SIGINT, then exits 0.
+//
+//   test-typesense --port 0 --port-file /tmp/ts.port --write-503-rate 0.1 --seed 7
+
+#include <pthread.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "tests/support/typesense_server.h"
+
+namespace {
+
+// Writes `port` to `path` through a rename, so a poller never reads a half-written file.
+bool WritePortFile(const std::string& path, int port) {
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp);
+    out << port << "\n";
+    if (!out) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  return !ec;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  searchsync::test::TypesenseServerOptions options;
+  options.port = 8108;
+  double write_503_rate = 0;
+  double drop_rate = 0;
+  int latency_ms = 0;
+  std::string port_file;
+
+  CLI::App app{"Typesense-compatible test server (a fixture, not Typesense)"};
+  app.add_option("--port", options.port, "Port to listen on; 0 picks a free one")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--host", options.host, "Address to listen on");
+  app.add_option("--api-key", options.api_key, "API key clients must send");
+  app.add_flag("--discard", options.discard, "Validate and answer writes, but store nothing");
+  app.add_option("--write-503-rate", write_503_rate, "Fraction of writes answered 503")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--drop-rate", drop_rate, "Fraction of writes whose connection is cut")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--latency-ms", latency_ms, "Delay added to every request")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", options.seed, "Seed for the fault switches' random choices");
+  app.add_option("--port-file", port_file, "Write the port here once listening");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  // Block the stop signals before the server starts its threads, so only sigwait() sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  searchsync::test::TypesenseServer server(options);
+  server.SetWriteUnavailableRate(write_503_rate);
+  server.SetDropRate(drop_rate);
+  server.SetLatency(std::chrono::milliseconds(latency_ms));
+  if (!port_file.empty() && !WritePortFile(port_file, server.port())) {
+    std::cerr << "test-typesense: cannot write " << port_file << "\n";
+    return 1;
+  }
+  std::cout << "listening on " << server.url() << std::endl;
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  return 0;
+}
