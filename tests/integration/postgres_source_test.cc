@@ -1,5 +1,7 @@
 // The postgres source against a real PostgreSQL, driven through Source::Poll (no sink).
 
+#include <yaml-cpp/yaml.h>
+
 #include <catch2/catch.hpp>
 #include <map>
 #include <memory>
@@ -419,6 +421,39 @@ TEST_CASE("Postgres source syncs the rows of a query", "[integration][postgres]"
   CHECK(events[1].document.size() == 3);
   CHECK(FieldJson(events[1], "title") == "\"C\"");
   CHECK(source->HealthCheck().ok());
+}
+
+TEST_CASE("Postgres source built from YAML options syncs rows and tombstones",
+          "[integration][postgres]") {
+  PostgresServer& pg = SharedServer();
+  Exec(pg,
+       "CREATE TABLE parsed (id int PRIMARY KEY, is_deleted bool NOT NULL DEFAULT false,"
+       "  updated_at timestamptz NOT NULL DEFAULT now() - interval '1 s');"
+       "CREATE TABLE parsed_deleted (id int, deleted_at timestamptz);"
+       "INSERT INTO parsed (id, is_deleted) VALUES (1, false), (2, true), (3, false);"
+       "INSERT INTO parsed_deleted VALUES (4, now() - interval '1 hour')");
+  const YAML::Node node = YAML::Load("dsn: " + pg.dsn() +
+                                     "\n"
+                                     "table: parsed\n"
+                                     "primary_key: id\n"
+                                     "updated_at: updated_at\n"
+                                     "poll_interval: 250ms\n"
+                                     "page_size: 2\n"
+                                     "deletes:\n"
+                                     "  soft_delete_column: is_deleted\n"
+                                     "  tombstone_table: { table: parsed_deleted, id_column: id, "
+                                     "deleted_at_column: deleted_at }\n");
+  ConfigErrors errors;
+  const Section section("pipelines.yaml", node, "pipelines[0].source", kPostgresKeys, errors);
+  const SourceFactory factory = ParsePostgresSource(section);
+  INFO(errors.ToString());
+  REQUIRE(errors.empty());
+  REQUIRE(factory);
+  std::unique_ptr<Source> source = factory();
+  CHECK(source->IdleWait() == std::chrono::milliseconds(250));
+  CHECK(source->HealthCheck().ok());
+  Checkpoint checkpoint;
+  CHECK(Ops(Drain(*source, checkpoint)) == std::vector<std::string>{"-4", "+1", "-2", "+3"});
 }
 
 TEST_CASE("Postgres source reports a misconfigured table or column as invalid",

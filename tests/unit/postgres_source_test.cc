@@ -1,3 +1,5 @@
+#include <yaml-cpp/yaml.h>
+
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -131,6 +133,54 @@ TEST_CASE("Table names are quoted part by part", "[postgres]") {
   CHECK(QuotePostgresName(R"("My Schema"."a.b")") == R"("My Schema"."a.b")");
   CHECK(QuotePostgresName(R"(we"ird)") == R"("we""ird")");
   CHECK(QuotePostgresName(R"("a""b".c)") == R"("a""b"."c")");
+}
+
+struct ParsedSource {
+  SourceFactory factory;
+  ConfigErrors errors;
+};
+
+ParsedSource Parse(const std::string& yaml) {
+  ParsedSource parsed;
+  const Section section("pipelines.yaml", YAML::Load(yaml), "pipelines[0].source", kPostgresKeys,
+                        parsed.errors);
+  parsed.factory = ParsePostgresSource(section);
+  return parsed;
+}
+
+TEST_CASE("Postgres options accept a table or a query with defaults", "[postgres]") {
+  for (const std::string source : {"table: shop.products", "query: SELECT * FROM products"}) {
+    const ParsedSource parsed = Parse("dsn: postgresql://u:pw@db/shop\n" + source +
+                                      "\nprimary_key: [tenant, id]\nupdated_at: updated_at\n");
+    INFO(parsed.errors.ToString());
+    CHECK(parsed.errors.empty());
+    REQUIRE(parsed.factory);
+    CHECK(parsed.factory()->IdleWait() == std::chrono::seconds(30));
+  }
+}
+
+TEST_CASE("Postgres options report every mistake", "[postgres]") {
+  const ParsedSource parsed = Parse(
+      "dsn: postgresql://u:secret-pw@db/shop\n"
+      "table: products\n"
+      "query: SELECT 1\n"
+      "primary_key: []\n"
+      "updated_at: updated_at\n"
+      "page_size: 0\n"
+      "deletes: { tombstone_table: { table: gone } }\n");
+  CHECK_FALSE(parsed.factory);
+  const std::string errors = parsed.errors.ToString();
+  INFO(errors);
+  CHECK(errors.find("exactly one of 'table' or 'query'") != std::string::npos);
+  CHECK(errors.find("primary_key") != std::string::npos);
+  CHECK(errors.find("page_size") != std::string::npos);
+  CHECK(errors.find("id_column") != std::string::npos);
+  CHECK(errors.find("deleted_at_column") != std::string::npos);
+  CHECK(errors.find("secret-pw") == std::string::npos);
+
+  const ParsedSource missing = Parse("table: products\n");
+  CHECK_FALSE(missing.factory);
+  CHECK(missing.errors.ToString().find("dsn") != std::string::npos);
 }
 
 }  // namespace
