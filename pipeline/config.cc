@@ -118,6 +118,9 @@ constexpr KeySpec kReindexKeys[] = {
 };
 
 constexpr int kMaxConcurrency = 64;
+// The tag of a scalar whose ${VAR} could not be expanded: its error is recorded, and further
+// errors about its (unexpanded) value would only repeat it.
+constexpr char kUnexpandedTag[] = "!searchsync/unexpanded";
 constexpr size_t kMaxShownValue = 64;  // longest value echoed in a message
 
 // ---- Small helpers -------------------------------------------------------------------------
@@ -267,6 +270,7 @@ void ExpandTree(YAML::Node node, const std::string& path, const std::string& fil
       if (!value.ok()) {
         Record(errors, file, node.Mark(),
                (path.empty() ? "" : path + ": ") + value.status().message());
+        node.SetTag(kUnexpandedTag);
       } else if (*value != node.Scalar()) {
         node = *value;  // keeps the node's mark and tag
       }
@@ -1095,6 +1099,7 @@ void Section::Error(std::string_view key, std::string_view message) const {
 }
 
 void Section::ErrorAt(const YAML::Node& node, std::string_view message) const {
+  if (node.IsDefined() && node.Tag() == kUnexpandedTag) return;
   YAML::Mark mark = MarkOf(node);
   if (mark.is_null()) mark = MarkOf(node_);
   Record(*errors_, file_, mark, std::string(message));

@@ -124,7 +124,8 @@ class Section {
 
   // Records an error at the key's value (or at the mapping, when the key is absent).
   void Error(std::string_view key, std::string_view message) const;
-  // Records an error at an arbitrary node of this file.
+  // Records an error at an arbitrary node of this file; nothing when the node is a scalar whose
+  // ${VAR} could not be expanded (that error is recorded already).
   void ErrorAt(const YAML::Node& node, std::string_view message) const;
 
   const std::string& path() const { return path_; }

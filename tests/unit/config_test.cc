@@ -254,6 +254,25 @@ pipelines:
   CHECK(errors == expected);
 }
 
+TEST_CASE("A value whose variable is missing gets that one error", "[config]") {
+  unsetenv("SEARCHSYNC_TEST_UNSET");
+  const std::string text = WithSource(R"(typesense:
+  nodes: ["${SEARCHSYNC_TEST_UNSET}"]
+  api_key: k
+pipelines:
+  - name: p
+    source: SOURCE
+    sink: { collection: p, schema: { fields: [] }, concurrency: "${SEARCHSYNC_TEST_UNSET}" }
+)");
+  CHECK(ErrorsOf(text) ==
+        std::vector<std::string>{
+            At(text, 2, "\"${") +
+                "typesense.nodes[0]: environment variable SEARCHSYNC_TEST_UNSET is not set",
+            At(text, 7, "\"${") + "pipelines[0].sink.concurrency: environment variable "
+                                  "SEARCHSYNC_TEST_UNSET is not set",
+        });
+}
+
 TEST_CASE("An empty file names every missing top-level key", "[config]") {
   CHECK(ErrorsOf("") ==
         std::vector<std::string>{
