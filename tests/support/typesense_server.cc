@@ -1993,6 +1993,8 @@ TypesenseServer::TypesenseServer(TypesenseServerOptions options)
     std::exit(1);
   }
   impl.thread = std::thread([&impl] { impl.http.listen_after_bind(); });
+  // stop() is a no-op until the accept loop runs, so a server destroyed right away would hang.
+  while (!impl.http.is_running()) std::this_thread::yield();
 }
 
 TypesenseServer::~TypesenseServer() {
