@@ -68,7 +68,12 @@ Status TypesenseSink::Prepare() {
   const std::string name = TimestampedCollectionName(alias_, std::chrono::system_clock::now());
   Result<std::string> schema = SchemaWithName(schema_json_, name);
   if (!schema.ok()) return schema.status();
-  if (Status status = client_.CreateCollection(*schema); !status.ok()) return status;
+  if (Status created = client_.CreateCollection(*schema); !created.ok()) {
+    // The connection may have been cut after the server created it (a retried create then
+    // answers 409): the collection being there is what counts.
+    Result<bool> exists_now = client_.CollectionExists(name);
+    if (!exists_now.ok() || !*exists_now) return created;
+  }
   if (Status status = client_.PutAlias(alias_, name); !status.ok()) return status;
   Log(LogLevel::kInfo, component_, "created collection " + name + " and alias " + alias_);
   return Status::Ok();
