@@ -42,6 +42,7 @@
 
 #include "sources/postgres.h"
 
+#include <poll.h>
 #include <simdjson.h>
 #include <strings.h>
 
@@ -839,7 +840,7 @@ Status PostgresSource::Failure(const std::exception& error, std::string_view con
          message.find("does not exist") != std::string::npos)) {
       return FailedPrecondition(where + ": " + message);
     }
-    return Unavailable(where + ": " + message);
+    return Unavailable(where + ": connection failed or lost: " + message);
   }
   if (dynamic_cast<const ConfigProblem*>(&error) != nullptr) {
     return InvalidArgument(where + ": " + error.what());
@@ -868,8 +869,21 @@ Status PostgresSource::Failure(const std::exception& error, std::string_view con
   return Internal(where + ": " + Scrub(MessageLine(error.what(), false), secrets_));
 }
 
+// True when an idle connection has something to read: between queries the server only writes
+// to say it is going away (a shutdown or a terminated backend), so the connection is done for.
+// Noticing here rather than in the next query gives a clean reconnect (libpqxx 6 also leaks a
+// result when a query meets a connection closed under it).
+bool IdleConnectionClosed(int socket) {
+  if (socket < 0) return true;
+  pollfd entry{.fd = socket, .events = POLLIN, .revents = 0};
+  return ::poll(&entry, 1, 0) != 0;
+}
+
 Status PostgresSource::EnsureConnected() {
-  if (connection_ != nullptr && connection_->is_open()) return Status::Ok();
+  if (connection_ != nullptr && connection_->is_open() &&
+      !IdleConnectionClosed(connection_->sock())) {
+    return Status::Ok();
+  }
   connection_.reset();
   types_.clear();
   std::string dsn = options_.dsn.value();
