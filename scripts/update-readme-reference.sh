@@ -3,11 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=${1:-build/searchsync}
-reference=$("$binary" check --reference)
-python3 - "$reference" <<'PY'
-import re, sys
+"$binary" check --reference | python3 -c '
+import sys
+reference = sys.stdin.read()
 readme = open("README.md").read()
 begin, end = "<!-- reference:begin -->\n", "<!-- reference:end -->"
 start, stop = readme.index(begin) + len(begin), readme.index(end)
-open("README.md", "w").write(readme[:start] + sys.argv[1] + "\n" + readme[stop:])
-PY
+open("README.md", "w").write(readme[:start] + reference + readme[stop:])
+'
