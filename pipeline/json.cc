@@ -42,7 +42,13 @@ void AppendDocumentJson(std::string& out, const Event& event) {
     out.push_back(',');
     AppendJsonString(out, field.name);
     out.push_back(':');
-    out += field.json;
+    // A raw CR or LF can only be whitespace between JSON tokens (inside strings they are
+    // escaped); a line break would split the document's JSONL line in two.
+    if (field.json.find_first_of("\r\n") == std::string::npos) {
+      out += field.json;
+    } else {
+      for (const char c : field.json) out.push_back(c == '\n' || c == '\r' ? ' ' : c);
+    }
   }
   out.push_back('}');
 }

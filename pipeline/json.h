@@ -21,8 +21,9 @@ inline std::string JsonString(std::string_view value) {
 namespace searchsync {
 
 struct Event;
-// Appends the event's document as one JSON object: {"id":"<event.id>",<fields>}. A field named
-// "id" in the document is skipped: Event::id is the document id.
+// Appends the event's document as one JSON object on one line: {"id":"<event.id>",<fields>}.
+// A field named "id" in the document is skipped: Event::id is the document id. Field values are
+// copied as they are (already JSON); raw CR/LF in them (JSON whitespace) become spaces.
 void AppendDocumentJson(std::string& out, const Event& event);
 
 }  // namespace searchsync

@@ -19,16 +19,6 @@ std::string_view TrimBlank(std::string_view text) {
   return text;
 }
 
-// Appends a field's JSON value; a raw CR or LF can only be whitespace between JSON tokens
-// (inside strings they are escaped), and a line break would split the document in two.
-void AppendJsonValue(std::string& out, std::string_view json) {
-  if (json.find_first_of("\r\n") == std::string_view::npos) {
-    out += json;
-    return;
-  }
-  for (const char c : json) out.push_back(c == '\n' || c == '\r' ? ' ' : c);
-}
-
 bool IsUnreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
@@ -97,19 +87,6 @@ void AppendIdList(std::string& out, std::span<const std::string_view> ids) {
 
 // ---- Import --------------------------------------------------------------------------------
 
-void AppendDocumentLine(std::string& out, std::string_view id, const Document& document) {
-  out += "{\"id\":";
-  AppendJsonString(out, id);
-  for (const Field& field : document) {
-    if (field.name == "id") continue;
-    out.push_back(',');
-    AppendJsonString(out, field.name);
-    out.push_back(':');
-    AppendJsonValue(out, field.json);
-  }
-  out.push_back('}');
-}
-
 ImportBody EncodeUpserts(const Batch& batch) {
   ImportBody body;
   body.jsonl.reserve(batch.byte_size);
@@ -117,7 +94,7 @@ ImportBody EncodeUpserts(const Batch& batch) {
     const Event& event = batch.events[event_idx];
     if (event.op != Op::kUpsert) continue;
     if (!body.line_events.empty()) body.jsonl.push_back('\n');
-    AppendDocumentLine(body.jsonl, event.id, event.document);
+    AppendDocumentJson(body.jsonl, event);
     body.line_events.push_back(event_idx);
   }
   return body;

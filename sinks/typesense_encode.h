@@ -31,9 +31,6 @@ struct ImportBody {
 // one document stays one line.
 ImportBody EncodeUpserts(const Batch& batch);
 
-// Appends the single JSONL line (without '\n') for one document.
-void AppendDocumentLine(std::string& out, std::string_view id, const Document& document);
-
 // Reads the import response: one result line per line sent, in order; blank lines are skipped.
 // Success: `rejected` lists each failure line `{"code":400,"error":"...","success":false}` as
 // a Rejection of the event its line came from (`line_events`, see ImportBody).
