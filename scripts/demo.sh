@@ -63,8 +63,9 @@ export DEMO_STATE_DIR="$work/state"
 config=$root/conf/demo.yaml
 searchsync=$root/build/searchsync
 search() {
-  curl -sf -H "X-TYPESENSE-API-KEY: $TYPESENSE_API_KEY" \
-    "$TYPESENSE_URL/collections/products/documents/search?q=*&filter_by=$1&per_page=3" |
+  curl -sf -G -H "X-TYPESENSE-API-KEY: $TYPESENSE_API_KEY" \
+    "$TYPESENSE_URL/collections/products/documents/search" \
+    --data-urlencode "q=*" --data-urlencode "filter_by=$1" --data-urlencode "per_page=3" |
     python3 -c 'import json,sys; r=json.load(sys.stdin); print("found", r["found"], [h["document"] for h in r["hits"]])'
 }
 
