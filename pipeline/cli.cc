@@ -109,8 +109,16 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
     return kExitRuntime;
   }
 
+  // TODO(searchsync): serve the admin API and run reindex schedules; until then say so.
+  if (!config->admin.listen.empty()) {
+    Log(LogLevel::kWarn, "searchsync", "admin.listen is set, but this release serves no admin API");
+  }
   std::vector<std::unique_ptr<PipelineRunner>> runners;
   for (const PipelineConfig* pipeline : pipelines) {
+    if (!pipeline->reindex.schedule.empty()) {
+      Log(LogLevel::kWarn, "pipeline=" + pipeline->name,
+          "reindex.schedule is set, but this release does not reindex yet");
+    }
     runners.push_back(std::make_unique<PipelineRunner>(
         *pipeline, config->typesense.retry, pipeline->make_source(), MakeSink(*config, *pipeline),
         **state, RunOptions{.once = once}));
