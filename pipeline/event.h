@@ -37,6 +37,11 @@ struct Event {
   // The source position just after this event: once this event and every event before it are
   // acknowledged, the pipeline may checkpoint `position`.
   Checkpoint position;
+  // Set by a source for input it cannot turn into a change (e.g. a malformed message): the
+  // pipeline stores the event in the dead-letter store with this reason, counts it as handled
+  // and never sends it to the sink. `id` and `document` then describe the input (where it came
+  // from, its raw text) for whoever reads the dead letter.
+  std::string dead_letter_reason;
 
   // Approximate memory held by this event; what queue and batch byte limits count.
   size_t ByteSize() const {

@@ -351,6 +351,12 @@ void PipelineRunner::SourceLoop() {
     read_position = events.back().position;
     for (Event& event : events) {
       const uint64_t seq = tracker_.Register(event.position);
+      if (!event.dead_letter_reason.empty()) {
+        DeadLetter(event, event.dead_letter_reason);
+        tracker_.Ack(seq);
+        ++acked_;
+        continue;
+      }
       if (event.op == Op::kUpsert && !config_.transforms.empty()) {
         Event original = event;  // what the dead-letter store keeps if a transform fails
         Status transform_error;

@@ -168,6 +168,29 @@ TEST_CASE("Runner dead-letters rejected documents and transform failures and goe
   CHECK(state.counters.dead_lettered == 2);
 }
 
+TEST_CASE("Runner dead-letters events a source marks as bad, never sends them, and checkpoints "
+          "past them",
+          "[runner]") {
+  Harness harness;
+  Event bad = Upsert("orders/3/17", "\"not json\"");
+  bad.dead_letter_reason = "maxwell message orders/3/17: not JSON";
+  std::vector<Event> events = {Upsert("a"), bad, Upsert("b")};
+  std::shared_ptr<FakeSink::Shared> sink;
+  REQUIRE(harness.RunOnce(TestPipeline(), events, &sink).ok());
+  CHECK(sink->index.size() == 2);
+  CHECK_FALSE(sink->index.contains("orders/3/17"));
+  const auto letters = harness.state->ListDeadLetters("products", 10).value();
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].document_id == "orders/3/17");
+  CHECK(letters[0].error == "maxwell message orders/3/17: not JSON");
+  CHECK(letters[0].position == "2");
+  CHECK(letters[0].document.find("not json") != std::string::npos);
+  const PipelineState state = harness.state->Load("products").value();
+  CHECK(state.checkpoint.token == "3");
+  CHECK(state.counters.dead_lettered == 1);
+  CHECK(state.counters.events_acked == 3);
+}
+
 TEST_CASE("Runner pauses the source while the sink is blocked: memory stays bounded",
           "[runner]") {
   Harness harness;
