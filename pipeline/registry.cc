@@ -1,6 +1,7 @@
 #include "pipeline/registry.h"
 
 #include "sinks/typesense.h"
+#include "sources/couchdb.h"
 #include "sources/postgres.h"
 #include "transforms/transforms.h"
 
@@ -9,6 +10,7 @@ namespace searchsync {
 std::span<const SourceRegistration> SourceRegistry() {
   static const SourceRegistration kSources[] = {
       {"postgres", kPostgresKeys, &ParsePostgresSource},
+      {"couchdb", kCouchdbKeys, &ParseCouchdbSource},
   };
   return kSources;
 }

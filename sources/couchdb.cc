@@ -1,0 +1,858 @@
+// The `couchdb` source.
+//
+// Poll reads catch-up pages with feed=normal until one comes back empty; that empty page is the
+// "caught up" answer `run --once` stops at. A daemon polls again from the same position, and only
+// then does the source start waiting for changes: one streamed continuous feed (a reader thread
+// fills a bounded buffer that Poll drains) or one longpoll request per Poll. So `run --once`
+// never opens a feed that blocks.
+//
+// Positions: Poll's `from` is always the position of the last event it handed out (or the
+// checkpoint at start). The stream is opened at that position and is dropped whenever a Poll asks
+// for another one, so the events handed out are always the changes after `from`, in feed order.
+
+#include "sources/couchdb.h"
+
+#include <curl/curl.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "pipeline/json.h"
+#include "pipeline/log.h"
+
+namespace searchsync {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr KeySpec kCouchdbKeyTable[] = {
+    {"url", KeyType::kString, "", true,
+     "server URL without the database, http(s)://host:5984; user:password@ in it is never "
+     "logged"},
+    {"database", KeyType::kString, "", true, "the database whose documents are synced"},
+    {"username", KeyType::kString, "", false, "user for basic authentication"},
+    {"password", KeyType::kSecret, "", false, "password for basic authentication"},
+    {"feed", KeyType::kString, "continuous", false,
+     "how to wait for changes once caught up: continuous (one streamed connection) or longpoll"},
+    {"heartbeat", KeyType::kDuration, "10s", false,
+     "heartbeat interval asked of the server; longpoll: the longest wait of one request"},
+    {"timeout", KeyType::kDuration, "", false,
+     "a connection silent this long (no change, no heartbeat) is dropped and reopened; default "
+     "3 x heartbeat"},
+    {"selector", KeyType::kAny, "", false,
+     "Mango selector; only matching documents are synced (filter=_selector)"},
+    {"page_size", KeyType::kInt, "1000", false,
+     "changes per catch-up request, and changes buffered from the continuous feed"},
+    {"ca_file", KeyType::kString, "", false, "PEM CA bundle for https; default: the system's"},
+};
+
+// How long one Poll waits on the continuous feed before answering "nothing yet". Bounds how long
+// a stop request waits for the source thread.
+constexpr Millis kStreamWait{500};
+
+constexpr std::string_view kDroppedKeys[] = {
+    "_id",        "_rev",      "_attachments", "_deleted",  "_conflicts",
+    "_deleted_conflicts", "_revisions", "_revs_info", "_local_seq",
+};
+
+bool IsDroppedKey(std::string_view key) {
+  return std::find(std::begin(kDroppedKeys), std::end(kDroppedKeys), key) !=
+         std::end(kDroppedKeys);
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+std::string FormatMillisText(Millis millis) {
+  if (millis.count() % 1000 == 0) return std::to_string(millis.count() / 1000) + "s";
+  return std::to_string(millis.count()) + "ms";
+}
+
+// Percent-encodes everything but RFC 3986 unreserved characters (`/` in a database name
+// becomes %2F).
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0xF]);
+    }
+  }
+  return out;
+}
+
+// ---- Parsing --------------------------------------------------------------------------------
+
+namespace od = simdjson::ondemand;
+
+// The JSON text of a value: a whole object or array, or one scalar token.
+simdjson::error_code RawJson(od::value value, std::string_view& raw) {
+  od::json_type type;
+  if (auto error = value.type().get(type)) return error;
+  if (type == od::json_type::object) {
+    od::object object;
+    if (auto error = value.get_object().get(object)) return error;
+    return object.raw_json().get(raw);
+  }
+  if (type == od::json_type::array) {
+    od::array array;
+    if (auto error = value.get_array().get(array)) return error;
+    return array.raw_json().get(raw);
+  }
+  raw = value.raw_json_token();
+  return simdjson::SUCCESS;
+}
+
+struct Row {
+  std::string seq;  // raw JSON
+  std::string last_seq;
+  std::string id;
+  bool deleted = false;
+  bool has_doc = false;
+  Document doc;
+};
+
+simdjson::error_code ReadDoc(od::value value, Row& row) {
+  od::json_type type;
+  if (auto error = value.type().get(type)) return error;
+  if (type != od::json_type::object) return simdjson::SUCCESS;  // null: purged or not included
+  od::object object;
+  if (auto error = value.get_object().get(object)) return error;
+  for (auto field_result : object) {
+    od::field field;
+    if (auto error = std::move(field_result).get(field)) return error;
+    std::string_view key;
+    if (auto error = field.unescaped_key().get(key)) return error;
+    if (IsDroppedKey(key)) continue;
+    std::string name(key);
+    std::string_view raw;
+    if (auto error = RawJson(field.value(), raw)) return error;
+    row.doc.push_back(Field{std::move(name), std::string(Trim(raw))});
+  }
+  row.has_doc = true;
+  return simdjson::SUCCESS;
+}
+
+simdjson::error_code ReadRow(od::object object, Row& row) {
+  for (auto field_result : object) {
+    od::field field;
+    if (auto error = std::move(field_result).get(field)) return error;
+    std::string_view key;
+    if (auto error = field.unescaped_key().get(key)) return error;
+    if (key == "seq" || key == "last_seq") {
+      std::string_view raw;
+      if (auto error = RawJson(field.value(), raw)) return error;
+      (key == "seq" ? row.seq : row.last_seq) = std::string(Trim(raw));
+    } else if (key == "id") {
+      std::string_view id;
+      if (auto error = field.value().get_string().get(id)) return error;
+      row.id = std::string(id);
+    } else if (key == "deleted") {
+      bool deleted = false;
+      if (auto error = field.value().get_bool().get(deleted)) return error;
+      row.deleted = deleted;
+    } else if (key == "doc") {
+      if (auto error = ReadDoc(field.value(), row)) return error;
+    }
+  }
+  return simdjson::SUCCESS;
+}
+
+// The event a change row makes, or nullopt for a row that makes none.
+Result<std::optional<Event>> RowToEvent(Row row) {
+  if (row.seq.empty()) return Unavailable("couchdb: a change row without seq");
+  if (row.id.empty()) return Unavailable("couchdb: a change row without id, seq=" + row.seq);
+  if (row.id.starts_with("_design/")) return std::optional<Event>();
+  Event event;
+  event.id = std::move(row.id);
+  event.position.token = std::move(row.seq);
+  if (row.deleted) {
+    event.op = Op::kDelete;
+  } else if (row.has_doc) {
+    event.op = Op::kUpsert;
+    event.document = std::move(row.doc);
+  } else {
+    return std::optional<Event>();
+  }
+  return std::optional<Event>(std::move(event));
+}
+
+std::string ParseErrorMessage(std::string_view what, simdjson::error_code error,
+                              std::string_view text) {
+  constexpr size_t kShown = 120;
+  std::string shown(text.substr(0, kShown));
+  if (text.size() > kShown) shown += "...";
+  return "couchdb: " + std::string(what) + " is not valid JSON (" +
+         simdjson::error_message(error) + "): " + shown;
+}
+
+// ---- The selector: YAML to JSON ---------------------------------------------------------------
+
+bool IsPlainNumber(std::string_view text) {
+  if (text.empty()) return false;
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc() && end == text.data() + text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text.back())) != 0);
+}
+
+void AppendYamlJson(std::string& out, const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Sequence: {
+      out.push_back('[');
+      for (size_t i = 0; i < node.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        AppendYamlJson(out, node[i]);
+      }
+      out.push_back(']');
+      return;
+    }
+    case YAML::NodeType::Map: {
+      out.push_back('{');
+      bool first = true;
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendJsonString(out, it->first.IsScalar() ? it->first.Scalar() : std::string());
+        out.push_back(':');
+        AppendYamlJson(out, it->second);
+      }
+      out.push_back('}');
+      return;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& text = node.Scalar();
+      if (node.Tag() == "?") {  // plain, unquoted: may be null, a boolean or a number
+        if (text == "null" || text == "~") {
+          out += "null";
+          return;
+        }
+        if (text == "true" || text == "false") {
+          out += text;
+          return;
+        }
+        if (IsPlainNumber(text)) {
+          out += text;
+          return;
+        }
+      }
+      AppendJsonString(out, text);
+      return;
+    }
+    default:
+      out += "null";
+  }
+}
+
+// ---- HTTP -----------------------------------------------------------------------------------
+
+using CurlPtr = std::unique_ptr<CURL, decltype(&curl_easy_cleanup)>;
+using HeaderList = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
+
+CurlPtr NewCurl() {
+  static std::once_flag init;
+  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  return CurlPtr(curl_easy_init(), &curl_easy_cleanup);
+}
+
+// The password of the URL's user info, if any.
+std::string UrlPassword(std::string_view url) {
+  const size_t scheme = url.find("://");
+  const size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  const size_t end = url.find_first_of("/?#", start);
+  const std::string_view authority = url.substr(start, end == std::string_view::npos
+                                                           ? std::string_view::npos
+                                                           : end - start);
+  const size_t at = authority.rfind('@');
+  if (at == std::string_view::npos) return "";
+  const size_t colon = authority.substr(0, at).find(':');
+  if (colon == std::string_view::npos) return "";
+  return std::string(authority.substr(colon + 1, at - colon - 1));
+}
+
+class Http {
+ public:
+  explicit Http(const CouchdbOptions& options)
+      : options_(options),
+        url_password_(UrlPassword(options.url)),
+        base_(Base(options.url) + "/" + PercentEncode(options.database)),
+        shown_base_(RedactUrl(Base(options.url)) + "/" + options.database) {}
+
+  const std::string& base() const { return base_; }
+  const std::string& shown_base() const { return shown_base_; }
+  bool has_selector() const { return !options_.selector_json.empty(); }
+
+  // Connection settings every request shares. `headers` must outlive the request.
+  void Configure(CURL* curl, const std::string& url, HeaderList& headers,
+                 const std::string* post_body) const {
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10'000L);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (!options_.username.empty()) {
+      curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+      curl_easy_setopt(curl, CURLOPT_USERNAME, options_.username.c_str());
+      curl_easy_setopt(curl, CURLOPT_PASSWORD, options_.password.value().c_str());
+    }
+    if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+    headers.reset(curl_slist_append(nullptr, "Accept: application/json"));
+    if (post_body != nullptr) {
+      headers.reset(curl_slist_append(headers.release(), "Content-Type: application/json"));
+      curl_easy_setopt(curl, CURLOPT_POST, 1L);
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post_body->c_str());
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(post_body->size()));
+    } else {
+      curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+  }
+
+  // The `_changes` URL.
+  std::string ChangesUrl(std::string_view feed, std::string_view since,
+                         std::optional<size_t> limit, std::optional<Millis> wait) const {
+    std::string url = base_ + "/_changes?feed=" + std::string(feed) +
+                      "&include_docs=true&since=" + CouchdbSinceParam(since);
+    if (limit) url += "&limit=" + std::to_string(*limit);
+    if (feed == "continuous") {
+      url += "&heartbeat=" + std::to_string(options_.heartbeat.count());
+    } else if (wait) {
+      url += "&timeout=" + std::to_string(wait->count());
+    }
+    if (has_selector()) url += "&filter=_selector";
+    return url;
+  }
+
+  std::string SelectorBody() const { return "{\"selector\":" + options_.selector_json + "}"; }
+
+  // Removes the password wherever a message might have picked it up.
+  std::string Scrub(std::string message) const {
+    for (const std::string* secret : {&options_.password.value(), &url_password_}) {
+      if (secret->empty()) continue;
+      for (size_t at = message.find(*secret); at != std::string::npos;
+           at = message.find(*secret, at + Secret::kRedacted.size())) {
+        message.replace(at, secret->size(), Secret::kRedacted);
+      }
+    }
+    return message;
+  }
+
+  Status CurlError(std::string_view what, CURLcode code, const char* detail) const {
+    std::string message = "couchdb " + std::string(what) + " " + shown_base_ + ": " +
+                          curl_easy_strerror(code);
+    if (detail != nullptr && detail[0] != '\0') message += " (" + std::string(detail) + ")";
+    return Unavailable(Scrub(std::move(message)));
+  }
+
+  Status HttpError(std::string_view what, long code, std::string_view body) const {
+    std::string shown(Trim(body.substr(0, 300)));
+    const std::string prefix = "couchdb " + std::string(what) + " " + shown_base_ + ": HTTP " +
+                               std::to_string(code);
+    if (code == 401 || code == 403) {
+      return FailedPrecondition(
+          Scrub(prefix + ": the server refused the credentials; check username and password " +
+                shown));
+    }
+    if (code == 404) {
+      return FailedPrecondition(
+          Scrub(prefix + ": no database named '" + options_.database + "' " + shown));
+    }
+    if (code == 400) return InvalidArgument(Scrub(prefix + ": " + shown));
+    return Unavailable(Scrub(prefix + " " + shown));
+  }
+
+  // One request read whole into `body`. `idle` drops a connection silent that long.
+  Status Fetch(CURL* curl, std::string_view what, const std::string& url, bool post,
+               Millis idle, std::string& body) const {
+    curl_easy_reset(curl);
+    HeaderList headers(nullptr, &curl_slist_free_all);
+    const std::string post_body = post ? SelectorBody() : std::string();
+    Configure(curl, url, headers, post ? &post_body : nullptr);
+    char detail[CURL_ERROR_SIZE] = {0};
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
+                     std::max<long>(1, static_cast<long>((idle.count() + 999) / 1000)));
+    body.clear();
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendToString);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    const CURLcode code = curl_easy_perform(curl);
+    if (code != CURLE_OK) return CurlError(what, code, detail);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) return HttpError(what, status, body);
+    return Status::Ok();
+  }
+
+ private:
+  static std::string Base(std::string_view url) {
+    while (!url.empty() && url.back() == '/') url.remove_suffix(1);
+    return std::string(url);
+  }
+  static size_t AppendToString(char* data, size_t size, size_t count, void* out) {
+    static_cast<std::string*>(out)->append(data, size * count);
+    return size * count;
+  }
+
+  const CouchdbOptions& options_;
+  std::string url_password_;
+  std::string base_;
+  std::string shown_base_;
+};
+
+// ---- The continuous feed ----------------------------------------------------------------------
+
+// One streamed continuous feed, read by its own thread into a bounded buffer.
+class ChangeStream {
+ public:
+  ChangeStream(const CouchdbOptions& options, const Http& http, std::string since)
+      : options_(options), http_(http), since_(std::move(since)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~ChangeStream() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+  ChangeStream(const ChangeStream&) = delete;
+  ChangeStream& operator=(const ChangeStream&) = delete;
+
+  // Up to `max` buffered changes, waiting up to `wait` for the first one.
+  std::vector<Event> Take(size_t max, Millis wait) {
+    std::vector<Event> events;
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, wait, [&] { return !buffer_.empty() || finished_; });
+    while (!buffer_.empty() && events.size() < max) {
+      events.push_back(std::move(buffer_.front()));
+      buffer_.pop_front();
+    }
+    lock.unlock();
+    changed_.notify_all();
+    return events;
+  }
+
+  // Once the feed ended and every buffered change was taken: how it ended (OK: the server closed
+  // the feed with its last_seq line).
+  std::optional<Status> Outcome() {
+    std::lock_guard lock(mutex_);
+    if (!finished_ || !buffer_.empty()) return std::nullopt;
+    return outcome_;
+  }
+
+ private:
+  void Run() {
+    CurlPtr curl = NewCurl();
+    Status outcome = Follow(curl.get());
+    {
+      std::lock_guard lock(mutex_);
+      finished_ = true;
+      outcome_ = std::move(outcome);
+    }
+    changed_.notify_all();
+  }
+
+  Status Follow(CURL* curl) {
+    if (curl == nullptr) return Unavailable("couchdb: could not create a libcurl handle");
+    const std::string url = http_.ChangesUrl("continuous", since_, std::nullopt, std::nullopt);
+    HeaderList headers(nullptr, &curl_slist_free_all);
+    const std::string body = http_.SelectorBody();
+    http_.Configure(curl, url, headers, http_.has_selector() ? &body : nullptr);
+    char detail[CURL_ERROR_SIZE] = {0};
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnData);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, this);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, this);
+    curl_ = curl;
+    last_byte_ = Clock::now();
+    const CURLcode code = curl_easy_perform(curl);
+    if (stopping()) return Status::Ok();
+    if (!error_.ok()) return error_;
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 0 && status != 200) return http_.HttpError("changes feed", status, error_body_);
+    if (idle_) {
+      return Unavailable("couchdb changes feed " + http_.shown_base() + ": nothing, not even a " +
+                         "heartbeat, for " + FormatMillisText(options_.timeout) +
+                         "; reconnecting");
+    }
+    if (code != CURLE_OK) return http_.CurlError("changes feed", code, detail);
+    if (!ended_) {
+      return Unavailable("couchdb changes feed " + http_.shown_base() +
+                         ": the server closed the feed; reconnecting");
+    }
+    return Status::Ok();
+  }
+
+  bool stopping() {
+    std::lock_guard lock(mutex_);
+    return stop_;
+  }
+
+  static size_t OnData(char* data, size_t size, size_t count, void* self) {
+    const size_t bytes = size * count;
+    return static_cast<ChangeStream*>(self)->Consume(std::string_view(data, bytes)) ? bytes : 0;
+  }
+
+  static int OnProgress(void* self, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    auto* stream = static_cast<ChangeStream*>(self);
+    if (stream->stopping()) return 1;
+    if (Clock::now() - stream->last_byte_ > stream->options_.timeout) {
+      stream->idle_ = true;
+      return 1;
+    }
+    return 0;
+  }
+
+  // Splits what arrived into lines; false aborts the transfer.
+  bool Consume(std::string_view data) {
+    long status = 0;
+    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+      if (error_body_.size() < 1024) error_body_.append(data.substr(0, 1024));
+      return true;
+    }
+    partial_.append(data);
+    size_t start = 0;
+    for (size_t newline = partial_.find('\n'); newline != std::string::npos;
+         newline = partial_.find('\n', start)) {
+      const std::string_view line(partial_.data() + start, newline - start);
+      start = newline + 1;
+      Result<CouchdbLine> parsed = ParseCouchdbLine(line);
+      if (!parsed.ok()) {
+        error_ = parsed.status();
+        return false;
+      }
+      if (parsed->kind == CouchdbLine::Kind::kEnd) ended_ = true;
+      if (parsed->kind == CouchdbLine::Kind::kChange && !Push(std::move(parsed->event))) {
+        return false;
+      }
+    }
+    partial_.erase(0, start);
+    last_byte_ = Clock::now();
+    return true;
+  }
+
+  bool Push(Event event) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return buffer_.size() < options_.page_size || stop_; });
+    if (stop_) return false;
+    buffer_.push_back(std::move(event));
+    lock.unlock();
+    changed_.notify_all();
+    return true;
+  }
+
+  const CouchdbOptions& options_;
+  const Http& http_;
+  const std::string since_;
+
+  // Reader thread only.
+  CURL* curl_ = nullptr;
+  std::string partial_;  // bytes after the last newline
+  std::string error_body_;
+  Status error_;
+  bool ended_ = false;
+  bool idle_ = false;
+  Clock::time_point last_byte_;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Event> buffer_;  // guarded by mutex_
+  bool stop_ = false;         // guarded by mutex_
+  bool finished_ = false;     // guarded by mutex_
+  Status outcome_;            // guarded by mutex_
+
+  std::thread thread_;  // last: starts after everything it uses
+};
+
+// ---- The source -------------------------------------------------------------------------------
+
+class CouchdbSource final : public Source {
+ public:
+  explicit CouchdbSource(CouchdbOptions options)
+      : options_(std::move(options)), http_(options_), curl_(NewCurl()) {}
+
+  Result<std::vector<Event>> Poll(const Checkpoint& from, size_t max_events) override {
+    const size_t limit = std::max<size_t>(1, std::min(max_events, options_.page_size));
+    if (stream_ && !(stream_position_ == from.token)) stream_.reset();
+    const bool waiting = caught_up_at_ && *caught_up_at_ == from.token;
+    if (!stream_ && waiting && options_.feed == CouchdbFeed::kContinuous) {
+      if (!announced_) {
+        Log(LogLevel::kInfo, options_.log_component,
+            "caught up; following the continuous changes feed of " + http_.shown_base());
+        announced_ = true;
+      }
+      stream_ = std::make_unique<ChangeStream>(options_, http_, from.token);
+      stream_position_ = from.token;
+    }
+    if (stream_) return PollStream(from, limit);
+    return PollPages(from, limit, waiting && options_.feed == CouchdbFeed::kLongpoll);
+  }
+
+  Status HealthCheck() override {
+    if (curl_ == nullptr) return Internal("couchdb: could not create a libcurl handle");
+    std::string body;
+    Status status =
+        http_.Fetch(curl_.get(), "GET", http_.base(), false, options_.timeout, body);
+    if (!status.ok()) return status;
+    return Status::Ok();
+  }
+
+  Millis IdleWait() const override { return Millis(10); }
+
+ private:
+  Result<std::vector<Event>> PollStream(const Checkpoint& from, size_t limit) {
+    std::vector<Event> events = stream_->Take(limit, kStreamWait);
+    if (!events.empty()) {
+      stream_position_ = events.back().position.token;
+      return events;
+    }
+    const std::optional<Status> outcome = stream_->Outcome();
+    if (!outcome) return events;
+    stream_.reset();
+    if (outcome->ok()) {
+      caught_up_at_ = from.token;
+      return events;
+    }
+    caught_up_at_.reset();
+    return *outcome;
+  }
+
+  Result<std::vector<Event>> PollPages(const Checkpoint& from, size_t limit, bool longpoll) {
+    if (curl_ == nullptr) return Internal("couchdb: could not create a libcurl handle");
+    std::string since = from.token;
+    for (;;) {
+      const std::string url = http_.ChangesUrl(longpoll ? "longpoll" : "normal", since, limit,
+                                               longpoll ? std::optional(options_.heartbeat)
+                                                        : std::nullopt);
+      std::string body;
+      // A longpoll request is silent until a change or its own timeout.
+      const Millis idle = longpoll ? options_.heartbeat + options_.timeout : options_.timeout;
+      Status status = http_.Fetch(curl_.get(), "changes", url, http_.has_selector(), idle, body);
+      if (!status.ok()) {
+        caught_up_at_.reset();
+        return status;
+      }
+      Result<CouchdbPage> page = ParseCouchdbPage(body);
+      if (!page.ok()) return page.status();
+      if (!page->events.empty()) {
+        caught_up_at_.reset();
+        return std::move(page->events);
+      }
+      if (page->rows == 0 || page->last_seq.empty() || page->last_seq == since) {
+        caught_up_at_ = from.token;
+        return std::vector<Event>();
+      }
+      since = page->last_seq;  // a page of skipped rows only: read on
+    }
+  }
+
+  const CouchdbOptions options_;
+  const Http http_;
+  CurlPtr curl_;
+  // The position at which a page last came back empty: a Poll from there waits for changes.
+  std::optional<std::string> caught_up_at_;
+  std::unique_ptr<ChangeStream> stream_;
+  std::string stream_position_;  // the position of the last event the stream handed out
+  bool announced_ = false;
+};
+
+Result<std::string> SelectorJson(const Section& section) {
+  const YAML::Node node = section.Node("selector");
+  if (!node.IsMap()) return InvalidArgument("must be a mapping, a Mango selector");
+  std::string json;
+  AppendYamlJson(json, node);
+  return json;
+}
+
+}  // namespace
+
+const std::span<const KeySpec> kCouchdbKeys = kCouchdbKeyTable;
+
+Result<CouchdbLine> ParseCouchdbLine(std::string_view line) {
+  CouchdbLine result;
+  if (Trim(line).empty()) return result;
+  simdjson::padded_string padded(line);
+  od::parser parser;
+  od::document document;
+  od::object object;
+  Row row;
+  simdjson::error_code error = parser.iterate(padded).get(document);
+  if (!error) error = document.get_object().get(object);
+  if (!error) error = ReadRow(object, row);
+  if (error) return Unavailable(ParseErrorMessage("a changes feed line", error, line));
+  if (row.seq.empty() && !row.last_seq.empty()) {
+    result.kind = CouchdbLine::Kind::kEnd;
+    result.last_seq = std::move(row.last_seq);
+    return result;
+  }
+  Result<std::optional<Event>> event = RowToEvent(std::move(row));
+  if (!event.ok()) return event.status();
+  if (!event->has_value()) {
+    result.kind = CouchdbLine::Kind::kSkipped;
+    return result;
+  }
+  result.kind = CouchdbLine::Kind::kChange;
+  result.event = std::move(**event);
+  return result;
+}
+
+Result<CouchdbPage> ParseCouchdbPage(std::string_view body) {
+  CouchdbPage page;
+  simdjson::padded_string padded(body);
+  od::parser parser;
+  od::document document;
+  od::object root;
+  auto parse = [&]() -> simdjson::error_code {
+    if (auto error = parser.iterate(padded).get(document)) return error;
+    if (auto error = document.get_object().get(root)) return error;
+    for (auto field_result : root) {
+      od::field field;
+      if (auto error = std::move(field_result).get(field)) return error;
+      std::string_view key;
+      if (auto error = field.unescaped_key().get(key)) return error;
+      if (key == "results") {
+        od::array results;
+        if (auto error = field.value().get_array().get(results)) return error;
+        for (auto item : results) {
+          od::object object;
+          if (auto error = item.get_object().get(object)) return error;
+          Row row;
+          if (auto error = ReadRow(object, row)) return error;
+          ++page.rows;
+          Result<std::optional<Event>> event = RowToEvent(std::move(row));
+          if (!event.ok()) return simdjson::INCORRECT_TYPE;
+          if (event->has_value()) page.events.push_back(std::move(**event));
+        }
+      } else if (key == "last_seq") {
+        std::string_view raw;
+        if (auto error = RawJson(field.value(), raw)) return error;
+        page.last_seq = std::string(Trim(raw));
+      } else if (key == "pending") {
+        int64_t pending = 0;
+        if (auto error = field.value().get_int64().get(pending)) return error;
+        page.pending = pending;
+      }
+    }
+    return simdjson::SUCCESS;
+  };
+  if (const simdjson::error_code error = parse()) {
+    return Unavailable(ParseErrorMessage("a changes answer", error, body));
+  }
+  return page;
+}
+
+std::string CouchdbSinceParam(std::string_view token) {
+  token = Trim(token);
+  if (token.empty()) return "0";
+  if (token.front() == '"') {
+    simdjson::padded_string padded(token);
+    simdjson::dom::parser parser;
+    std::string_view value;
+    if (parser.parse(padded).get_string().get(value) == simdjson::SUCCESS) {
+      return PercentEncode(value);
+    }
+  }
+  return PercentEncode(token);
+}
+
+std::string RedactUrl(std::string_view url) {
+  const size_t scheme = url.find("://");
+  const size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  const size_t end = url.find_first_of("/?#", start);
+  const size_t stop = end == std::string_view::npos ? url.size() : end;
+  const std::string_view authority = url.substr(start, stop - start);
+  const size_t at = authority.rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  const size_t colon = authority.substr(0, at).find(':');
+  if (colon == std::string_view::npos) return std::string(url);
+  return std::string(url.substr(0, start + colon + 1)) + std::string(Secret::kRedacted) +
+         std::string(url.substr(start + at));
+}
+
+std::unique_ptr<Source> MakeCouchdbSource(CouchdbOptions options) {
+  return std::make_unique<CouchdbSource>(std::move(options));
+}
+
+SourceFactory ParseCouchdbSource(const Section& section) {
+  const size_t errors_before = section.errors().all().size();
+  CouchdbOptions options;
+  options.url = section.String("url");
+  if (section.Has("url") && !options.url.starts_with("http://") &&
+      !options.url.starts_with("https://")) {
+    section.Error("url", "must start with http:// or https://");
+  }
+  options.database = section.String("database");
+  if (section.Has("database") && options.database.empty()) {
+    section.Error("database", "must name a database");
+  }
+  options.username = section.String("username");
+  options.password = section.SecretString("password");
+  if (section.Has("password") && !section.Has("username")) {
+    section.Error("password", "set username too");
+  }
+  const std::string feed = section.String("feed");
+  if (feed == "continuous") {
+    options.feed = CouchdbFeed::kContinuous;
+  } else if (feed == "longpoll") {
+    options.feed = CouchdbFeed::kLongpoll;
+  } else {
+    section.Error("feed", "must be continuous or longpoll, got '" + feed + "'");
+  }
+  options.heartbeat = section.Duration("heartbeat");
+  if (options.heartbeat < Millis(100)) section.Error("heartbeat", "must be at least 100ms");
+  options.timeout = section.Has("timeout") ? section.Duration("timeout") : 3 * options.heartbeat;
+  if (options.timeout <= options.heartbeat) {
+    section.Error(section.Has("timeout") ? "timeout" : "heartbeat",
+                  "timeout must be longer than heartbeat");
+  }
+  if (section.Has("selector")) {
+    Result<std::string> selector = SelectorJson(section);
+    if (selector.ok()) {
+      options.selector_json = std::move(*selector);
+    } else {
+      section.Error("selector", selector.status().message());
+    }
+  }
+  const int64_t page_size = section.Int("page_size");
+  if (page_size < 1) {
+    section.Error("page_size", "must be at least 1");
+  } else {
+    options.page_size = static_cast<size_t>(page_size);
+  }
+  options.ca_file = section.String("ca_file");
+  options.log_component = "source=couchdb database=" + options.database;
+  if (section.errors().all().size() != errors_before || !section.Has("url") ||
+      !section.Has("database")) {
+    return nullptr;
+  }
+  return [options = std::move(options)] { return MakeCouchdbSource(options); };
+}
+
+}  // namespace searchsync
