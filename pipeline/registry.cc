@@ -2,6 +2,7 @@
 
 #include "sinks/typesense.h"
 #include "sources/couchdb.h"
+#include "sources/maxwell.h"
 #include "sources/postgres.h"
 #include "transforms/transforms.h"
 
@@ -10,6 +11,7 @@ namespace searchsync {
 std::span<const SourceRegistration> SourceRegistry() {
   static const SourceRegistration kSources[] = {
       {"postgres", kPostgresKeys, &ParsePostgresSource},
+      {"maxwell", kMaxwellKeys, &ParseMaxwellSource},
       {"couchdb", kCouchdbKeys, &ParseCouchdbSource},
   };
   return kSources;

@@ -1,0 +1,832 @@
+#include "sources/maxwell.h"
+
+#include <librdkafka/rdkafka.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+
+#include "pipeline/json.h"
+#include "pipeline/log.h"
+#include "sources/postgres.h"  // JoinKeyParts: both sources build composite ids the same way
+
+namespace searchsync {
+namespace {
+
+using namespace std::chrono_literals;
+namespace od = simdjson::ondemand;
+
+// ---- Keys -----------------------------------------------------------------------------------
+
+constexpr KeySpec kSnapshotKeyTable[] = {
+    {"dsn", KeyType::kSecret, "", true, "MySQL URI, e.g. tcp://user:${MYSQL_PASSWORD}@host:3306/db"},
+    {"query", KeyType::kString, "", true, "the SELECT that reads the whole table"},
+};
+
+constexpr KeySpec kMaxwellKeyTable[] = {
+    {"brokers", KeyType::kString, "", true, "Kafka bootstrap servers, host:port[,host:port...]"},
+    {"topic", KeyType::kString, "", true, "the topic Maxwell writes to"},
+    {"group_id", KeyType::kString, "", true,
+     "consumer group; its committed offsets are the checkpoint (one group per pipeline)"},
+    {"database", KeyType::kString, "", true, "MySQL database whose rows this pipeline takes"},
+    {"table", KeyType::kString, "", true,
+     "MySQL table whose rows this pipeline takes; other tables on the topic are skipped"},
+    {"primary_key", KeyType::kStringList, "", false,
+     "key columns when messages carry no primary_key_columns; unset: the Kafka key"},
+    {"kafka", KeyType::kAny, "", false,
+     "librdkafka properties passed through, e.g. { security.protocol: SASL_SSL }; values are "
+     "treated as secrets"},
+    {"snapshot", KeyType::kMapping, "", false,
+     "{ dsn, query }: full read from MySQL (not supported yet: backfill with Maxwell's bootstrap)"},
+};
+
+// Properties the source sets itself: the at-least-once contract depends on them.
+constexpr std::string_view kReservedKafkaSettings[] = {
+    "bootstrap.servers", "metadata.broker.list", "group.id",           "enable.auto.commit",
+    "enable.auto.offset.store", "enable.partition.eof", "rebalance_cb", "offset_commit_cb"};
+
+// How long an empty Poll waits for messages before reporting why none came.
+constexpr auto kPollWindow = 1s;
+constexpr auto kFirstAssignmentWindow = 15s;  // joining a group takes a few seconds
+
+std::string_view TrimRight(std::string_view text) {
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\n' || text.back() == '\r' ||
+                           text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+void AppendBase64(std::string& out, std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t n = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], kAlphabet[n & 63]};
+  }
+  if (i + 1 == bytes.size()) {
+    const uint32_t n = uint8_t(bytes[i]) << 16;
+    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], '=', '='};
+  } else if (i + 2 == bytes.size()) {
+    const uint32_t n = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8);
+    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], '='};
+  }
+}
+
+std::string JsonText(std::string_view bytes) {
+  if (simdjson::validate_utf8(bytes.data(), bytes.size())) return JsonString(bytes);
+  std::string out = "{\"base64\":\"";
+  AppendBase64(out, bytes);
+  out += "\"}";
+  return out;
+}
+
+// The text of a scalar JSON value as a key part: strings unescaped, numbers and booleans as
+// written. False for null, objects and arrays.
+bool KeyPartText(od::value value, std::string& out) {
+  od::json_type type;
+  if (value.type().get(type)) return false;
+  switch (type) {
+    case od::json_type::string: {
+      std::string_view text;
+      if (value.get_string().get(text)) return false;
+      out.assign(text);
+      return true;
+    }
+    case od::json_type::number:
+    case od::json_type::boolean: {
+      out.assign(TrimRight(value.raw_json_token()));
+      return true;
+    }
+    default: return false;
+  }
+}
+
+// The raw JSON text of any value, objects and arrays whole.
+bool RawJson(od::value value, std::string_view& out) {
+  od::json_type type;
+  if (value.type().get(type)) return false;
+  if (type == od::json_type::object) {
+    od::object object;
+    return !value.get_object().get(object) && !object.raw_json().get(out);
+  }
+  if (type == od::json_type::array) {
+    od::array array;
+    return !value.get_array().get(array) && !array.raw_json().get(out);
+  }
+  out = TrimRight(value.raw_json_token());
+  return true;
+}
+
+}  // namespace
+
+const std::span<const KeySpec> kMaxwellKeys = kMaxwellKeyTable;
+
+// ---- Offsets ----------------------------------------------------------------------------------
+
+void AppendKafkaOffsets(std::string& out, const std::map<int32_t, int64_t>& offsets) {
+  char number[24];
+  bool first = true;
+  for (const auto& [partition, offset] : offsets) {
+    if (!first) out.push_back(',');
+    first = false;
+    out.append(number, std::to_chars(number, number + sizeof(number), partition).ptr);
+    out.push_back(':');
+    out.append(number, std::to_chars(number, number + sizeof(number), offset).ptr);
+  }
+}
+
+Result<KafkaOffsets> DecodeKafkaOffsets(std::string_view token) {
+  KafkaOffsets offsets;
+  const char* pos = token.data();
+  const char* end = token.data() + token.size();
+  while (pos < end) {
+    int32_t partition = 0;
+    int64_t offset = 0;
+    auto parsed = std::from_chars(pos, end, partition);
+    if (parsed.ec != std::errc() || parsed.ptr == end || *parsed.ptr != ':') break;
+    parsed = std::from_chars(parsed.ptr + 1, end, offset);
+    if (parsed.ec != std::errc() || partition < 0 || offset < 0) break;
+    offsets.emplace_back(partition, offset);
+    pos = parsed.ptr;
+    if (pos == end) return offsets;
+    if (*pos != ',') break;
+    ++pos;
+  }
+  if (pos == end && token.empty()) return offsets;
+  return InvalidArgument("maxwell checkpoint " + JsonString(token) +
+                         " is not one this source wrote (expected partition:offset,...)");
+}
+
+// ---- Messages ---------------------------------------------------------------------------------
+
+struct MaxwellDecoder::Impl {
+  std::string database;
+  std::string table;
+  std::vector<std::string> primary_key;
+
+  od::parser parser;       // the message
+  od::parser data_parser;  // its `data` object, read after the fields that say what it is
+  od::parser key_parser;   // the Kafka key
+  std::string buffer;      // the message, padded for simdjson
+  std::string key_buffer;
+  std::vector<std::string> columns;  // key columns of this message
+  std::vector<std::string> parts;    // their values' text (the first columns.size() used)
+  std::vector<std::string> key_parts;  // values read from the Kafka key
+  std::vector<bool> found;
+
+  // Reads the key values from the Kafka key into `key_parts`; a reason when it cannot.
+  const char* KeyFromKafkaKey(std::string_view key);
+};
+
+MaxwellDecoder::MaxwellDecoder(std::string database, std::string table,
+                               std::vector<std::string> primary_key)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->database = std::move(database);
+  impl_->table = std::move(table);
+  impl_->primary_key = std::move(primary_key);
+}
+
+MaxwellDecoder::~MaxwellDecoder() = default;
+
+namespace {
+
+void Pad(std::string& buffer, std::string_view bytes) {
+  buffer.resize(bytes.size() + simdjson::SIMDJSON_PADDING);
+  std::memcpy(buffer.data(), bytes.data(), bytes.size());
+}
+
+bool IsIgnoredType(std::string_view type) {
+  return type == "bootstrap-start" || type == "bootstrap-complete" ||
+         type.starts_with("database-") || type.starts_with("table-");
+}
+
+}  // namespace
+
+const char* MaxwellDecoder::Impl::KeyFromKafkaKey(std::string_view key) {
+  if (key.empty()) return "no primary key: no primary_key_columns, none configured, no Kafka key";
+  Pad(key_buffer, key);
+  od::document doc;
+  if (key_parser.iterate(key_buffer.data(), key.size(), key_buffer.size()).get(doc)) {
+    return "the Kafka key is not JSON";
+  }
+  od::json_type type;
+  if (doc.type().get(type)) return "the Kafka key is not JSON";
+  key_parts.clear();
+  std::string part;
+  if (type == od::json_type::object) {
+    // Hash format: {"database":"shop","table":"orders","pk.id":501}
+    od::object object;
+    if (doc.get_object().get(object)) return "the Kafka key is not JSON";
+    for (auto field : object) {
+      std::string_view name;
+      if (field.unescaped_key().get(name)) return "the Kafka key is not JSON";
+      if (name == "_uuid") return "the Kafka key holds _uuid: the table has no primary key";
+      if (!name.starts_with("pk.")) continue;
+      if (!KeyPartText(field.value(), part)) return "a pk. value of the Kafka key is not a scalar";
+      key_parts.push_back(part);
+    }
+  } else if (type == od::json_type::array) {
+    // Array format: ["shop","orders",[{"id":501}]]
+    od::array array;
+    if (doc.get_array().get(array)) return "the Kafka key is not JSON";
+    size_t index = 0;
+    for (auto item : array) {
+      od::value value;
+      if (item.get(value)) return "the Kafka key is not JSON";
+      if (index++ != 2) continue;
+      od::array columns_array;
+      if (value.get_array().get(columns_array)) return "the Kafka key's third item is not a list";
+      for (auto column : columns_array) {
+        od::object object;
+        if (column.get_object().get(object)) return "the Kafka key's columns are not objects";
+        for (auto field : object) {
+          if (!KeyPartText(field.value(), part)) return "a value of the Kafka key is not a scalar";
+          key_parts.push_back(part);
+        }
+      }
+    }
+  } else {
+    return "the Kafka key is neither an object nor a list";
+  }
+  if (key_parts.empty()) return "no primary key: the Kafka key names no pk columns";
+  return nullptr;
+}
+
+MaxwellDecoder::Outcome MaxwellDecoder::Decode(std::string_view key, std::string_view value,
+                                               Event& event, std::string& reason) {
+  Impl& s = *impl_;
+  const auto bad = [&](std::string_view why) {
+    reason.assign(why);
+    return Outcome::kBad;
+  };
+  if (value.empty()) return bad("empty message");
+  Pad(s.buffer, value);
+  od::document doc;
+  od::object root;
+  if (s.parser.iterate(s.buffer.data(), value.size(), s.buffer.size()).get(doc)) {
+    return bad("not JSON");
+  }
+  od::json_type root_type;
+  if (doc.type().get(root_type)) return bad("not JSON");
+  if (root_type != od::json_type::object) return bad("not a JSON object");
+  if (doc.get_object().get(root)) return bad("not JSON");
+
+  std::string_view database, table, type, data_json, key_columns_json;
+  bool has_database = false, has_table = false, has_type = false;
+  for (auto field : root) {
+    std::string_view name;
+    if (field.unescaped_key().get(name)) return bad("not JSON");
+    od::value field_value;
+    if (field.value().get(field_value)) return bad("not JSON");
+    if (name == "database" || name == "table" || name == "type") {
+      std::string_view text;
+      if (field_value.get_string().get(text)) {
+        return bad("`" + std::string(name) + "` is not a string");
+      }
+      if (name == "database") {
+        database = text, has_database = true;
+      } else if (name == "table") {
+        table = text, has_table = true;
+      } else {
+        type = text, has_type = true;
+      }
+      // Most messages on a shared topic are someone else's: stop reading them early.
+      if ((has_database && database != s.database) || (has_table && table != s.table)) {
+        return Outcome::kIgnored;
+      }
+    } else if (name == "data") {
+      od::object data;
+      if (field_value.get_object().get(data)) return bad("`data` is not an object");
+      if (data.raw_json().get(data_json)) return bad("not JSON");
+    } else if (name == "primary_key_columns") {
+      od::json_type json_type;
+      if (field_value.type().get(json_type)) return bad("not JSON");
+      if (json_type == od::json_type::null) continue;
+      od::array columns;
+      if (field_value.get_array().get(columns)) {
+        return bad("`primary_key_columns` is not a list");
+      }
+      if (columns.raw_json().get(key_columns_json)) return bad("not JSON");
+    }
+  }
+  if (!has_type) return bad("no `type`");
+  if (IsIgnoredType(type)) return Outcome::kIgnored;
+  if (!has_database || !has_table) return bad("no `database` or `table`");
+  Op op;
+  if (type == "insert" || type == "update" || type == "bootstrap-insert") {
+    op = Op::kUpsert;
+  } else if (type == "delete") {
+    op = Op::kDelete;
+  } else {
+    return bad("unknown type " + JsonString(type));
+  }
+  if (data_json.empty()) return bad("no `data`");
+
+  // Which columns make the id.
+  size_t column_count = 0;
+  if (!key_columns_json.empty()) {
+    // A view into `buffer`, whose padding follows the whole message.
+    od::document columns_doc;
+    od::array columns;
+    const size_t capacity = s.buffer.size() - (key_columns_json.data() - s.buffer.data());
+    if (s.key_parser.iterate(key_columns_json.data(), key_columns_json.size(), capacity)
+            .get(columns_doc) ||
+        columns_doc.get_array().get(columns)) {
+      return bad("`primary_key_columns` is not a list");
+    }
+    for (auto column : columns) {
+      std::string_view name;
+      if (column.get_string().get(name)) return bad("`primary_key_columns` holds a non-string");
+      if (s.columns.size() == column_count) s.columns.emplace_back();
+      s.columns[column_count++].assign(name);
+    }
+  }
+  if (column_count == 0) {
+    for (const std::string& name : s.primary_key) {
+      if (s.columns.size() == column_count) s.columns.emplace_back();
+      s.columns[column_count++].assign(name);
+    }
+  }
+  const bool key_from_data = column_count > 0;
+  if (s.parts.size() < column_count) s.parts.resize(column_count);
+  s.found.assign(column_count, false);
+
+  event.op = op;
+  event.document.clear();
+  event.dead_letter_reason.clear();
+  od::document data_doc;
+  od::object data;
+  const size_t capacity = s.buffer.size() - (data_json.data() - s.buffer.data());
+  if (s.data_parser.iterate(data_json.data(), data_json.size(), capacity).get(data_doc) ||
+      data_doc.get_object().get(data)) {
+    return bad("`data` is not an object");
+  }
+  for (auto field : data) {
+    std::string_view column;
+    if (field.unescaped_key().get(column)) return bad("`data` is not valid JSON");
+    od::value column_value;
+    od::json_type json_type;
+    if (field.value().get(column_value) || column_value.type().get(json_type)) {
+      return bad("`data` is not valid JSON");
+    }
+    size_t key_idx = column_count;
+    for (size_t column_idx = 0; column_idx < column_count; ++column_idx) {
+      if (!s.found[column_idx] && s.columns[column_idx] == column) key_idx = column_idx;
+    }
+    const bool scalar = json_type != od::json_type::object && json_type != od::json_type::array;
+    if (op == Op::kUpsert || (key_idx < column_count && scalar)) {
+      // Scalars are peeked (raw_json_token) before a string is read for the key; objects and
+      // arrays are consumed whole.
+      std::string_view raw;
+      if (!RawJson(column_value, raw)) return bad("`data` is not valid JSON");
+      if (key_idx < column_count && scalar && json_type != od::json_type::null) {
+        std::string_view text = raw;
+        if (json_type == od::json_type::string && column_value.get_string().get(text)) {
+          return bad("`data` is not valid JSON");
+        }
+        s.parts[key_idx].assign(text);
+        s.found[key_idx] = true;
+      }
+      if (op == Op::kUpsert) event.document.push_back({std::string(column), std::string(raw)});
+    }
+  }
+  std::span<const std::string> parts = std::span(s.parts).first(column_count);
+  if (key_from_data) {
+    for (size_t column_idx = 0; column_idx < column_count; ++column_idx) {
+      if (!s.found[column_idx]) {
+        return bad("primary key column `" + s.columns[column_idx] +
+                   "` is missing from `data`, null, or not a scalar");
+      }
+    }
+  } else if (const char* why = s.KeyFromKafkaKey(key)) {
+    return bad(why);
+  } else {
+    parts = s.key_parts;
+  }
+  event.id = JoinKeyParts(parts);
+  if (event.id.empty()) return bad("the primary key is empty");
+  return Outcome::kChange;
+}
+
+Event BadMaxwellMessage(std::string_view topic, int32_t partition, int64_t offset,
+                        std::string_view key, std::string_view value, std::string_view reason) {
+  Event event;
+  event.op = Op::kUpsert;
+  event.id = std::string(topic) + "/" + std::to_string(partition) + "/" + std::to_string(offset);
+  event.document = {{"topic", JsonString(topic)},
+                    {"partition", std::to_string(partition)},
+                    {"offset", std::to_string(offset)},
+                    {"key", JsonText(key)},
+                    {"message", JsonText(value)}};
+  event.dead_letter_reason = "maxwell message topic=" + std::string(topic) +
+                             " partition=" + std::to_string(partition) +
+                             " offset=" + std::to_string(offset) + ": " + std::string(reason);
+  return event;
+}
+
+// ---- The consumer -------------------------------------------------------------------------
+
+namespace {
+
+bool IsSecretSetting(std::string_view name) {
+  return name.find("password") != std::string_view::npos ||
+         name.find("secret") != std::string_view::npos || name.ends_with(".pem") ||
+         name == "sasl.oauthbearer.config" || name == "sasl.username";
+}
+
+// Applies one property; the error never repeats a secret value.
+Status SetKafka(rd_kafka_conf_t* conf, const std::string& name, const std::string& value) {
+  char error[512];
+  if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof(error)) ==
+      RD_KAFKA_CONF_OK) {
+    return Status::Ok();
+  }
+  if (IsSecretSetting(name)) return InvalidArgument("invalid value for " + name);
+  return InvalidArgument(error);
+}
+
+// librdkafka's own threads call this; Log is thread-safe.
+void LogFromKafka(const rd_kafka_t* handle, int level, const char* facility, const char* message) {
+  Log(level <= 4 ? LogLevel::kWarn : LogLevel::kDebug,
+      std::string("source=maxwell client=") + rd_kafka_name(handle),
+      std::string("kafka ") + facility + ": " + message);
+}
+
+class MaxwellSource : public Source {
+ public:
+  explicit MaxwellSource(MaxwellOptions options)
+      : options_(std::move(options)),
+        kafka_component_(options_.log_component),
+        decoder_(options_.database, options_.table, options_.primary_key) {}
+
+  ~MaxwellSource() override {
+    if (consumer_ == nullptr) return;
+    // Runs the revoke callback, which commits what is acknowledged.
+    rd_kafka_consumer_close(consumer_);
+    rd_kafka_destroy(consumer_);
+  }
+
+  // Source
+  Result<std::vector<Event>> Poll(const Checkpoint& from, size_t max_events) override;
+  Status Commit(const Checkpoint& upto) override;
+  Status HealthCheck() override;
+  std::chrono::milliseconds IdleWait() const override { return 100ms; }
+
+ private:
+  Result<rd_kafka_conf_t*> MakeConf();
+  Status Connect();
+  bool CaughtUp() const;
+  void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
+  // Commits `offsets` for the partitions in `only` (all assigned ones when null) that moved.
+  Status CommitOffsets(const std::map<int32_t, int64_t>& offsets,
+                       const rd_kafka_topic_partition_list_t* only);
+
+  static void RebalanceCallback(rd_kafka_t* handle, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    (void)handle;
+    static_cast<MaxwellSource*>(opaque)->OnRebalance(err, partitions);
+  }
+  static void ErrorCallback(rd_kafka_t* handle, int err, const char* reason, void* opaque) {
+    (void)handle;
+    auto* self = static_cast<MaxwellSource*>(opaque);
+    self->last_error_ = std::string(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))) +
+                        ": " + reason;
+  }
+
+  const MaxwellOptions options_;
+  const std::string kafka_component_;
+  MaxwellDecoder decoder_;
+  rd_kafka_t* consumer_ = nullptr;
+
+  std::map<int32_t, int64_t> next_offsets_;  // per partition: after the last message read
+  std::map<int32_t, bool> at_end_;           // assigned partitions: partition EOF seen
+  std::map<int32_t, int64_t> acknowledged_;  // offsets of the last Commit
+  std::map<int32_t, int64_t> committed_;     // what the group holds, as far as we know
+  bool assigned_ = false;                    // an assignment arrived (possibly empty)
+  std::string last_emitted_;                 // position of the last event handed out
+  std::string last_error_;
+  std::string reason_;
+};
+
+Result<rd_kafka_conf_t*> MaxwellSource::MakeConf() {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  const std::pair<const char*, std::string> own[] = {
+      {"bootstrap.servers", options_.brokers},
+      {"group.id", options_.group_id},
+      {"client.id", "searchsync"},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "true"},
+      {"auto.offset.reset", "earliest"},
+  };
+  for (const auto& [name, value] : own) {
+    if (Status status = SetKafka(conf, name, value); !status.ok()) {
+      rd_kafka_conf_destroy(conf);
+      return status;
+    }
+  }
+  for (const KafkaSetting& setting : options_.kafka) {
+    if (Status status = SetKafka(conf, setting.name, setting.value.value()); !status.ok()) {
+      rd_kafka_conf_destroy(conf);
+      return status;
+    }
+  }
+  rd_kafka_conf_set_log_cb(conf, &LogFromKafka);
+  return conf;
+}
+
+Status MaxwellSource::Connect() {
+  Result<rd_kafka_conf_t*> conf = MakeConf();
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_opaque(*conf, this);
+  rd_kafka_conf_set_rebalance_cb(*conf, &RebalanceCallback);
+  rd_kafka_conf_set_error_cb(*conf, &ErrorCallback);
+  char error[512];
+  consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, *conf, error, sizeof(error));
+  if (consumer_ == nullptr) {
+    rd_kafka_conf_destroy(*conf);
+    return InvalidArgument(kafka_component_ + ": kafka consumer: " + error);
+  }
+  rd_kafka_poll_set_consumer(consumer_);
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, options_.topic.c_str(), RD_KAFKA_PARTITION_UA);
+  const rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return InvalidArgument(kafka_component_ + ": subscribe to " + options_.topic + ": " +
+                           rd_kafka_err2str(err));
+  }
+  Log(LogLevel::kInfo, kafka_component_,
+      "joining group=" + options_.group_id + " topic=" + options_.topic);
+  return Status::Ok();
+}
+
+bool MaxwellSource::CaughtUp() const {
+  if (!assigned_) return false;
+  return std::all_of(at_end_.begin(), at_end_.end(), [](const auto& entry) { return entry.second; });
+}
+
+Status MaxwellSource::CommitOffsets(const std::map<int32_t, int64_t>& offsets,
+                                    const rd_kafka_topic_partition_list_t* only) {
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
+  for (const auto& [partition, offset] : offsets) {
+    const bool selected =
+        only ? rd_kafka_topic_partition_list_find(only, options_.topic.c_str(), partition) != nullptr
+             : at_end_.contains(partition);
+    if (!selected) continue;
+    if (auto it = committed_.find(partition); it != committed_.end() && it->second == offset) {
+      continue;
+    }
+    rd_kafka_topic_partition_list_add(list, options_.topic.c_str(), partition)->offset = offset;
+  }
+  Status status;
+  if (list->cnt > 0) {
+    const rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, list, /*async=*/0);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      status = Unavailable("kafka commit to group " + options_.group_id + ": " +
+                           rd_kafka_err2str(err));
+    } else {
+      for (int i = 0; i < list->cnt; ++i) {
+        if (list->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          committed_[list->elems[i].partition] = list->elems[i].offset;
+        } else if (status.ok()) {
+          status = Unavailable("kafka commit partition " +
+                               std::to_string(list->elems[i].partition) + ": " +
+                               rd_kafka_err2str(list->elems[i].err));
+        }
+      }
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  return status;
+}
+
+void MaxwellSource::OnRebalance(rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t* partitions) {
+  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(consumer_), "COOPERATIVE") == 0;
+  std::string names;
+  for (int i = 0; i < partitions->cnt; ++i) {
+    if (!names.empty()) names += ",";
+    names += std::to_string(partitions->elems[i].partition);
+  }
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    for (int i = 0; i < partitions->cnt; ++i) {
+      at_end_[partitions->elems[i].partition] = false;
+      committed_.erase(partitions->elems[i].partition);
+    }
+    assigned_ = true;
+    Log(LogLevel::kInfo, kafka_component_, "assigned partitions=[" + names + "]");
+    if (cooperative) {
+      if (rd_kafka_error_t* error = rd_kafka_incremental_assign(consumer_, partitions)) {
+        rd_kafka_error_destroy(error);
+      }
+    } else {
+      rd_kafka_assign(consumer_, partitions);
+    }
+    return;
+  }
+  // Revoked (or lost): hand over what is acknowledged before giving the partitions up. When
+  // they were lost, another member may own them already and the commit is refused: harmless.
+  if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(consumer_)) {
+    if (Status status = CommitOffsets(acknowledged_, partitions); !status.ok()) {
+      Log(LogLevel::kWarn, kafka_component_, "commit before revoke: " + status.message());
+    }
+  }
+  for (int i = 0; i < partitions->cnt; ++i) {
+    const int32_t partition = partitions->elems[i].partition;
+    at_end_.erase(partition);
+    next_offsets_.erase(partition);
+    committed_.erase(partition);
+  }
+  Log(LogLevel::kInfo, kafka_component_, "revoked partitions=[" + names + "]");
+  if (cooperative) {
+    if (rd_kafka_error_t* error = rd_kafka_incremental_unassign(consumer_, partitions)) {
+      rd_kafka_error_destroy(error);
+    }
+  } else {
+    rd_kafka_assign(consumer_, nullptr);
+    assigned_ = false;
+  }
+}
+
+Result<std::vector<Event>> MaxwellSource::Poll(const Checkpoint& /*from*/, size_t max_events) {
+  // The group's committed offsets say where to resume; `from` is only this process's view.
+  if (consumer_ == nullptr) {
+    if (Status status = Connect(); !status.ok()) return status;
+  }
+  std::vector<Event> events;
+  bool position_stale = false;  // ignored messages were read after events.back()
+  const auto deadline = std::chrono::steady_clock::now() +
+                        (assigned_ || !committed_.empty() ? kPollWindow : kFirstAssignmentWindow);
+  while (events.size() < max_events) {
+    rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer_, events.empty() ? 100 : 0);
+    if (message == nullptr) {
+      if (!events.empty() || CaughtUp()) break;
+      if (std::chrono::steady_clock::now() < deadline) continue;
+      char fatal[256];
+      if (rd_kafka_fatal_error(consumer_, fatal, sizeof(fatal)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return FailedPrecondition(kafka_component_ + ": kafka: " + fatal);
+      }
+      return Unavailable(kafka_component_ + ": kafka: " +
+                         (!assigned_ ? "waiting for a partition assignment from group " +
+                                           options_.group_id
+                                     : "no messages and not at the end of every partition") +
+                         (last_error_.empty() ? "" : " (last error: " + last_error_ + ")"));
+    }
+    const int32_t partition = message->partition;
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (auto it = at_end_.find(partition); it != at_end_.end()) it->second = true;
+      } else {
+        last_error_ = rd_kafka_message_errstr(message);
+      }
+      rd_kafka_message_destroy(message);
+      continue;
+    }
+    const int64_t offset = message->offset;
+    if (auto it = at_end_.find(partition); it != at_end_.end()) it->second = false;
+    const std::string_view key(static_cast<const char*>(message->key), message->key_len);
+    const std::string_view value(static_cast<const char*>(message->payload), message->len);
+    Event event;
+    switch (decoder_.Decode(key, value, event, reason_)) {
+      case MaxwellDecoder::Outcome::kChange: break;
+      case MaxwellDecoder::Outcome::kIgnored:
+        next_offsets_[partition] = offset + 1;
+        position_stale = !events.empty();
+        rd_kafka_message_destroy(message);
+        continue;
+      case MaxwellDecoder::Outcome::kBad:
+        event = BadMaxwellMessage(options_.topic, partition, offset, key, value, reason_);
+        break;
+    }
+    rd_kafka_message_destroy(message);
+    if (position_stale) {
+      // The previous event also covers the ignored messages read since.
+      events.back().position.token.clear();
+      AppendKafkaOffsets(events.back().position.token, next_offsets_);
+      position_stale = false;
+    }
+    next_offsets_[partition] = offset + 1;
+    AppendKafkaOffsets(event.position.token, next_offsets_);
+    events.push_back(std::move(event));
+  }
+  if (position_stale) {
+    events.back().position.token.clear();
+    AppendKafkaOffsets(events.back().position.token, next_offsets_);
+  }
+  if (!events.empty()) last_emitted_ = events.back().position.token;
+  return events;
+}
+
+Status MaxwellSource::Commit(const Checkpoint& upto) {
+  if (consumer_ == nullptr) return Status::Ok();
+  if (upto.token == last_emitted_) {
+    // Everything handed out is acknowledged: what was read after it was ignored, so the
+    // offsets read so far can all be committed.
+    acknowledged_ = next_offsets_;
+  } else {
+    Result<KafkaOffsets> offsets = DecodeKafkaOffsets(upto.token);
+    if (!offsets.ok()) return offsets.status();
+    acknowledged_ = std::map<int32_t, int64_t>(offsets->begin(), offsets->end());
+  }
+  return CommitOffsets(acknowledged_, nullptr);
+}
+
+Status MaxwellSource::HealthCheck() {
+  Result<rd_kafka_conf_t*> conf = MakeConf();
+  if (!conf.ok()) return conf.status();
+  char error[512];
+  rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_CONSUMER, *conf, error, sizeof(error));
+  if (handle == nullptr) {
+    rd_kafka_conf_destroy(*conf);
+    return InvalidArgument(kafka_component_ + ": kafka consumer: " + error);
+  }
+  rd_kafka_topic_t* topic = rd_kafka_topic_new(handle, options_.topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* metadata = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(handle, 0, topic, &metadata, 10'000);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR && metadata->topic_cnt == 1) {
+    err = metadata->topics[0].err;
+  }
+  if (metadata) rd_kafka_metadata_destroy(metadata);
+  rd_kafka_topic_destroy(topic);
+  rd_kafka_destroy(handle);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Unavailable(kafka_component_ + ": kafka brokers " + options_.brokers + " topic " +
+                       options_.topic + ": " + rd_kafka_err2str(err));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::unique_ptr<Source> MakeMaxwellSource(MaxwellOptions options) {
+  return std::make_unique<MaxwellSource>(std::move(options));
+}
+
+SourceFactory ParseMaxwellSource(const Section& section) {
+  const size_t errors_before = section.errors().all().size();
+  MaxwellOptions options;
+  options.brokers = section.String("brokers");
+  options.topic = section.String("topic");
+  options.group_id = section.String("group_id");
+  options.database = section.String("database");
+  options.table = section.String("table");
+  for (const char* key : {"brokers", "topic", "group_id", "database", "table"}) {
+    if (section.Has(key) && section.String(key).empty()) section.Error(key, "cannot be empty");
+  }
+  options.primary_key = section.StringList("primary_key");
+  if (section.Has("primary_key")) {
+    if (options.primary_key.empty()) section.Error("primary_key", "list at least one column");
+    for (const std::string& column : options.primary_key) {
+      if (column.empty()) section.Error("primary_key", "column names cannot be empty");
+    }
+  }
+  if (section.Has("kafka")) {
+    const YAML::Node kafka = section.Node("kafka");
+    if (!kafka.IsMap()) {
+      section.Error("kafka", "expected a mapping of librdkafka properties");
+    } else {
+      rd_kafka_conf_t* scratch = rd_kafka_conf_new();
+      for (const auto& entry : kafka) {
+        const std::string name = entry.first.as<std::string>("");
+        if (!entry.second.IsScalar()) {
+          section.ErrorAt(entry.second, "kafka." + name + ": expected a scalar value");
+          continue;
+        }
+        if (std::find(std::begin(kReservedKafkaSettings), std::end(kReservedKafkaSettings),
+                      name) != std::end(kReservedKafkaSettings)) {
+          section.ErrorAt(entry.first, "kafka." + name +
+                                           ": set by searchsync itself (brokers, group_id, "
+                                           "manual commits, partition EOF); remove it");
+          continue;
+        }
+        const std::string value = entry.second.Scalar();
+        if (Status status = SetKafka(scratch, name, value); !status.ok()) {
+          section.ErrorAt(entry.second, "kafka." + name + ": " + status.message());
+          continue;
+        }
+        options.kafka.push_back({name, Secret(value)});
+      }
+      rd_kafka_conf_destroy(scratch);
+    }
+  }
+  if (section.Has("snapshot")) {
+    (void)section.Child("snapshot", kSnapshotKeyTable);
+    section.Error("snapshot",
+                  "not supported yet; backfill with Maxwell's bootstrap (maxwell-bootstrap), whose "
+                  "bootstrap-insert rows this source reads");
+  }
+  options.log_component = "source=maxwell topic=" + options.topic + " table=" + options.database +
+                          "." + options.table;
+  if (section.errors().all().size() != errors_before) return nullptr;
+  for (const char* key : {"brokers", "topic", "group_id", "database", "table"}) {
+    if (!section.Has(key)) return nullptr;
+  }
+  return [options = std::move(options)] { return MakeMaxwellSource(options); };
+}
+
+}  // namespace searchsync

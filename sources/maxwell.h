@@ -1,0 +1,116 @@
+#pragma once
+// The `maxwell` source: MySQL row changes as Maxwell's daemon publishes them to Kafka.
+//
+// A consumer in group `group_id` reads `topic` (librdkafka, enable.auto.commit=false). Each
+// message of `database`.`table` becomes one event:
+//   insert, update, bootstrap-insert -> kUpsert whose document is `data`, the full row, each
+//                                       column's value copied as its raw JSON;
+//   delete                           -> kDelete (`data` is the row's last image);
+//   bootstrap-start/-complete, DDL (database-*/table-*), other databases and tables -> nothing
+//   (several pipelines may share one topic).
+// Event::id is the primary key: the columns named by `primary_key_columns` (Maxwell's
+// output_primary_key_columns), else the configured `primary_key`, else the Kafka key (hash format
+// {"database":..,"table":..,"pk.<col>":..} or array format ["db","table",[{"col":..}]]), each
+// value's text read from `data` (or the key). Several columns are joined by '|' with '\' and '|'
+// escaped by '\', as the postgres source does (JoinKeyParts): distinct keys, distinct ids.
+//
+// A message that cannot be turned into a change (not JSON, not an object, a field of the wrong
+// type, no primary key, a `_uuid` key) becomes an event with Event::dead_letter_reason set:
+// the pipeline stores it in the dead-letter store (id "<topic>/<partition>/<offset>", the raw
+// message in the document) and its offset is committed like any other.
+//
+// Offsets and checkpoints:
+//
+//   partition 0:  m0 m1 m2 ...      the source keeps next_offset per partition, updated per
+//   partition 3:  m0 m1 ...         message read; each event's position is that whole map
+//                                   after the event, as text: "0:3,3:2" (partition:next offset)
+//
+// Messages of partitions interleave, so one event's position tells Commit the next offset of
+// every partition up to that event. Commit(upto) commits those offsets (commitSync) for the
+// partitions still assigned; a position that is the last one handed out also covers the ignored
+// messages read after it. On rebalance the acknowledged offsets of the revoked partitions are
+// committed before they are given up; events of theirs still in flight are read again by the new
+// owner (at least once). The group's committed offsets are where a restart resumes; the
+// checkpoint in the state store is what `status` shows.
+//
+// An empty Poll means every assigned partition is at its end (partition EOF).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pipeline/config.h"
+#include "pipeline/source.h"
+#include "pipeline/status.h"
+
+namespace searchsync {
+
+extern const std::span<const KeySpec> kMaxwellKeys;
+
+// Reads MaxwellOptions from `section`; nullptr when they had errors.
+SourceFactory ParseMaxwellSource(const Section& section);
+
+// One librdkafka property passed through from `kafka:`. Every value is kept as a Secret, so
+// none is ever printed.
+struct KafkaSetting {
+  std::string name;
+  Secret value;
+};
+
+struct MaxwellOptions {
+  std::string brokers;   // bootstrap.servers, "host:port,host:port"
+  std::string topic;
+  std::string group_id;  // consumer group; the committed offsets are its checkpoint
+  std::string database;  // the MySQL database and table this pipeline takes from the topic
+  std::string table;
+  // Key columns when messages carry no `primary_key_columns`; empty: the Kafka key.
+  std::vector<std::string> primary_key;
+  std::vector<KafkaSetting> kafka;  // applied after searchsync's own settings
+
+  std::string log_component = "source=maxwell";  // names this source in log lines
+};
+
+// A live source for `options`; connects and joins the group on first use.
+// Source thread only. REQUIRES: options are valid (as ParseMaxwellSource checks them).
+std::unique_ptr<Source> MakeMaxwellSource(MaxwellOptions options);
+
+// ---- Pure helpers, exposed for tests ------------------------------------------------------
+
+// Next offset per partition, in partition order.
+using KafkaOffsets = std::vector<std::pair<int32_t, int64_t>>;
+// "0:3,3:2"; "" for none.
+void AppendKafkaOffsets(std::string& out, const std::map<int32_t, int64_t>& offsets);
+// kInvalidArgument when `token` is not one AppendKafkaOffsets wrote.
+Result<KafkaOffsets> DecodeKafkaOffsets(std::string_view token);
+
+// Turns Maxwell messages into events. Reuses its buffers between calls: no allocation per
+// message beyond the event it fills. One thread at a time.
+class MaxwellDecoder {
+ public:
+  enum class Outcome { kChange, kIgnored, kBad };
+
+  MaxwellDecoder(std::string database, std::string table, std::vector<std::string> primary_key);
+  ~MaxwellDecoder();
+  MaxwellDecoder(const MaxwellDecoder&) = delete;
+  MaxwellDecoder& operator=(const MaxwellDecoder&) = delete;
+
+  // kChange: `event` holds op, id and (upserts) document. kIgnored: not a change of this table.
+  // kBad: `reason` says what is wrong with the message; `event` is unspecified.
+  Outcome Decode(std::string_view key, std::string_view value, Event& event, std::string& reason);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The event that dead-letters a bad message: id "<topic>/<partition>/<offset>", a document with
+// topic, partition, offset, key and the raw message (base64 when it is not UTF-8).
+Event BadMaxwellMessage(std::string_view topic, int32_t partition, int64_t offset,
+                        std::string_view key, std::string_view value, std::string_view reason);
+
+}  // namespace searchsync
