@@ -21,7 +21,8 @@ namespace od = simdjson::ondemand;
 // ---- Keys -----------------------------------------------------------------------------------
 
 constexpr KeySpec kSnapshotKeyTable[] = {
-    {"dsn", KeyType::kSecret, "", true, "MySQL URI, e.g. tcp://user:${MYSQL_PASSWORD}@host:3306/db"},
+    {"dsn", KeyType::kSecret, "", true,
+     "MySQL URI, e.g. tcp://user:${MYSQL_PASSWORD}@host:3306/db"},
     {"query", KeyType::kString, "", true, "the SELECT that reads the whole table"},
 };
 
@@ -44,7 +45,7 @@ constexpr KeySpec kMaxwellKeyTable[] = {
 
 // Properties the source sets itself: the at-least-once contract depends on them.
 constexpr std::string_view kReservedKafkaSettings[] = {
-    "bootstrap.servers", "metadata.broker.list", "group.id",           "enable.auto.commit",
+    "bootstrap.servers",        "metadata.broker.list", "group.id",     "enable.auto.commit",
     "enable.auto.offset.store", "enable.partition.eof", "rebalance_cb", "offset_commit_cb"};
 
 // How long an empty Poll waits for messages before reporting why none came.
@@ -64,8 +65,10 @@ void AppendBase64(std::string& out, std::string_view bytes) {
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   size_t i = 0;
   for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t n = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
-    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], kAlphabet[n & 63]};
+    const uint32_t n =
+        (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63],
+            kAlphabet[n & 63]};
   }
   if (i + 1 == bytes.size()) {
     const uint32_t n = uint8_t(bytes[i]) << 16;
@@ -101,7 +104,8 @@ bool KeyPartText(od::value value, std::string& out) {
       out.assign(TrimRight(value.raw_json_token()));
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -173,8 +177,8 @@ struct MaxwellDecoder::Impl {
   od::parser key_parser;   // the Kafka key
   std::string buffer;      // the message, padded for simdjson
   std::string key_buffer;
-  std::vector<std::string> columns;  // key columns of this message
-  std::vector<std::string> parts;    // their values' text (the first columns.size() used)
+  std::vector<std::string> columns;    // key columns of this message
+  std::vector<std::string> parts;      // their values' text (the first columns.size() used)
   std::vector<std::string> key_parts;  // values read from the Kafka key
   std::vector<bool> found;
 
@@ -493,8 +497,8 @@ class MaxwellSource : public Source {
   static void ErrorCallback(rd_kafka_t* handle, int err, const char* reason, void* opaque) {
     (void)handle;
     auto* self = static_cast<MaxwellSource*>(opaque);
-    self->last_error_ = std::string(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))) +
-                        ": " + reason;
+    self->last_error_ =
+        std::string(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err))) + ": " + reason;
   }
 
   const MaxwellOptions options_;
@@ -567,16 +571,17 @@ Status MaxwellSource::Connect() {
 
 bool MaxwellSource::CaughtUp() const {
   if (!assigned_) return false;
-  return std::all_of(at_end_.begin(), at_end_.end(), [](const auto& entry) { return entry.second; });
+  return std::all_of(at_end_.begin(), at_end_.end(),
+                     [](const auto& entry) { return entry.second; });
 }
 
 Status MaxwellSource::CommitOffsets(const std::map<int32_t, int64_t>& offsets,
                                     const rd_kafka_topic_partition_list_t* only) {
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(8);
   for (const auto& [partition, offset] : offsets) {
-    const bool selected =
-        only ? rd_kafka_topic_partition_list_find(only, options_.topic.c_str(), partition) != nullptr
-             : at_end_.contains(partition);
+    const bool selected = only ? rd_kafka_topic_partition_list_find(only, options_.topic.c_str(),
+                                                                    partition) != nullptr
+                               : at_end_.contains(partition);
     if (!selected) continue;
     if (auto it = committed_.find(partition); it != committed_.end() && it->second == offset) {
       continue;
@@ -587,16 +592,16 @@ Status MaxwellSource::CommitOffsets(const std::map<int32_t, int64_t>& offsets,
   if (list->cnt > 0) {
     const rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, list, /*async=*/0);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      status = Unavailable("kafka commit to group " + options_.group_id + ": " +
-                           rd_kafka_err2str(err));
+      status =
+          Unavailable("kafka commit to group " + options_.group_id + ": " + rd_kafka_err2str(err));
     } else {
       for (int i = 0; i < list->cnt; ++i) {
         if (list->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
           committed_[list->elems[i].partition] = list->elems[i].offset;
         } else if (status.ok()) {
-          status = Unavailable("kafka commit partition " +
-                               std::to_string(list->elems[i].partition) + ": " +
-                               rd_kafka_err2str(list->elems[i].err));
+          status =
+              Unavailable("kafka commit partition " + std::to_string(list->elems[i].partition) +
+                          ": " + rd_kafka_err2str(list->elems[i].err));
         }
       }
     }
@@ -672,9 +677,9 @@ Result<std::vector<Event>> MaxwellSource::Poll(const Checkpoint& /*from*/, size_
         return FailedPrecondition(kafka_component_ + ": kafka: " + fatal);
       }
       return Unavailable(kafka_component_ + ": kafka: " +
-                         (!assigned_ ? "waiting for a partition assignment from group " +
-                                           options_.group_id
-                                     : "no messages and not at the end of every partition") +
+                         (!assigned_
+                              ? "waiting for a partition assignment from group " + options_.group_id
+                              : "no messages and not at the end of every partition") +
                          (last_error_.empty() ? "" : " (last error: " + last_error_ + ")"));
     }
     const int32_t partition = message->partition;
@@ -693,7 +698,8 @@ Result<std::vector<Event>> MaxwellSource::Poll(const Checkpoint& /*from*/, size_
     const std::string_view value(static_cast<const char*>(message->payload), message->len);
     Event event;
     switch (decoder_.Decode(key, value, event, reason_)) {
-      case MaxwellDecoder::Outcome::kChange: break;
+      case MaxwellDecoder::Outcome::kChange:
+        break;
       case MaxwellDecoder::Outcome::kIgnored:
         next_offsets_[partition] = offset + 1;
         position_stale = !events.empty();
@@ -797,8 +803,8 @@ SourceFactory ParseMaxwellSource(const Section& section) {
           section.ErrorAt(entry.second, "kafka." + name + ": expected a scalar value");
           continue;
         }
-        if (std::find(std::begin(kReservedKafkaSettings), std::end(kReservedKafkaSettings),
-                      name) != std::end(kReservedKafkaSettings)) {
+        if (std::find(std::begin(kReservedKafkaSettings), std::end(kReservedKafkaSettings), name) !=
+            std::end(kReservedKafkaSettings)) {
           section.ErrorAt(entry.first, "kafka." + name +
                                            ": set by searchsync itself (brokers, group_id, "
                                            "manual commits, partition EOF); remove it");
@@ -820,8 +826,8 @@ SourceFactory ParseMaxwellSource(const Section& section) {
                   "not supported yet; backfill with Maxwell's bootstrap (maxwell-bootstrap), whose "
                   "bootstrap-insert rows this source reads");
   }
-  options.log_component = "source=maxwell topic=" + options.topic + " table=" + options.database +
-                          "." + options.table;
+  options.log_component =
+      "source=maxwell topic=" + options.topic + " table=" + options.database + "." + options.table;
   if (section.errors().all().size() != errors_before) return nullptr;
   for (const char* key : {"brokers", "topic", "group_id", "database", "table"}) {
     if (!section.Has(key)) return nullptr;

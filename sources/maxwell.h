@@ -63,7 +63,7 @@ struct KafkaSetting {
 };
 
 struct MaxwellOptions {
-  std::string brokers;   // bootstrap.servers, "host:port,host:port"
+  std::string brokers;  // bootstrap.servers, "host:port,host:port"
   std::string topic;
   std::string group_id;  // consumer group; the committed offsets are its checkpoint
   std::string database;  // the MySQL database and table this pipeline takes from the topic

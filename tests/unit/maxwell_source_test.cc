@@ -1,6 +1,6 @@
-#include "sources/maxwell.h"
-
 #include <catch2/catch.hpp>
+
+#include "sources/maxwell.h"
 
 namespace searchsync {
 namespace {
@@ -30,11 +30,11 @@ std::string FieldsOf(const Event& event) {
 TEST_CASE("Maxwell insert, update and bootstrap-insert become upserts of the full row",
           "[maxwell]") {
   for (const char* type : {"insert", "update", "bootstrap-insert"}) {
-    const Decoded decoded = Decode(
-        std::string(R"({"database":"shop","table":"orders","type":")") + type +
-        R"(","ts":1732170042,"xid":88121,"primary_key":[501],"primary_key_columns":["id"],)"
-        R"("data":{"id":501,"sku":"A-17","tags":["a","b"],"meta":{"x":[1]},"total":19.90,)"
-        R"("note":null},"old":{"sku":"A-16"}})");
+    const Decoded decoded =
+        Decode(std::string(R"({"database":"shop","table":"orders","type":")") + type +
+               R"(","ts":1732170042,"xid":88121,"primary_key":[501],"primary_key_columns":["id"],)"
+               R"("data":{"id":501,"sku":"A-17","tags":["a","b"],"meta":{"x":[1]},"total":19.90,)"
+               R"("note":null},"old":{"sku":"A-16"}})");
     INFO(type);
     REQUIRE(decoded.outcome == Outcome::kChange);
     CHECK(decoded.event.op == Op::kUpsert);
@@ -45,17 +45,16 @@ TEST_CASE("Maxwell insert, update and bootstrap-insert become upserts of the ful
 }
 
 TEST_CASE("Maxwell delete becomes a delete of the row's id", "[maxwell]") {
-  const Decoded decoded = Decode(
-      R"({"database":"shop","table":"orders","type":"delete","primary_key_columns":["id"],)"
-      R"("data":{"id":"sku-\"7","total":1}})");
+  const Decoded decoded =
+      Decode(R"({"database":"shop","table":"orders","type":"delete","primary_key_columns":["id"],)"
+             R"("data":{"id":"sku-\"7","total":1}})");
   REQUIRE(decoded.outcome == Outcome::kChange);
   CHECK(decoded.event.op == Op::kDelete);
   CHECK(decoded.event.id == "sku-\"7");
   CHECK(decoded.event.document.empty());
 }
 
-TEST_CASE("Maxwell messages of other tables, bootstrap markers and DDL are ignored",
-          "[maxwell]") {
+TEST_CASE("Maxwell messages of other tables, bootstrap markers and DDL are ignored", "[maxwell]") {
   for (const char* value : {
            R"({"database":"shop","table":"users","type":"insert","data":{"id":1}})",
            R"({"database":"other","table":"orders","type":"insert","data":{"id":1}})",
@@ -79,8 +78,9 @@ TEST_CASE("Maxwell ids come from primary_key_columns, the configured key, or the
   const std::string bare = R"({"database":"shop","table":"orders","type":"insert",)"
                            R"("data":{"region":"eu","n":3}})";
   CHECK(Decode(bare, "", {"region", "n"}).event.id == "eu|3");
-  CHECK(Decode(bare, R"({"database":"shop","table":"orders","pk.region":"eu","pk.n":3})").event.id ==
-        "eu|3");
+  CHECK(
+      Decode(bare, R"({"database":"shop","table":"orders","pk.region":"eu","pk.n":3})").event.id ==
+      "eu|3");
   CHECK(Decode(bare, R"(["shop","orders",[{"region":"eu"},{"n":3}]])").event.id == "eu|3");
 
   const Decoded uuid = Decode(bare, R"({"database":"shop","table":"orders","_uuid":"8d1e"})");
@@ -118,7 +118,8 @@ TEST_CASE("A bad Maxwell message becomes a dead-letter event naming where it cam
           "[maxwell]") {
   const Event event = BadMaxwellMessage("maxwell", 3, 17, "k", "\xff\xfe", "not JSON");
   CHECK(event.id == "maxwell/3/17");
-  CHECK(event.dead_letter_reason == "maxwell message topic=maxwell partition=3 offset=17: not JSON");
+  CHECK(event.dead_letter_reason ==
+        "maxwell message topic=maxwell partition=3 offset=17: not JSON");
   CHECK(FieldsOf(event) ==
         R"(topic="maxwell";partition=3;offset=17;key="k";message={"base64":"//4="};)");
 }
