@@ -44,10 +44,10 @@ void AppendDocumentJson(std::string& out, const Event& event) {
     out.push_back(':');
     // A raw CR or LF can only be whitespace between JSON tokens (inside strings they are
     // escaped); a line break would split the document's JSONL line in two.
-    if (field.json.find_first_of("\r\n") == std::string::npos) {
-      out += field.json;
-    } else {
-      for (const char c : field.json) out.push_back(c == '\n' || c == '\r' ? ' ' : c);
+    const size_t start = out.size();
+    out += field.json;
+    for (size_t i = start; i < out.size(); ++i) {
+      if (out[i] == '\n' || out[i] == '\r') out[i] = ' ';
     }
   }
   out.push_back('}');
