@@ -1037,6 +1037,12 @@ void AppendTable(std::string& out, std::string_view title, std::span<const KeySp
 
 }  // namespace
 
+std::string YamlToJson(const YAML::Node& node) {
+  std::string json;
+  AppendYamlAsJson(json, node);
+  return json;
+}
+
 // ---- Public API ----------------------------------------------------------------------------
 
 std::ostream& operator<<(std::ostream& out, const Secret&) { return out << Secret::kRedacted; }

@@ -225,6 +225,10 @@ std::optional<Millis> ParseDuration(std::string_view text);  // "250ms", "5s", "
 std::optional<uint64_t> ParseSize(std::string_view text);    // "512KiB", "5MiB", "2MB", "1024"
 // Expands ${VAR} and ${VAR:-default}. kInvalidArgument names a missing variable.
 Result<std::string> ExpandEnv(std::string_view text);
+// YAML written as JSON: plain (unquoted) scalars that YAML reads as null, booleans or numbers
+// become JSON null/true/false/numbers; everything else becomes strings. For values such as a
+// collection schema or a CouchDB selector that the config carries as YAML.
+std::string YamlToJson(const YAML::Node& node);
 // The closest candidate within a small edit distance, or empty.
 std::string DidYouMean(std::string_view key, std::span<const KeySpec> keys);
 

@@ -208,64 +208,6 @@ std::string ParseErrorMessage(std::string_view what, simdjson::error_code error,
          simdjson::error_message(error) + "): " + shown;
 }
 
-// ---- The selector: YAML to JSON ---------------------------------------------------------------
-
-bool IsPlainNumber(std::string_view text) {
-  if (text.empty()) return false;
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return ec == std::errc() && end == text.data() + text.size() &&
-         (std::isdigit(static_cast<unsigned char>(text.back())) != 0);
-}
-
-void AppendYamlJson(std::string& out, const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Sequence: {
-      out.push_back('[');
-      for (size_t i = 0; i < node.size(); ++i) {
-        if (i > 0) out.push_back(',');
-        AppendYamlJson(out, node[i]);
-      }
-      out.push_back(']');
-      return;
-    }
-    case YAML::NodeType::Map: {
-      out.push_back('{');
-      bool first = true;
-      for (auto it = node.begin(); it != node.end(); ++it) {
-        if (!first) out.push_back(',');
-        first = false;
-        AppendJsonString(out, it->first.IsScalar() ? it->first.Scalar() : std::string());
-        out.push_back(':');
-        AppendYamlJson(out, it->second);
-      }
-      out.push_back('}');
-      return;
-    }
-    case YAML::NodeType::Scalar: {
-      const std::string& text = node.Scalar();
-      if (node.Tag() == "?") {  // plain, unquoted: may be null, a boolean or a number
-        if (text == "null" || text == "~") {
-          out += "null";
-          return;
-        }
-        if (text == "true" || text == "false") {
-          out += text;
-          return;
-        }
-        if (IsPlainNumber(text)) {
-          out += text;
-          return;
-        }
-      }
-      AppendJsonString(out, text);
-      return;
-    }
-    default:
-      out += "null";
-  }
-}
-
 // ---- HTTP -----------------------------------------------------------------------------------
 
 using CurlPtr = std::unique_ptr<CURL, decltype(&curl_easy_cleanup)>;
@@ -686,9 +628,7 @@ class CouchdbSource final : public Source {
 Result<std::string> SelectorJson(const Section& section) {
   const YAML::Node node = section.Node("selector");
   if (!node.IsMap()) return InvalidArgument("must be a mapping, a Mango selector");
-  std::string json;
-  AppendYamlJson(json, node);
-  return json;
+  return YamlToJson(node);
 }
 
 }  // namespace
