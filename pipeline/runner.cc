@@ -133,7 +133,7 @@ PipelineSnapshot PipelineRunner::Snapshot() const {
   snapshot.queue_events = queue_.events();
   snapshot.in_flight = tracker_.in_flight();
   {
-    std::lock_guard lock(const_cast<std::mutex&>(persist_mutex_));
+    std::lock_guard lock(persist_mutex_);
     snapshot.checkpoint = persisted_.token;
   }
   return snapshot;

@@ -105,7 +105,7 @@ class PipelineRunner {
   std::string last_error_;
 
   // Persisting: the checkpoint and the counters it accounts for, written together.
-  std::mutex persist_mutex_;
+  mutable std::mutex persist_mutex_;
   Checkpoint persisted_;
   PipelineCounters base_counters_;
   std::atomic<uint64_t> read_{0};
