@@ -155,16 +155,20 @@ void PipelineRunner::PersistProgress(const char* state) {
   if (Status status = state_.Save(row); !status.ok()) Fail(status);
 }
 
-void PipelineRunner::DeadLetter(const Event& event, const std::string& error) {
+searchsync::DeadLetter PipelineRunner::MakeDeadLetter(const Event& event,
+                                                      std::string error) const {
   std::string document;
   if (event.op == Op::kUpsert) AppendDocumentJson(document, event);
-  const Status status = state_.AddDeadLetters({{.pipeline = config_.name,
-                                                .document_id = event.id,
-                                                .document = std::move(document),
-                                                .operation = event.op == Op::kUpsert ? "upsert"
-                                                                                     : "delete",
-                                                .error = error,
-                                                .position = event.position.token}});
+  return {.pipeline = config_.name,
+          .document_id = event.id,
+          .document = std::move(document),
+          .operation = event.op == Op::kUpsert ? "upsert" : "delete",
+          .error = std::move(error),
+          .position = event.position.token};
+}
+
+void PipelineRunner::DeadLetter(const Event& event, const std::string& error) {
+  const Status status = state_.AddDeadLetters({MakeDeadLetter(event, error)});
   if (!status.ok()) return Fail(status);
   ++dead_lettered_;
   Log(LogLevel::kWarn, component_, "dead-lettered document id=" + JsonString(event.id) +
@@ -184,15 +188,9 @@ void PipelineRunner::Acknowledge(const PendingBatch& pending, const WriteReport&
     std::vector<searchsync::DeadLetter> letters;
     letters.reserve(report.rejected.size());
     for (const Rejection& rejection : report.rejected) {
-      const Event& event = pending.batch.events.at(rejection.event_index);
-      std::string document;
-      if (event.op == Op::kUpsert) AppendDocumentJson(document, event);
-      letters.push_back({.pipeline = config_.name,
-                         .document_id = event.id,
-                         .document = std::move(document),
-                         .operation = event.op == Op::kUpsert ? "upsert" : "delete",
-                         .error = "HTTP " + std::to_string(rejection.code) + ": " + rejection.error,
-                         .position = event.position.token});
+      letters.push_back(
+          MakeDeadLetter(pending.batch.events.at(rejection.event_index),
+                         "HTTP " + std::to_string(rejection.code) + ": " + rejection.error));
     }
     // The rejected documents must be safe in the dead-letter store before their events count
     // as acknowledged.

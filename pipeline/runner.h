@@ -70,6 +70,7 @@ class PipelineRunner {
   void LaneLoop(Lane& lane);
   void WriteWithRetry(Lane& lane, PendingBatch& pending);
   void Acknowledge(const PendingBatch& pending, const WriteReport& report);
+  searchsync::DeadLetter MakeDeadLetter(const Event& event, std::string error) const;
   void DeadLetter(const Event& event, const std::string& error);
   void DeadLetterAll(const PendingBatch& pending, const std::string& error);
   void PersistProgress(const char* state);
