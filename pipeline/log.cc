@@ -15,6 +15,7 @@ namespace {
 std::atomic<LogFormat> g_format{LogFormat::kText};
 std::atomic<LogLevel> g_level{LogLevel::kInfo};
 std::mutex g_write_mutex;
+std::function<void(std::string_view)> g_test_output;  // guarded by g_write_mutex
 
 const char* LevelName(LogLevel level) {
   switch (level) {
@@ -60,7 +61,13 @@ void Log(LogLevel level, std::string_view component, std::string_view message) {
            std::string(message) + "\n";
   }
   std::lock_guard lock(g_write_mutex);
+  if (g_test_output) return g_test_output(line);
   std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+void SetLogOutputForTest(std::function<void(std::string_view line)> output) {
+  std::lock_guard lock(g_write_mutex);
+  g_test_output = std::move(output);
 }
 
 }  // namespace searchsync
