@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "pipeline/event.h"
@@ -33,6 +34,22 @@ class Source {
   // How long the pipeline waits after an empty Poll before asking again (Postgres:
   // poll_interval). Sources whose Poll already blocks for new data return a short wait.
   virtual std::chrono::milliseconds IdleWait() const { return std::chrono::seconds(1); }
+
+  // A one-pass read of everything the source of truth holds now, for reindex and for the
+  // backfill on a first start: a new, independent Source whose Poll, from an empty checkpoint,
+  // gives upserts only (never deletes: what is gone is simply not read) and an empty result
+  // once everything was read. Its positions are its own paging cursor: they are never stored
+  // as the pipeline's checkpoint, and an interrupted full read starts again from the beginning.
+  // Where a row from the full read and a live change meet, the live change wins: the pipeline
+  // writes full-read rows with create-only semantics (see Batch::create_only).
+  virtual Result<std::unique_ptr<Source>> OpenFullRead() {
+    return Status(StatusCode::kFailedPrecondition, "this source type has no full read");
+  }
+
+  // Whether a first start (no checkpoint yet) runs the full read beside the change stream:
+  // true where the stream does not hold the whole history (Kafka retention), false where
+  // reading the stream from the beginning already gives every row (Postgres polling).
+  virtual bool BackfillOnFirstStart() const { return false; }
 };
 
 }  // namespace searchsync

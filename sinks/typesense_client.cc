@@ -291,6 +291,76 @@ Status TypesenseClient::CreateCollection(std::string_view schema_json) {
   return Call("POST", "/collections", schema_json, "application/json").status();
 }
 
+namespace {
+
+Result<CollectionInfo> ParseCollectionInfo(simdjson::dom::element element,
+                                           const std::string& context) {
+  CollectionInfo info;
+  std::string_view name;
+  if (element["name"].get_string().get(name) != simdjson::SUCCESS) {
+    return Status(StatusCode::kUnavailable, context + ": collection without a \"name\"");
+  }
+  info.name = name;
+  uint64_t count = 0;
+  if (element["num_documents"].get_uint64().get(count) == simdjson::SUCCESS) {
+    info.num_documents = count;
+  }
+  int64_t created = 0;
+  if (element["created_at"].get_int64().get(created) == simdjson::SUCCESS) {
+    info.created_at = created;
+  }
+  info.schema_json = simdjson::minify(element);
+  return info;
+}
+
+}  // namespace
+
+Result<std::optional<CollectionInfo>> TypesenseClient::GetCollection(std::string_view name) {
+  const std::string target = CollectionPath(name);
+  Result<HttpResponse> response = Send("GET", target);
+  if (!response.ok()) return response.status();
+  if (response->status == 404) return std::optional<CollectionInfo>();
+  const std::string context = CallContext("GET", target);
+  if (Status status = ClassifyHttpResult(context, "", response->status, response->body);
+      !status.ok()) {
+    return status;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element element;
+  if (parser.parse(response->body).get(element) != simdjson::SUCCESS) {
+    return Status(StatusCode::kUnavailable, context + ": answer is not JSON");
+  }
+  Result<CollectionInfo> info = ParseCollectionInfo(element, context);
+  if (!info.ok()) return info.status();
+  return std::optional<CollectionInfo>(std::move(*info));
+}
+
+Result<std::vector<CollectionInfo>> TypesenseClient::ListCollections() {
+  const std::string context = CallContext("GET", "/collections");
+  Result<HttpResponse> response = Call("GET", "/collections");
+  if (!response.ok()) return response.status();
+  simdjson::dom::parser parser;
+  simdjson::dom::array array;
+  if (parser.parse(response->body).get(array) != simdjson::SUCCESS) {
+    return Status(StatusCode::kUnavailable, context + ": answer is not a JSON array");
+  }
+  std::vector<CollectionInfo> collections;
+  for (simdjson::dom::element element : array) {
+    Result<CollectionInfo> info = ParseCollectionInfo(element, context);
+    if (!info.ok()) return info.status();
+    collections.push_back(std::move(*info));
+  }
+  return collections;
+}
+
+Status TypesenseClient::DropCollection(std::string_view name) {
+  const std::string target = CollectionPath(name);
+  Result<HttpResponse> response = Send("DELETE", target);
+  if (!response.ok()) return response.status();
+  if (response->status == 404) return Status::Ok();
+  return ClassifyHttpResult(CallContext("DELETE", target), "", response->status, response->body);
+}
+
 Result<std::string> TypesenseClient::Import(std::string_view collection, std::string_view jsonl,
                                             std::string_view action) {
   const std::string target =

@@ -35,6 +35,14 @@ struct TypesenseClientOptions {
   Millis connect_timeout{5'000};
 };
 
+// What GET /collections[/{name}] says of one collection.
+struct CollectionInfo {
+  std::string name;
+  uint64_t num_documents = 0;
+  int64_t created_at = 0;   // unix seconds
+  std::string schema_json;  // the server's whole answer for this collection (compact JSON)
+};
+
 // A response that arrived (any status); transport failures are Status values instead.
 struct HttpResponse {
   long status = 0;
@@ -78,6 +86,13 @@ class TypesenseClient {
   Result<bool> CollectionExists(std::string_view name);
   // POST /collections with a full schema (including "name"). 409 (exists) is an error.
   Status CreateCollection(std::string_view schema_json);
+  // GET /collections/{name}; nullopt when there is none. An alias name resolves to its target.
+  Result<std::optional<CollectionInfo>> GetCollection(std::string_view name);
+  // GET /collections: every real collection (aliases are not listed).
+  Result<std::vector<CollectionInfo>> ListCollections();
+  // DELETE /collections/{name} with the real name; a collection already gone is fine. Never
+  // pass an alias: Typesense resolves it and drops the collection it points at.
+  Status DropCollection(std::string_view name);
 
   // POST /collections/{c}/documents/import?action=<action> with a JSONL body; returns the
   // response body (one result line per document line) of the 200.
