@@ -8,6 +8,7 @@
 
 #include "pipeline/json.h"
 #include "pipeline/log.h"
+#include "pipeline/metrics.h"
 #include "sinks/typesense_encode.h"
 
 namespace searchsync {
@@ -176,6 +177,7 @@ TypesenseClient::Exchange TypesenseClient::Perform(const std::string& node, std:
   } else if (!exchange.aborted) {
     exchange.transport_error = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
   }
+  if (!exchange.aborted) TypesenseResponses().Count(code == CURLE_OK ? exchange.status : 0);
   curl_slist_free_all(headers);
   handles_->Release(handle);
   return exchange;
