@@ -33,6 +33,11 @@ bool AckTracker::AllAcked() const {
   return entries_.empty();
 }
 
+bool AckTracker::AckedThrough(uint64_t seq) const {
+  std::lock_guard lock(mutex_);
+  return seq < first_seq_;  // the acknowledged prefix is popped as it grows
+}
+
 size_t AckTracker::in_flight() const {
   std::lock_guard lock(mutex_);
   return entries_.size();

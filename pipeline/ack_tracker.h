@@ -28,6 +28,8 @@ class AckTracker {
   std::optional<Checkpoint> TakeAdvanced();
   // True when every registered event is acknowledged.
   bool AllAcked() const;
+  // True when every event up to and including `seq` is acknowledged (always for seq 0).
+  bool AckedThrough(uint64_t seq) const;
   size_t in_flight() const;
 
  private:

@@ -55,6 +55,11 @@ struct Event {
 struct Batch {
   std::vector<Event> events;
   size_t byte_size = 0;
+  // Upserts only, written by a full read (reindex, backfill) beside the live stream: each
+  // document is created only where the id is not there yet (Typesense action=create), and an
+  // id that is there already counts as stored (WriteReport::already_present). So where a full
+  // read and a live change meet, the live change wins, whichever arrives first.
+  bool create_only = false;
   size_t size() const { return events.size(); }
   bool empty() const { return events.empty(); }
 };
@@ -69,6 +74,7 @@ struct Rejection {
 // The outcome of a Write that reached the sink: everything not listed in `rejected` is stored.
 struct WriteReport {
   std::vector<Rejection> rejected;
+  size_t already_present = 0;  // create_only batches: documents left as they were
 };
 
 }  // namespace searchsync

@@ -42,7 +42,34 @@ std::string FormatMillis(Millis wait) {
   return buffer;
 }
 
+bool HasDeletes(const Batch& batch) {
+  return std::any_of(batch.events.begin(), batch.events.end(),
+                     [](const Event& event) { return event.op == Op::kDelete; });
+}
+
 }  // namespace
+
+void DeleteGuard::Record(const Batch& batch) {
+  std::lock_guard lock(mutex_);
+  for (const Event& event : batch.events) {
+    if (event.op == Op::kDelete) deleted_.insert(event.id);
+  }
+}
+
+Result<WriteReport> DeleteGuard::WriteUnguarded(
+    Batch& batch, const std::function<Result<WriteReport>(const Batch&)>& write) {
+  std::lock_guard lock(mutex_);
+  if (!deleted_.empty()) {
+    std::erase_if(batch.events, [&](const Event& event) { return deleted_.count(event.id) > 0; });
+  }
+  if (batch.empty()) return WriteReport{};
+  return write(batch);
+}
+
+size_t DeleteGuard::size() const {
+  std::lock_guard lock(mutex_);
+  return deleted_.size();
+}
 
 struct PipelineRunner::Lane {
   explicit Lane(BatcherOptions options) : batcher(options) {}
@@ -62,8 +89,8 @@ PipelineRunner::PipelineRunner(PipelineConfig config, RetryOptions retry,
       options_(options),
       component_("pipeline=" + config_.name),
       source_(std::move(source)),
-      sink_(std::move(sink)),
       state_(state),
+      sink_(std::move(sink)),
       queue_(config_.queue.max_events, config_.queue.max_bytes) {
   const BatcherOptions batch{.max_events = config_.sink.batch.max_events,
                              .max_bytes = config_.sink.batch.max_bytes,
@@ -76,9 +103,11 @@ PipelineRunner::PipelineRunner(PipelineConfig config, RetryOptions retry,
 PipelineRunner::~PipelineRunner() {
   abandon_ = true;
   queue_.Close();
+  wake_.notify_all();
   for (auto& lane : lanes_) {
     if (lane->thread.joinable()) lane->thread.join();
   }
+  if (backfill_thread_.joinable()) backfill_thread_.join();
 }
 
 void PipelineRunner::Stop() {
@@ -117,6 +146,12 @@ bool PipelineRunner::SleepUnlessStopped(Millis wait, bool stop_on_stop_request) 
   return !wake_.wait_for(lock, wait, [&] {
     return abandon_.load() || (stop_on_stop_request && stop_requested_.load());
   });
+}
+
+void PipelineRunner::IdleSleep() {
+  std::unique_lock lock(wake_mutex_);
+  wake_.wait_for(lock, source_->IdleWait(),
+                 [&] { return abandon_.load() || stop_requested_.load() || poll_now_.load(); });
 }
 
 PipelineSnapshot PipelineRunner::Snapshot() const {
@@ -207,17 +242,34 @@ void PipelineRunner::Acknowledge(const PendingBatch& pending, const WriteReport&
 }
 
 void PipelineRunner::WriteWithRetry(Lane& lane, PendingBatch& pending) {
+  // The targets are taken once per batch, so a reindex's swap never splits a batch.
+  std::shared_ptr<Sink> sink;
+  std::shared_ptr<Sink> shadow;
+  std::vector<std::shared_ptr<DeleteGuard>> guards;
+  {
+    std::lock_guard lock(targets_mutex_);
+    sink = sink_;
+    shadow = shadow_;
+    if (HasDeletes(pending.batch)) guards = guards_;
+  }
+  // Before anything is deleted, so a full read in progress cannot bring these ids back. (A full
+  // read that starts after this point cannot read them: their deletes were committed before
+  // the live stream read them.)
+  for (const auto& guard : guards) guard->Record(pending.batch);
   Backoff backoff(retry_.initial_backoff, retry_.max_backoff);
   std::mt19937_64 rng(std::random_device{}());
   const auto started = Clock::now();
   for (;;) {
-    Result<WriteReport> result = sink_->Write(pending.batch);
+    Result<WriteReport> result = sink->Write(pending.batch);
     if (result.ok()) {
       if (backoff.attempts() > 0) {
         Log(LogLevel::kInfo, component_,
             "sink recovered after " + std::to_string(backoff.attempts()) + " retries");
         SetState("running");
       }
+      // Acknowledged only once the shadow has it too: a reindex that saw every event
+      // acknowledged knows the new collection holds them.
+      if (shadow) WriteShadow(lane, *shadow, pending, *result);
       return Acknowledge(pending, *result);
     }
     const Status& status = result.status();
@@ -321,6 +373,13 @@ void PipelineRunner::SourceLoop() {
       }
       committed = std::move(persisted);
     }
+    poll_now_ = false;
+    uint64_t poll_number;
+    {
+      std::lock_guard lock(caught_up_mutex_);
+      poll_number = ++polls_started_;
+    }
+    const uint64_t registered_before_poll = registered_;
     Result<std::vector<Event>> polled = source_->Poll(read_position, options_.poll_batch);
     if (!polled.ok()) {
       if (polled.status().code() != StatusCode::kUnavailable) return Fail(polled.status());
@@ -336,11 +395,17 @@ void PipelineRunner::SourceLoop() {
     backoff.Reset();
     std::vector<Event>& events = *polled;
     if (events.empty()) {
+      {
+        std::lock_guard lock(caught_up_mutex_);
+        last_empty_poll_ = poll_number;
+        registered_before_empty_poll_ = registered_before_poll;
+      }
+      caught_up_changed_.notify_all();
       if (options_.once) return;
       SetState("caught_up");
       draining_ = true;  // nothing more is coming soon: let partial batches go
       for (auto& lane : lanes_) lane->changed.notify_all();
-      SleepUnlessStopped(source_->IdleWait(), true);
+      IdleSleep();
       continue;
     }
     draining_ = false;
@@ -349,6 +414,7 @@ void PipelineRunner::SourceLoop() {
     read_position = events.back().position;
     for (Event& event : events) {
       const uint64_t seq = tracker_.Register(event.position);
+      registered_ = seq;
       if (!event.dead_letter_reason.empty()) {
         DeadLetter(event, event.dead_letter_reason);
         tracker_.Ack(seq);
@@ -397,8 +463,11 @@ Status PipelineRunner::Run() {
   SetState("running");
   for (auto& lane : lanes_) lane->thread = std::thread([this, &lane] { LaneLoop(*lane); });
   std::thread dispatcher([this] { DispatchLoop(); });
+  if (Status status = StartBackfillIfDue(); !status.ok()) Fail(status);
 
-  SourceLoop();
+  if (!Failed()) SourceLoop();
+  // `run --once` is caught up only once the backfill is complete too; a stop interrupts it.
+  if (backfill_thread_.joinable()) backfill_thread_.join();
 
   if (options_.once && !stop_requested_ && !Failed()) {
     // Caught up: flush partial batches and wait until everything read is acknowledged.
@@ -452,6 +521,311 @@ Status PipelineRunner::Run() {
                    " read=" + std::to_string(read_) + " acked=" + std::to_string(acked_) +
                    " dead_lettered=" + std::to_string(dead_lettered_));
   return failure_;
+}
+
+// ---- Full reads, shadow, catch-up ----------------------------------------------------------
+
+bool PipelineRunner::SleepUnlessCancelled(Millis wait, const std::function<bool()>& cancelled) {
+  const auto deadline = Clock::now() + wait;
+  while (Clock::now() < deadline) {
+    if (abandon_ || stop_requested_ || (cancelled && cancelled())) return false;
+    std::unique_lock lock(wake_mutex_);
+    wake_.wait_for(lock, std::min<Clock::duration>(deadline - Clock::now(), 50ms));
+  }
+  return !(abandon_ || stop_requested_ || (cancelled && cancelled()));
+}
+
+void PipelineRunner::DeadLetterRejections(const Batch& batch,
+                                          const std::vector<Rejection>& rejected,
+                                          const std::string& prefix) {
+  if (rejected.empty()) return;
+  std::vector<searchsync::DeadLetter> letters;
+  letters.reserve(rejected.size());
+  for (const Rejection& rejection : rejected) {
+    letters.push_back(MakeDeadLetter(batch.events.at(rejection.event_index),
+                                     prefix + "HTTP " + std::to_string(rejection.code) + ": " +
+                                         rejection.error));
+  }
+  if (Status status = state_.AddDeadLetters(letters); !status.ok()) return Fail(status);
+  dead_lettered_ += letters.size();
+  Log(LogLevel::kWarn, component_,
+      prefix + "typesense rejected " + std::to_string(letters.size()) +
+          " documents; stored in the dead-letter store, first id=" +
+          JsonString(letters.front().document_id) + " error=" + JsonString(letters.front().error));
+}
+
+Result<FullReadStats> PipelineRunner::FullRead(Source& full_read, Sink& target,
+                                               const FullReadOptions& options) {
+  auto guard = std::make_shared<DeleteGuard>();
+  {
+    std::lock_guard lock(targets_mutex_);
+    guards_.push_back(guard);
+  }
+  struct Unregister {
+    PipelineRunner* runner;
+    const std::shared_ptr<DeleteGuard>* guard;
+    ~Unregister() {
+      std::lock_guard lock(runner->targets_mutex_);
+      std::erase(runner->guards_, *guard);
+    }
+  } unregister{this, &guard};
+
+  const std::optional<Millis> give_up =
+      options.give_up_after ? options.give_up_after : retry_.max_elapsed;
+  auto stopped = [&] {
+    return abandon_ || stop_requested_ || (options.cancelled && options.cancelled());
+  };
+  Backoff backoff(retry_.initial_backoff, retry_.max_backoff);
+  std::mt19937_64 rng(std::random_device{}());
+  ThrottledLog log;
+  std::optional<TimePoint> failing_since;
+  // Retries a kUnavailable `status` after a backoff; returns the status to end with, if any.
+  auto retry_or_end = [&](const Status& status) -> std::optional<Status> {
+    if (status.code() != StatusCode::kUnavailable) return status;
+    if (!failing_since) failing_since = Clock::now();
+    if (give_up && Clock::now() - *failing_since > *give_up) {
+      return Unavailable(status.message() + " (full read gave up after " + FormatMillis(*give_up) +
+                         ")");
+    }
+    const Millis wait = backoff.Next(rng);
+    log.Warn(component_, "full read: " + status.message() + " next_in=" + FormatMillis(wait));
+    if (!SleepUnlessCancelled(wait, options.cancelled)) return Cancelled("full read cancelled");
+    return std::nullopt;
+  };
+
+  FullReadStats stats;
+  Checkpoint position;  // the full read's own paging cursor, never the pipeline's checkpoint
+  for (;;) {
+    if (stopped()) return Cancelled("full read cancelled");
+    Result<std::vector<Event>> polled = full_read.Poll(position, config_.sink.batch.max_events);
+    if (!polled.ok()) {
+      if (std::optional<Status> end = retry_or_end(polled.status())) return *end;
+      continue;
+    }
+    failing_since.reset();
+    backoff.Reset();
+    if (polled->empty()) return stats;
+    position = polled->back().position;
+
+    Batch batch{.create_only = true};
+    batch.events.reserve(polled->size());
+    for (Event& event : *polled) {
+      if (event.op != Op::kUpsert) continue;  // what is gone is simply not written
+      if (!event.dead_letter_reason.empty()) {
+        DeadLetter(event, event.dead_letter_reason);
+        ++stats.rejected;
+        continue;
+      }
+      ++stats.read;
+      if (!config_.transforms.empty()) {
+        Event original = event;
+        Status transform_error;
+        for (const Transform& transform : config_.transforms) {
+          Result<Event> transformed = transform(std::move(event));
+          if (!transformed.ok()) {
+            transform_error = transformed.status();
+            break;
+          }
+          event = std::move(*transformed);
+        }
+        if (!transform_error.ok()) {
+          DeadLetter(original, "transform: " + transform_error.message());
+          ++stats.rejected;
+          continue;
+        }
+      }
+      batch.byte_size += event.ByteSize();
+      batch.events.push_back(std::move(event));
+    }
+    if (Failed()) return Cancelled("pipeline stopped");
+
+    for (;;) {
+      if (stopped()) return Cancelled("full read cancelled");
+      const size_t before = batch.size();
+      Result<WriteReport> written = guard->WriteUnguarded(
+          batch, [&](const Batch& unguarded) { return target.Write(unguarded); });
+      stats.skipped_deleted += before - batch.size();
+      if (written.ok()) {
+        stats.created += batch.size() - written->rejected.size() - written->already_present;
+        stats.already_present += written->already_present;
+        stats.rejected += written->rejected.size();
+        DeadLetterRejections(batch, written->rejected, "full read: ");
+        break;
+      }
+      if (written.status().code() == StatusCode::kInvalidArgument) {
+        // The request as a whole was refused for good: keep the documents, go on.
+        for (const Event& event : batch.events) DeadLetter(event, written.status().message());
+        stats.rejected += batch.size();
+        break;
+      }
+      if (std::optional<Status> end = retry_or_end(written.status())) return *end;
+    }
+    failing_since.reset();
+    backoff.Reset();
+    if (options.on_progress) options.on_progress(stats);
+  }
+}
+
+void PipelineRunner::WriteShadow(Lane& lane, Sink& shadow, const PendingBatch& pending,
+                                 const WriteReport& primary) {
+  Millis give_up{0};
+  {
+    std::lock_guard lock(targets_mutex_);
+    // Detached (the reindex ended) or failed: nothing to do. Promoted (sink_) still counts.
+    if (!shadow_stats_.failure.ok() || (shadow_.get() != &shadow && sink_.get() != &shadow)) {
+      return;
+    }
+    for (const Event& event : pending.batch.events) {
+      ++(event.op == Op::kDelete ? shadow_stats_.deletes : shadow_stats_.upserts);
+    }
+    give_up = shadow_give_up_after_;
+  }
+  Backoff backoff(retry_.initial_backoff, retry_.max_backoff);
+  std::mt19937_64 rng(std::random_device{}());
+  const auto started = Clock::now();
+  Status failure;
+  for (;;) {
+    Result<WriteReport> result = shadow.Write(pending.batch);
+    if (result.ok()) {
+      // A document both collections refused is dead-lettered once, for the sink's refusal.
+      std::vector<Rejection> only_shadow;
+      for (const Rejection& rejection : result->rejected) {
+        const bool also_primary =
+            std::any_of(primary.rejected.begin(), primary.rejected.end(),
+                        [&](const Rejection& r) { return r.event_index == rejection.event_index; });
+        if (!also_primary) only_shadow.push_back(rejection);
+      }
+      if (!only_shadow.empty()) {
+        {
+          std::lock_guard lock(targets_mutex_);
+          shadow_stats_.rejected += only_shadow.size();
+        }
+        DeadLetterRejections(pending.batch, only_shadow, "new collection: ");
+      }
+      return;
+    }
+    if (result.status().code() != StatusCode::kUnavailable ||
+        Clock::now() - started > give_up) {
+      failure = result.status();
+      break;
+    }
+    const Millis wait = backoff.Next(rng);
+    lane.retry_log.Warn(component_, "new collection: " + result.status().message() +
+                                        " attempt=" + std::to_string(backoff.attempts()) +
+                                        " next_in=" + FormatMillis(wait));
+    if (!SleepUnlessStopped(wait, /*stop_on_stop_request=*/false)) {
+      failure = Cancelled("stopped while writing to the new collection");
+      break;
+    }
+  }
+  std::lock_guard lock(targets_mutex_);
+  if (shadow_stats_.failure.ok()) {
+    shadow_stats_.failure = failure;
+    Log(LogLevel::kWarn, component_,
+        "writes to the new collection stopped (the reindex will fail; the live index is not "
+        "affected): " + failure.message());
+  }
+}
+
+Status PipelineRunner::AttachShadow(std::shared_ptr<Sink> shadow, Millis give_up_after) {
+  std::lock_guard lock(targets_mutex_);
+  if (shadow_) return FailedPrecondition("a reindex is already writing to a new collection");
+  shadow_ = std::move(shadow);
+  shadow_give_up_after_ = give_up_after;
+  shadow_stats_ = {};
+  return Status::Ok();
+}
+
+ShadowStats PipelineRunner::ShadowState() const {
+  std::lock_guard lock(targets_mutex_);
+  return shadow_stats_;
+}
+
+void PipelineRunner::DetachShadow() {
+  std::lock_guard lock(targets_mutex_);
+  shadow_.reset();
+}
+
+Status PipelineRunner::PromoteShadow() {
+  std::lock_guard lock(targets_mutex_);
+  if (!shadow_) return FailedPrecondition("no new collection to switch to");
+  if (!shadow_stats_.failure.ok()) return shadow_stats_.failure;
+  sink_ = std::move(shadow_);
+  shadow_.reset();
+  return Status::Ok();
+}
+
+Status PipelineRunner::WaitCaughtUp(const std::function<bool()>& cancelled, Millis timeout) {
+  const auto deadline = Clock::now() + timeout;
+  auto ended = [&]() -> std::optional<Status> {
+    if (abandon_ || stop_requested_ || (cancelled && cancelled())) {
+      return Cancelled("stopped while waiting for the pipeline to catch up");
+    }
+    if (Clock::now() > deadline) {
+      return Unavailable("the pipeline did not catch up within " + FormatMillis(timeout));
+    }
+    return std::nullopt;
+  };
+  uint64_t seq = 0;
+  {
+    std::unique_lock lock(caught_up_mutex_);
+    const uint64_t after = polls_started_;
+    while (last_empty_poll_ <= after) {
+      if (std::optional<Status> end = ended()) return *end;
+      poll_now_ = true;  // rather than waiting out the source's idle wait
+      wake_.notify_all();
+      caught_up_changed_.wait_for(lock, 100ms);
+    }
+    seq = registered_before_empty_poll_;
+  }
+  while (!tracker_.AckedThrough(seq)) {
+    if (std::optional<Status> end = ended()) return *end;
+    std::unique_lock lock(wake_mutex_);
+    wake_.wait_for(lock, 20ms);
+  }
+  return Status::Ok();
+}
+
+Status PipelineRunner::StartBackfillIfDue() {
+  if (!source_->BackfillOnFirstStart()) return Status::Ok();
+  Result<std::string> marker = state_.LoadMarker(config_.name, "backfill");
+  if (!marker.ok()) return marker.status();
+  const bool interrupted = *marker == "running";
+  if (!interrupted && !(marker->empty() && persisted_.empty())) return Status::Ok();
+  Result<std::unique_ptr<Source>> full_read = source_->OpenFullRead();
+  if (!full_read.ok()) return full_read.status();
+  if (Status status = state_.SaveMarker(config_.name, "backfill", "running"); !status.ok()) {
+    return status;
+  }
+  Log(LogLevel::kInfo, component_,
+      interrupted ? "backfill: the last one was interrupted; reading everything again"
+                  : "backfill: first start, reading everything beside the change stream");
+  backfill_thread_ = std::thread([this, source = std::move(*full_read)]() mutable {
+    std::shared_ptr<Sink> sink;
+    {
+      std::lock_guard lock(targets_mutex_);
+      sink = sink_;
+    }
+    Result<FullReadStats> stats = FullRead(*source, *sink, {});
+    if (!stats.ok()) {
+      if (stats.status().code() == StatusCode::kCancelled) {
+        Log(LogLevel::kInfo, component_, "backfill interrupted; it runs again on the next start");
+      } else {
+        Fail(Status(stats.status().code(), "backfill: " + stats.status().message()));
+      }
+      return;
+    }
+    if (Status status = state_.SaveMarker(config_.name, "backfill", "done"); !status.ok()) {
+      return Fail(status);
+    }
+    Log(LogLevel::kInfo, component_,
+        "backfill done read=" + std::to_string(stats->read) +
+            " created=" + std::to_string(stats->created) +
+            " already_present=" + std::to_string(stats->already_present) +
+            " skipped_deleted=" + std::to_string(stats->skipped_deleted) +
+            " rejected=" + std::to_string(stats->rejected));
+  });
+  return Status::Ok();
 }
 
 }  // namespace searchsync

@@ -10,6 +10,12 @@
 //
 // A checkpoint moves only after the sink acknowledged every event before it (AckTracker), and
 // is written before the source is told (Commit), so `kill -9` at any moment loses nothing.
+//
+// Full reads (reindex, and the backfill on a first start) run beside this stream: FullRead
+// pages through Source::OpenFullRead and writes create-only batches, while the lanes record
+// every id they delete in a DeleteGuard first (see DeleteGuard for why the live change wins).
+// During a reindex the lanes write each batch to the sink and then to a shadow sink (the new
+// collection) before acknowledging it, until PromoteShadow makes the shadow the sink.
 
 #include <atomic>
 #include <condition_variable>
@@ -18,6 +24,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "pipeline/ack_tracker.h"
@@ -49,6 +56,59 @@ struct PipelineSnapshot {
   size_t in_flight = 0;  // read but not yet acknowledged
 };
 
+// Ids the live stream deletes while a full read writes into the same collection.
+//
+// A full read may have read a row just before the live stream deleted it; written afterwards,
+// it would bring the document back. So the lanes Record a batch's deleted ids before sending
+// the batch, and the full-read writer holds the guard across "drop guarded ids + import":
+//   - Record before the full-read import took the guard: the import skips the id.
+//   - Record after: the import has completed, and the delete is sent after it, so it wins.
+// Upserts need no guard: a create-only import never replaces a document the live stream wrote,
+// and a live upsert after the import replaces the full read's version. Either way the live
+// change wins, in every interleaving.
+//
+// Thread safety: any thread. Memory: one entry per id deleted during the full read.
+class DeleteGuard {
+ public:
+  void Record(const Batch& batch);
+  // Removes guarded ids from `batch`, then runs `write` with the guard held.
+  Result<WriteReport> WriteUnguarded(Batch& batch,
+                                     const std::function<Result<WriteReport>(const Batch&)>& write);
+  size_t size() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_set<std::string> deleted_;
+};
+
+// What a full read did.
+struct FullReadStats {
+  uint64_t read = 0;             // upserts the full-read source gave
+  uint64_t created = 0;          // documents the full read created
+  uint64_t already_present = 0;  // left as they were: a live change wrote them first
+  uint64_t skipped_deleted = 0;  // deleted by the live stream meanwhile (DeleteGuard)
+  uint64_t rejected = 0;         // refused by the sink or a transform: dead-lettered
+};
+
+struct FullReadOptions {
+  // Called after every batch, from the full-read thread.
+  std::function<void(const FullReadStats&)> on_progress;
+  // Checked between batches and retries; the read ends with kCancelled when it returns true.
+  std::function<bool()> cancelled;
+  // Gives up when the source or the sink stays unavailable this long (unset: retry.max_elapsed,
+  // or forever when that is unset too).
+  std::optional<Millis> give_up_after;
+};
+
+// What the lanes wrote to a shadow sink (counted before sending, so a count read at any
+// moment bounds what the shadow holds).
+struct ShadowStats {
+  uint64_t upserts = 0;
+  uint64_t deletes = 0;
+  uint64_t rejected = 0;
+  Status failure;  // the write that made the lanes stop writing to the shadow
+};
+
 class PipelineRunner {
  public:
   PipelineRunner(PipelineConfig config, RetryOptions retry, std::unique_ptr<Source> source,
@@ -62,6 +122,39 @@ class PipelineRunner {
   void Stop();
   PipelineSnapshot Snapshot() const;  // any thread
 
+  // ---- Full reads and reindex (any thread, while Run is running) -------------------------
+
+  // Reads `full_read` (from Source::OpenFullRead) from the beginning to its end and writes it
+  // to `target` in create-only batches of sink.batch.max_events, after the pipeline's
+  // transforms, skipping ids the live stream deletes meanwhile. Rejected documents go to the
+  // dead-letter store. `target` is the pipeline's sink (backfill) or a shadow (reindex).
+  // kCancelled when options.cancelled() or the pipeline stops; the last error when the source
+  // or sink stays unavailable past give_up_after or fails for good.
+  Result<FullReadStats> FullRead(Source& full_read, Sink& target, const FullReadOptions& options);
+
+  // From now on, every batch the lanes write to the sink is written to `shadow` too before it
+  // is acknowledged. A shadow that fails (kUnavailable beyond `give_up_after`, or any other
+  // error) is left behind with ShadowStats::failure set: the live pipeline never waits on it
+  // beyond that and never loses data for it. kFailedPrecondition when a shadow is attached.
+  Status AttachShadow(std::shared_ptr<Sink> shadow, Millis give_up_after);
+  // The shadow's counts so far (failure set once it failed).
+  ShadowStats ShadowState() const;
+  // Stops writing to the shadow (batches already writing to it finish first).
+  void DetachShadow();
+  // Makes the shadow the sink: batches taken after this go to it alone. Batches taken before go
+  // to both, so no batch is split across the two. Returns the shadow's failure, if any (then
+  // nothing changes).
+  Status PromoteShadow();
+
+  // Blocks until the source, in a Poll that started after this call, found nothing new, and
+  // every event read before that Poll is acknowledged (by the sink and any shadow). Wakes the
+  // source rather than waiting out its idle wait. kCancelled when `cancelled()` or the pipeline
+  // stops or fails; kUnavailable after `timeout`.
+  Status WaitCaughtUp(const std::function<bool()>& cancelled, Millis timeout);
+
+  // Events read from the source by this run (for reindex verification).
+  uint64_t events_read() const { return read_; }
+
  private:
   struct Lane;
 
@@ -69,6 +162,20 @@ class PipelineRunner {
   void DispatchLoop();
   void LaneLoop(Lane& lane);
   void WriteWithRetry(Lane& lane, PendingBatch& pending);
+  // Writes one batch to the shadow with bounded retries; a failure is recorded in
+  // shadow_stats_ and ends the shadow. `primary` is the sink's report for the same batch.
+  void WriteShadow(Lane& lane, Sink& shadow, const PendingBatch& pending,
+                   const WriteReport& primary);
+  void DeadLetterRejections(const Batch& batch, const std::vector<Rejection>& rejected,
+                            const std::string& prefix);
+  // Backfill on a first start (Source::BackfillOnFirstStart): starts backfill_thread_ when no
+  // backfill has completed and either nothing was checkpointed yet or an earlier one was
+  // interrupted. The state store's "backfill" marker is "running" until it completes.
+  Status StartBackfillIfDue();
+  // Waits the source's idle wait, or less when stopped or when WaitCaughtUp asks for a poll.
+  void IdleSleep();
+  // Sleeps `wait` unless the pipeline stops or `cancelled()`; false when it should end.
+  bool SleepUnlessCancelled(Millis wait, const std::function<bool()>& cancelled);
   void Acknowledge(const PendingBatch& pending, const WriteReport& report);
   searchsync::DeadLetter MakeDeadLetter(const Event& event, std::string error) const;
   void DeadLetter(const Event& event, const std::string& error);
@@ -87,8 +194,28 @@ class PipelineRunner {
   const RunOptions options_;
   const std::string component_;
   std::unique_ptr<Source> source_;
-  std::unique_ptr<Sink> sink_;
   StateStore& state_;
+
+  // Where the lanes write. Each batch takes both pointers once, so a swap happens between
+  // batches; shared_ptr keeps a sink alive for batches still writing to it.
+  mutable std::mutex targets_mutex_;
+  std::shared_ptr<Sink> sink_;
+  std::shared_ptr<Sink> shadow_;
+  Millis shadow_give_up_after_{0};
+  ShadowStats shadow_stats_;
+  std::vector<std::shared_ptr<DeleteGuard>> guards_;  // full reads in progress
+
+  // WaitCaughtUp: polls started, and the last empty one with the seq read before it.
+  std::mutex caught_up_mutex_;
+  std::condition_variable caught_up_changed_;
+  uint64_t polls_started_ = 0;
+  uint64_t last_empty_poll_ = 0;
+  uint64_t registered_before_empty_poll_ = 0;
+  std::atomic<uint64_t> registered_{0};
+  std::atomic<bool> poll_now_{false};
+
+  std::thread backfill_thread_;
+  std::atomic<bool> backfill_running_{false};
 
   ChangeQueue queue_;
   AckTracker tracker_;

@@ -18,11 +18,13 @@ class Sink {
   // and points the alias at it when the alias does not exist yet). Called once before Write.
   virtual Status Prepare() = 0;
 
-  // Writes one batch: upserts and deletes, at most one event per id.
+  // Writes one batch: upserts and deletes, at most one event per id. A create_only batch
+  // (upserts only) creates the documents whose ids are not stored yet and leaves the others.
   // Error: the batch as a whole failed; kUnavailable means retry the whole batch later (writes
   // are idempotent), kFailedPrecondition (e.g. API key refused) stops the pipeline.
   // Report: everything not in `rejected` is stored; rejected documents go to the dead-letter
-  // store. Called from up to `concurrency` threads at once, never with one id in two calls.
+  // store. Called from up to `concurrency` threads at once, never with one id in two calls,
+  // except that a create_only batch may overlap live writes of the same ids.
   virtual Result<WriteReport> Write(const Batch& batch) = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "pipeline/event.h"
@@ -50,6 +51,11 @@ class Source {
   // true where the stream does not hold the whole history (Kafka retention), false where
   // reading the stream from the beginning already gives every row (Postgres polling).
   virtual bool BackfillOnFirstStart() const { return false; }
+
+  // On a full-read source: how many documents a full read started now would give (e.g.
+  // SELECT count(*) of the rows that are not soft-deleted), for reindex progress and
+  // verification; nullopt when the source cannot count cheaply. Same thread as Poll.
+  virtual Result<std::optional<uint64_t>> CountAll() { return std::optional<uint64_t>(); }
 };
 
 }  // namespace searchsync

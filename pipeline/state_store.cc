@@ -33,6 +33,13 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   created_at  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_pipeline ON dead_letters(pipeline, seq);
+CREATE TABLE IF NOT EXISTS markers (
+  pipeline   TEXT NOT NULL,
+  key        TEXT NOT NULL,
+  value      TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (pipeline, key)
+);
 )sql";
 
 std::string NowUtc() {
@@ -167,6 +174,34 @@ Status StateStore::Save(const PipelineState& state) {
   upsert.Bind(8, NowUtc());
   if (upsert.Step() != SQLITE_DONE) {
     return Unavailable(std::string("state store: saving checkpoint: ") + sqlite3_errmsg(db_));
+  }
+  return Status::Ok();
+}
+
+Result<std::string> StateStore::LoadMarker(const std::string& pipeline, const std::string& key) {
+  std::lock_guard lock(mutex_);
+  Statement select(db_, "SELECT value FROM markers WHERE pipeline = ? AND key = ?");
+  if (!select.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
+  select.Bind(1, pipeline);
+  select.Bind(2, key);
+  if (select.Step() == SQLITE_ROW) return select.Text(0);
+  return std::string();
+}
+
+Status StateStore::SaveMarker(const std::string& pipeline, const std::string& key,
+                              const std::string& value) {
+  std::lock_guard lock(mutex_);
+  Statement upsert(db_,
+                   "INSERT INTO markers(pipeline, key, value, updated_at) VALUES (?,?,?,?) "
+                   "ON CONFLICT(pipeline, key) DO UPDATE SET value=excluded.value, "
+                   "updated_at=excluded.updated_at");
+  if (!upsert.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
+  upsert.Bind(1, pipeline);
+  upsert.Bind(2, key);
+  upsert.Bind(3, value);
+  upsert.Bind(4, NowUtc());
+  if (upsert.Step() != SQLITE_DONE) {
+    return Unavailable("state store: saving " + key + ": " + sqlite3_errmsg(db_));
   }
   return Status::Ok();
 }

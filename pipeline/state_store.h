@@ -65,6 +65,11 @@ class StateStore {
   Result<std::vector<PipelineState>> LoadAll();
   Status Save(const PipelineState& state);
 
+  // Small per-pipeline facts that outlive a run, e.g. "backfill" -> "running" | "done".
+  // An unknown key reads as "".
+  Result<std::string> LoadMarker(const std::string& pipeline, const std::string& key);
+  Status SaveMarker(const std::string& pipeline, const std::string& key, const std::string& value);
+
   Status AddDeadLetters(const std::vector<DeadLetter>& letters);
   Result<std::vector<DeadLetter>> ListDeadLetters(const std::string& pipeline, int limit);
   Result<uint64_t> CountDeadLetters(const std::string& pipeline);

@@ -10,6 +10,8 @@
 namespace searchsync {
 namespace {
 
+constexpr int kAlreadyExists = 409;  // per-line import code of action=create for a stored id
+
 class TypesenseSink final : public Sink {
  public:
   TypesenseSink(const TypesenseOptions& typesense, const SinkOptions& sink, std::string component,
@@ -37,7 +39,10 @@ class TypesenseSink final : public Sink {
   const std::string alias_;
   const std::string schema_json_;
   const bool explicit_target_;
-  const std::string collection_;  // where every write goes: the alias, or the explicit target
+  // Where every write goes: the explicit target, or the collection the alias pointed at when
+  // Prepare ran. Writes never go through the alias: a reindex moves it while batches are in
+  // flight, and each batch must land in the collection the pipeline means (see reindex.h).
+  std::string collection_;
 };
 
 Status TypesenseSink::Prepare() {
@@ -53,7 +58,8 @@ Status TypesenseSink::Prepare() {
   Result<std::optional<std::string>> aliased = client_.GetAlias(alias_);
   if (!aliased.ok()) return aliased.status();
   if (aliased->has_value()) {
-    Log(LogLevel::kInfo, component_, "using alias " + alias_ + " collection=" + aliased->value());
+    collection_ = aliased->value();
+    Log(LogLevel::kInfo, component_, "using alias " + alias_ + " collection=" + collection_);
     return Status::Ok();
   }
   // No alias: a real collection of that name (an older setup) is used as it is.
@@ -75,6 +81,7 @@ Status TypesenseSink::Prepare() {
     if (!exists_now.ok() || !*exists_now) return created;
   }
   if (Status status = client_.PutAlias(alias_, name); !status.ok()) return status;
+  collection_ = name;
   Log(LogLevel::kInfo, component_, "created collection " + name + " and alias " + alias_);
   return Status::Ok();
 }
@@ -98,12 +105,21 @@ Result<WriteReport> TypesenseSink::Write(const Batch& batch) {
 
   const ImportBody body = EncodeUpserts(batch);
   if (body.empty()) return WriteReport{};
-  Result<std::string> response = client_.Import(collection_, body.jsonl);
+  Result<std::string> response =
+      client_.Import(collection_, body.jsonl, batch.create_only ? "create" : "upsert");
   if (!response.ok()) return response.status();
   Result<WriteReport> report = ParseImportResponse(*response, body.line_events);
   if (!report.ok()) {
     return Status(report.status().code(), "typesense POST /collections/" + collection_ +
                                               "/documents/import: " + report.status().message());
+  }
+  if (batch.create_only) {
+    // 409 "A document with id X already exists.": a live change got there first and wins.
+    std::erase_if(report->rejected, [&](const Rejection& rejection) {
+      if (rejection.code != kAlreadyExists) return false;
+      ++report->already_present;
+      return true;
+    });
   }
   if (!report->rejected.empty() && LogEnabled(LogLevel::kDebug)) {
     Log(LogLevel::kDebug, component_,

@@ -1,9 +1,11 @@
 #pragma once
 // The Typesense sink: bulk import (action=upsert) and delete by id, over libcurl.
 //
-// Writes go to one collection name: the alias `sink.collection` (searches follow the alias),
-// or a concrete collection given in TypesenseSinkTarget (reindex writes to the new collection
-// while the alias still points at the old one). Each Write sends the deletes (by id filter in
+// Writes go to one real collection: the one the alias `sink.collection` points at when Prepare
+// runs (created with the alias when neither exists), or a concrete collection given in
+// TypesenseSinkTarget (reindex writes to the new collection while the alias still points at the
+// old one). Never through the alias, which a reindex may move while batches are in flight.
+// Create-only batches import with action=create; "already exists" lines count as stored. Each Write sends the deletes (by id filter in
 // chunks, and one by one for ids the filter syntax cannot express), then one import of every
 // upsert, and checks every import result line. Each call tries each of `typesense.nodes` at
 // most once and starts at the node that answered last; the retry loop is the pipeline's.

@@ -712,15 +712,19 @@ struct Codec {
 
 class PostgresSource final : public Source {
  public:
-  explicit PostgresSource(PostgresOptions options);
+  // `full_read`: the source OpenFullRead returns (upserts only, no tombstones).
+  explicit PostgresSource(PostgresOptions options, bool full_read = false);
   ~PostgresSource() override = default;
 
   // Source
   Result<std::vector<Event>> Poll(const Checkpoint& from, size_t max_events) override;
   Status HealthCheck() override;
   std::chrono::milliseconds IdleWait() const override { return options_.poll_interval; }
+  Result<std::unique_ptr<Source>> OpenFullRead() override;
+  Result<std::optional<uint64_t>> CountAll() override;
 
  private:
+  Result<std::vector<Event>> PollPage(const Checkpoint& from, size_t max_events);
   Status EnsureConnected();
   // Converts a pqxx or std exception into a Status naming `context`; drops the connection
   // when it may be unusable.
@@ -738,6 +742,7 @@ class PostgresSource final : public Source {
                     std::vector<std::string>& row_cursor) const;
 
   const PostgresOptions options_;
+  const bool full_read_;
   const std::vector<std::string> secrets_;  // scrubbed from every message
   std::string context_;                     // "postgres table=products"
   std::string component_;                   // for log lines
@@ -749,6 +754,7 @@ class PostgresSource final : public Source {
   std::string tombstones_next_sql_;
   std::string check_rows_sql_;
   std::string check_tombstones_sql_;
+  std::string count_sql_;  // $1 horizon; the soft-delete condition is added on first use
   size_t key_columns_ = 0;  // leading bookkeeping columns of a row page, before t.*
 
   std::unique_ptr<pqxx::connection> connection_;
@@ -769,8 +775,10 @@ class PostgresSource final : public Source {
   std::chrono::steady_clock::time_point last_stall_warning_{};
 };
 
-PostgresSource::PostgresSource(PostgresOptions options)
-    : options_(std::move(options)), secrets_(DsnSecrets(options_.dsn.value())) {
+PostgresSource::PostgresSource(PostgresOptions options, bool full_read)
+    : options_(std::move(options)),
+      full_read_(full_read),
+      secrets_(DsnSecrets(options_.dsn.value())) {
   context_ = options_.table.empty() ? "postgres query" : "postgres table=" + options_.table;
   component_ = options_.log_component;
 
@@ -812,6 +820,7 @@ PostgresSource::PostgresSource(PostgresOptions options)
     check += ", t." + QuoteIdent(options_.soft_delete_column);
   }
   check_rows_sql_ = check + " FROM " + source + " AS t LIMIT 0";
+  count_sql_ = "SELECT count(*) FROM " + source + " AS t WHERE " + updated_at + " < $1";
 
   if (options_.tombstones) {
     const PostgresTombstoneOptions& tomb = *options_.tombstones;
@@ -1200,6 +1209,57 @@ Result<std::vector<Event>> PostgresSource::Merge(const pqxx::result& rows,
 }
 
 Result<std::vector<Event>> PostgresSource::Poll(const Checkpoint& from, size_t max_events) {
+  if (!full_read_) return PollPage(from, max_events);
+  // A full read gives upserts only: soft-deleted rows are skipped (a delete from the full read
+  // could erase a row the live stream re-created). A page of nothing but deleted rows is not
+  // the end, so read on; the last upsert carries the position after the skipped tail.
+  Checkpoint position = from;
+  for (;;) {
+    Result<std::vector<Event>> page = PollPage(position, max_events);
+    if (!page.ok() || page->empty()) return page;
+    position = page->back().position;
+    std::erase_if(*page, [](const Event& event) { return event.op == Op::kDelete; });
+    if (!page->empty()) {
+      page->back().position = std::move(position);
+      return page;
+    }
+  }
+}
+
+Result<std::unique_ptr<Source>> PostgresSource::OpenFullRead() {
+  // The same table or query read by (updated_at, pk) from the beginning, below the horizon like
+  // the live stream: a row above it (its transaction may still commit earlier rows) is read by
+  // the live stream, which a reindex waits for after the full read. Each page is its own
+  // snapshot, so a row updated during the read may come twice; the create-only writes keep the
+  // first, and the live stream brings the update.
+  PostgresOptions options = options_;
+  options.tombstones.reset();
+  options.log_component += " full_read";
+  return std::unique_ptr<Source>(std::make_unique<PostgresSource>(std::move(options), true));
+}
+
+Result<std::optional<uint64_t>> PostgresSource::CountAll() {
+  if (Status status = EnsureConnected(); !status.ok()) return status;
+  try {
+    pqxx::nontransaction tx(*connection_);
+    if (!options_.soft_delete_column.empty() && count_sql_.find(" AND ") == std::string::npos) {
+      // The same rule as RowToEvent: a boolean column deletes when true, any other when set.
+      const pqxx::result check = tx.exec(check_rows_sql_);
+      ResolveTypes(tx, check);
+      const std::string flag = "t." + QuoteIdent(options_.soft_delete_column);
+      count_sql_ += BaseType(check.column_type(check.columns() - 1)) == oid::kBool
+                        ? " AND " + flag + " IS NOT TRUE"
+                        : " AND " + flag + " IS NULL";
+    }
+    const std::string horizon = ReadHorizon(tx);
+    const pqxx::row row = tx.exec_params1(count_sql_, horizon);
+    return std::optional<uint64_t>(row[0].as<uint64_t>());
+  } catch (const std::exception& error) {
+    return Failure(error, context_ + " count");
+  }
+}
+
+Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size_t max_events) {
   if (max_events == 0) return std::vector<Event>{};
   Result<PostgresCursor> cursor = DecodePostgresCursor(from.token);
   if (!cursor.ok()) return cursor.status();

@@ -16,12 +16,32 @@ FakeSource::FakeSource(std::vector<Event> events) : events_(std::move(events)) {
 
 Result<std::vector<Event>> FakeSource::Poll(const Checkpoint& from, size_t max_events) {
   const size_t start = from.empty() ? 0 : std::stoul(from.token);
+  if (is_full_read_) {
+    while (shared_->full_read_blocked) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const long fail_after = shared_->full_read_fail_after;
+    if (fail_after >= 0 && start >= static_cast<size_t>(fail_after)) {
+      return Unavailable("fake full read: connection refused");
+    }
+  }
   std::vector<Event> out;
   for (size_t i = start; i < events_.size() && out.size() < max_events; ++i) {
     out.push_back(events_[i]);
   }
-  shared_->polled += out.size();
+  (is_full_read_ ? shared_->full_read_polled : shared_->polled) += out.size();
   return out;
+}
+
+void FakeSource::SetFullRead(std::vector<Event> events, bool backfill_on_first_start) {
+  full_read_ = std::move(events);
+  backfill_on_first_start_ = backfill_on_first_start;
+}
+
+Result<std::unique_ptr<Source>> FakeSource::OpenFullRead() {
+  if (!full_read_) return FailedPrecondition("fake source: no full read");
+  auto full = std::make_unique<FakeSource>(*full_read_);
+  full->shared_ = shared_;
+  full->is_full_read_ = true;
+  return std::unique_ptr<Source>(std::move(full));
 }
 
 Status FakeSource::Commit(const Checkpoint& upto) {
@@ -32,10 +52,14 @@ Status FakeSource::Commit(const Checkpoint& upto) {
 
 Result<WriteReport> FakeSink::Write(const Batch& batch) {
   Shared& s = *shared_;
+  // Create-only batches may overlap live writes of the same ids (Sink::Write).
+  const bool live = !batch.create_only;
   {
     std::lock_guard lock(s.mutex);
-    for (const Event& event : batch.events) {
-      if (!s.ids_in_flight.insert(event.id).second) s.same_id_in_two_writes = true;
+    if (live) {
+      for (const Event& event : batch.events) {
+        if (!s.ids_in_flight.insert(event.id).second) s.same_id_in_two_writes = true;
+      }
     }
     s.max_writes_in_flight = std::max(s.max_writes_in_flight, ++s.writes_in_flight);
   }
@@ -44,7 +68,9 @@ Result<WriteReport> FakeSink::Write(const Batch& batch) {
   std::this_thread::yield();
   std::lock_guard lock(s.mutex);
   --s.writes_in_flight;
-  for (const Event& event : batch.events) s.ids_in_flight.erase(event.id);
+  if (live) {
+    for (const Event& event : batch.events) s.ids_in_flight.erase(event.id);
+  }
   if (s.unavailable_writes > 0) {
     --s.unavailable_writes;
     return Unavailable("fake sink: HTTP 503");
@@ -60,11 +86,14 @@ Result<WriteReport> FakeSink::Write(const Batch& batch) {
     }
     if (event.op == Op::kDelete) {
       s.index.erase(event.id);
+    } else if (batch.create_only && s.index.count(event.id)) {
+      ++report.already_present;
     } else {
       s.index[event.id] = event.document.empty() ? "" : event.document[0].json;
     }
   }
   s.batch_sizes.push_back(batch.size());
+  if (batch.create_only) ++s.create_only_batches;
   s.written.notify_all();
   return report;
 }

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -25,21 +26,37 @@ class FakeSource : public Source {
   Status Commit(const Checkpoint& upto) override;
   Status HealthCheck() override { return Status::Ok(); }
   std::chrono::milliseconds IdleWait() const override { return std::chrono::milliseconds(10); }
+  // A FakeSource replaying the events given to SetFullRead (sharing shared()), or
+  // kFailedPrecondition when none were given.
+  Result<std::unique_ptr<Source>> OpenFullRead() override;
+  bool BackfillOnFirstStart() const override { return backfill_on_first_start_; }
+
+  // What OpenFullRead gives, and whether a first start runs it as a backfill.
+  void SetFullRead(std::vector<Event> events, bool backfill_on_first_start);
 
   // Shared so a test keeps a view after handing the source to a runner.
   struct Shared {
     std::mutex mutex;
     std::vector<std::string> commits;
     std::atomic<size_t> polled{0};  // events handed out
+    std::atomic<size_t> full_read_polled{0};  // events handed out by full reads
+    // Full reads answer kUnavailable once they handed out this many events (-1: never).
+    std::atomic<long> full_read_fail_after{-1};
+    // Full reads wait before each Poll while set.
+    std::atomic<bool> full_read_blocked{false};
   };
   std::shared_ptr<Shared> shared() const { return shared_; }
 
  private:
   std::vector<Event> events_;
   std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
+  std::optional<std::vector<Event>> full_read_;
+  bool backfill_on_first_start_ = false;
+  bool is_full_read_ = false;
 };
 
-// Applies writes to an in-memory index, with failure switches.
+// Applies writes to an in-memory index, with failure switches. Create-only batches leave ids
+// that are in the index already as they are (WriteReport::already_present).
 class FakeSink : public Sink {
  public:
   struct Shared {
@@ -54,7 +71,8 @@ class FakeSink : public Sink {
     std::atomic<int> writes_in_flight{0};
     int max_writes_in_flight = 0;
     std::set<std::string> ids_in_flight;
-    bool same_id_in_two_writes = false;        // per-id order violation detector
+    bool same_id_in_two_writes = false;        // per-id order violation detector (live writes)
+    int create_only_batches = 0;
     Status permanent_error = FailedPrecondition("typesense refused the API key");
   };
 
