@@ -42,9 +42,11 @@ Result<WriteReport> ParseImportResponse(std::string_view body, std::span<const s
 // ---- Deletes by id -------------------------------------------------------------------------
 
 // Limits of one DELETE /collections/{c}/documents?filter_by=id:[...] request, which keep its
-// request line well under the server's header limit.
-inline constexpr size_t kMaxIdsPerDeleteFilter = 1000;
-inline constexpr size_t kMaxDeleteFilterBytes = 64 * 1024;  // of the percent-encoded value
+// request URI under 8 KiB: Typesense itself takes far longer ones, but 8 KiB is the default
+// limit of common reverse proxies (nginx's large_client_header_buffers) and of cpp-httplib,
+// and a 414 there would fail the deletes.
+inline constexpr size_t kMaxIdsPerDeleteFilter = 250;
+inline constexpr size_t kMaxDeleteFilterBytes = 7 * 1024;  // of the percent-encoded value
 
 // True when `filter_by=id:[`id`]` matches exactly this id. Typesense's filter syntax cannot
 // express an id that is empty, contains a backtick, ends with a backslash, begins or ends with
