@@ -53,6 +53,9 @@ constexpr KeySpec kCouchdbKeyTable[] = {
     {"page_size", KeyType::kInt, "1000", false,
      "changes per catch-up request, and changes buffered from the continuous feed"},
     {"ca_file", KeyType::kString, "", false, "PEM CA bundle for https; default: the system's"},
+    {"keep_metadata", KeyType::kStringList, "", false,
+     "CouchDB metadata kept in documents: _rev, _attachments (dropped otherwise); map them with "
+     "transforms, e.g. rename: { _rev: revision }"},
 };
 
 // How long one Poll waits on the continuous feed before answering "nothing yet". Bounds how long
@@ -63,10 +66,14 @@ constexpr std::string_view kDroppedKeys[] = {
     "_id",        "_rev",      "_attachments", "_deleted",  "_conflicts",
     "_deleted_conflicts", "_revisions", "_revs_info", "_local_seq",
 };
+// The metadata `keep_metadata` may keep. (The rest only appears with query options this source
+// never sets, or is the id itself.)
+constexpr std::string_view kKeepableKeys[] = {"_rev", "_attachments"};
 
-bool IsDroppedKey(std::string_view key) {
+bool IsDroppedKey(std::string_view key, std::span<const std::string> keep) {
   return std::find(std::begin(kDroppedKeys), std::end(kDroppedKeys), key) !=
-         std::end(kDroppedKeys);
+             std::end(kDroppedKeys) &&
+         std::find(keep.begin(), keep.end(), key) == keep.end();
 }
 
 std::string_view Trim(std::string_view text) {
@@ -128,13 +135,14 @@ simdjson::error_code RawJson(od::value value, std::string_view& raw) {
 struct Row {
   std::string seq;  // raw JSON
   std::string last_seq;
+  std::string key;  // raw JSON (_all_docs rows)
   std::string id;
   bool deleted = false;
   bool has_doc = false;
   Document doc;
 };
 
-simdjson::error_code ReadDoc(od::value value, Row& row) {
+simdjson::error_code ReadDoc(od::value value, std::span<const std::string> keep, Row& row) {
   od::json_type type;
   if (auto error = value.type().get(type)) return error;
   if (type != od::json_type::object) return simdjson::SUCCESS;  // null: purged or not included
@@ -145,7 +153,7 @@ simdjson::error_code ReadDoc(od::value value, Row& row) {
     if (auto error = std::move(field_result).get(field)) return error;
     std::string_view key;
     if (auto error = field.unescaped_key().get(key)) return error;
-    if (IsDroppedKey(key)) continue;
+    if (IsDroppedKey(key, keep)) continue;
     std::string name(key);
     std::string_view raw;
     if (auto error = RawJson(field.value(), raw)) return error;
@@ -155,16 +163,16 @@ simdjson::error_code ReadDoc(od::value value, Row& row) {
   return simdjson::SUCCESS;
 }
 
-simdjson::error_code ReadRow(od::object object, Row& row) {
+simdjson::error_code ReadRow(od::object object, std::span<const std::string> keep, Row& row) {
   for (auto field_result : object) {
     od::field field;
     if (auto error = std::move(field_result).get(field)) return error;
     std::string_view key;
     if (auto error = field.unescaped_key().get(key)) return error;
-    if (key == "seq" || key == "last_seq") {
+    if (key == "seq" || key == "last_seq" || key == "key") {
       std::string_view raw;
       if (auto error = RawJson(field.value(), raw)) return error;
-      (key == "seq" ? row.seq : row.last_seq) = std::string(Trim(raw));
+      (key == "seq" ? row.seq : key == "key" ? row.key : row.last_seq) = std::string(Trim(raw));
     } else if (key == "id") {
       std::string_view id;
       if (auto error = field.value().get_string().get(id)) return error;
@@ -174,7 +182,7 @@ simdjson::error_code ReadRow(od::object object, Row& row) {
       if (auto error = field.value().get_bool().get(deleted)) return error;
       row.deleted = deleted;
     } else if (key == "doc") {
-      if (auto error = ReadDoc(field.value(), row)) return error;
+      if (auto error = ReadDoc(field.value(), keep, row)) return error;
     }
   }
   return simdjson::SUCCESS;
@@ -485,7 +493,7 @@ class ChangeStream {
          newline = partial_.find('\n', start)) {
       const std::string_view line(partial_.data() + start, newline - start);
       start = newline + 1;
-      Result<CouchdbLine> parsed = ParseCouchdbLine(line);
+      Result<CouchdbLine> parsed = ParseCouchdbLine(line, options_.keep_metadata);
       if (!parsed.ok()) {
         error_ = parsed.status();
         return false;
@@ -601,7 +609,7 @@ class CouchdbSource final : public Source {
         caught_up_at_.reset();
         return status;
       }
-      Result<CouchdbPage> page = ParseCouchdbPage(body);
+      Result<CouchdbPage> page = ParseCouchdbPage(body, options_.keep_metadata);
       if (!page.ok()) return page.status();
       if (!page->events.empty()) {
         caught_up_at_.reset();
@@ -635,7 +643,7 @@ Result<std::string> SelectorJson(const Section& section) {
 
 const std::span<const KeySpec> kCouchdbKeys = kCouchdbKeyTable;
 
-Result<CouchdbLine> ParseCouchdbLine(std::string_view line) {
+Result<CouchdbLine> ParseCouchdbLine(std::string_view line, std::span<const std::string> keep) {
   CouchdbLine result;
   if (Trim(line).empty()) return result;
   simdjson::padded_string padded(line);
@@ -645,7 +653,7 @@ Result<CouchdbLine> ParseCouchdbLine(std::string_view line) {
   Row row;
   simdjson::error_code error = parser.iterate(padded).get(document);
   if (!error) error = document.get_object().get(object);
-  if (!error) error = ReadRow(object, row);
+  if (!error) error = ReadRow(object, keep, row);
   if (error) return Unavailable(ParseErrorMessage("a changes feed line", error, line));
   if (row.seq.empty() && !row.last_seq.empty()) {
     result.kind = CouchdbLine::Kind::kEnd;
@@ -663,7 +671,7 @@ Result<CouchdbLine> ParseCouchdbLine(std::string_view line) {
   return result;
 }
 
-Result<CouchdbPage> ParseCouchdbPage(std::string_view body) {
+Result<CouchdbPage> ParseCouchdbPage(std::string_view body, std::span<const std::string> keep) {
   CouchdbPage page;
   simdjson::padded_string padded(body);
   od::parser parser;
@@ -684,7 +692,7 @@ Result<CouchdbPage> ParseCouchdbPage(std::string_view body) {
           od::object object;
           if (auto error = item.get_object().get(object)) return error;
           Row row;
-          if (auto error = ReadRow(object, row)) return error;
+          if (auto error = ReadRow(object, keep, row)) return error;
           ++page.rows;
           Result<std::optional<Event>> event = RowToEvent(std::move(row));
           if (!event.ok()) return simdjson::INCORRECT_TYPE;
@@ -704,6 +712,53 @@ Result<CouchdbPage> ParseCouchdbPage(std::string_view body) {
   };
   if (const simdjson::error_code error = parse()) {
     return Unavailable(ParseErrorMessage("a changes answer", error, body));
+  }
+  return page;
+}
+
+Result<CouchdbAllDocsPage> ParseCouchdbAllDocsPage(std::string_view body,
+                                                   std::span<const std::string> keep) {
+  CouchdbAllDocsPage page;
+  simdjson::padded_string padded(body);
+  od::parser parser;
+  od::document document;
+  od::object root;
+  auto parse = [&]() -> simdjson::error_code {
+    if (auto error = parser.iterate(padded).get(document)) return error;
+    if (auto error = document.get_object().get(root)) return error;
+    for (auto field_result : root) {
+      od::field field;
+      if (auto error = std::move(field_result).get(field)) return error;
+      std::string_view key;
+      if (auto error = field.unescaped_key().get(key)) return error;
+      if (key == "total_rows") {
+        int64_t total = 0;
+        if (auto error = field.value().get_int64().get(total)) return error;
+        page.total_rows = total;
+      } else if (key == "rows") {
+        od::array rows;
+        if (auto error = field.value().get_array().get(rows)) return error;
+        for (auto item : rows) {
+          od::object object;
+          if (auto error = item.get_object().get(object)) return error;
+          Row row;
+          if (auto error = ReadRow(object, keep, row)) return error;
+          if (row.key.empty()) return simdjson::INCORRECT_TYPE;
+          ++page.rows;
+          page.last_key = row.key;
+          if (row.id.empty() || row.id.starts_with("_design/") || !row.has_doc) continue;
+          Event event;
+          event.id = std::move(row.id);
+          event.document = std::move(row.doc);
+          event.position.token = std::move(row.key);
+          page.events.push_back(std::move(event));
+        }
+      }
+    }
+    return simdjson::SUCCESS;
+  };
+  if (const simdjson::error_code error = parse()) {
+    return Unavailable(ParseErrorMessage("an _all_docs answer", error, body));
   }
   return page;
 }
@@ -787,6 +842,14 @@ SourceFactory ParseCouchdbSource(const Section& section) {
     options.page_size = static_cast<size_t>(page_size);
   }
   options.ca_file = section.String("ca_file");
+  for (const std::string& key : section.StringList("keep_metadata")) {
+    if (std::find(std::begin(kKeepableKeys), std::end(kKeepableKeys), key) ==
+        std::end(kKeepableKeys)) {
+      section.Error("keep_metadata", "can keep _rev and _attachments, got '" + key + "'");
+    } else {
+      options.keep_metadata.push_back(key);
+    }
+  }
   options.log_component = "source=couchdb database=" + options.database;
   if (section.errors().all().size() != errors_before || !section.Has("url") ||
       !section.Has("database")) {

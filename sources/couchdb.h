@@ -21,7 +21,8 @@
 // document is skipped; any other change is a kUpsert whose Event::id is `_id` and whose document
 // holds every other top-level key of the document as its raw JSON (nested objects and arrays
 // included), except CouchDB's metadata: `_rev`, `_attachments`, `_deleted`, `_conflicts`,
-// `_deleted_conflicts`, `_revisions`, `_revs_info` and `_local_seq`.
+// `_deleted_conflicts`, `_revisions`, `_revs_info` and `_local_seq`. `keep_metadata` keeps `_rev`
+// and `_attachments` (the attachment stubs) so that transforms can map them.
 //
 // The checkpoint is the change's `seq` exactly as the server sent it, as JSON text: a string
 // (`"13-g1AAAA..."`, CouchDB 2 and later) or a number (`42`, PouchDB and CouchDB 1). It is never
@@ -65,6 +66,8 @@ struct CouchdbOptions {
   std::string selector_json;  // a Mango selector as a JSON object; empty: every document
   size_t page_size = 1'000;   // changes per catch-up request; buffered changes when streaming
   std::string ca_file;        // PEM bundle for https; empty: the system's
+  // Metadata kept in documents (of "_rev", "_attachments"); the rest of it is always dropped.
+  std::vector<std::string> keep_metadata;
   std::string log_component = "source=couchdb";
 };
 
@@ -87,7 +90,8 @@ struct CouchdbLine {
   std::string last_seq;
 };
 // kUnavailable when the line is not a change row or the closing line.
-Result<CouchdbLine> ParseCouchdbLine(std::string_view line);
+// `keep` names metadata kept in documents (see CouchdbOptions::keep_metadata).
+Result<CouchdbLine> ParseCouchdbLine(std::string_view line, std::span<const std::string> keep = {});
 
 // One answer of a normal or longpoll feed: {"results":[...],"last_seq":...,"pending":N}.
 struct CouchdbPage {
@@ -96,7 +100,20 @@ struct CouchdbPage {
   std::string last_seq;       // raw JSON; empty when absent
   std::optional<int64_t> pending;
 };
-Result<CouchdbPage> ParseCouchdbPage(std::string_view body);
+Result<CouchdbPage> ParseCouchdbPage(std::string_view body,
+                                     std::span<const std::string> keep = {});
+
+// One answer of `_all_docs?include_docs=true`: {"total_rows":N,"offset":K,"rows":[...]}.
+struct CouchdbAllDocsPage {
+  // An upsert per document row, design documents left out, in server order; each position is
+  // the row's `key` as sent (raw JSON).
+  std::vector<Event> events;
+  size_t rows = 0;        // every row, design documents included
+  std::string last_key;   // raw JSON of the last row's key; empty when there were no rows
+  std::optional<int64_t> total_rows;
+};
+Result<CouchdbAllDocsPage> ParseCouchdbAllDocsPage(std::string_view body,
+                                                   std::span<const std::string> keep = {});
 
 // The `since` query value for a checkpoint token, percent-encoded: "0" for the empty token, a
 // JSON string's value, or any other JSON value's text.

@@ -139,6 +139,7 @@ pipelines:
       heartbeat: 10s
       timeout: 5s
       page_size: 0
+      keep_metadata: [_rev, _conflicts]
 )",
                                "bad.yaml");
   REQUIRE_FALSE(bad.ok());
@@ -148,7 +149,53 @@ pipelines:
   CHECK(message.find("must be continuous or longpoll") != std::string::npos);
   CHECK(message.find("timeout must be longer than heartbeat") != std::string::npos);
   CHECK(message.find("page_size: must be at least 1") != std::string::npos);
+  CHECK(message.find("keep_metadata: can keep _rev and _attachments, got '_conflicts'") !=
+        std::string::npos);
   CHECK(message.find("hunter2") == std::string::npos);
+}
+
+TEST_CASE("keep_metadata keeps _rev and _attachments for transforms to map", "[couchdb]") {
+  const std::string line =
+      R"({"seq":5,"id":"cat-1","changes":[{"rev":"2-70"}],"doc":{"_id":"cat-1","_rev":"2-70",)"
+      R"("_attachments":{"a.txt":{"stub":true,"length":3}},"_revisions":{"start":2},"name":"Tom"}})";
+  const std::vector<std::string> keep = {"_rev", "_attachments"};
+  const auto kept = ParseCouchdbLine(line, keep);
+  REQUIRE(kept.ok());
+  CHECK(FieldJson(kept->event, "_rev") == R"("2-70")");
+  CHECK(FieldJson(kept->event, "_attachments") == R"({"a.txt":{"stub":true,"length":3}})");
+  CHECK(FieldJson(kept->event, "_revisions") == "<absent>");
+  CHECK(FieldJson(kept->event, "_id") == "<absent>");
+  const auto dropped = ParseCouchdbLine(line);
+  REQUIRE(dropped.ok());
+  CHECK(dropped->event.document.size() == 1);
+}
+
+TEST_CASE("An _all_docs page: upserts positioned at each row's key as sent, design documents "
+          "left out",
+          "[couchdb]") {
+  const auto page = ParseCouchdbAllDocsPage(
+      R"({"total_rows":4,"offset":0,"rows":[)"
+      R"({"id":"_design/app","key":"_design/app","value":{"rev":"1-a"},"doc":{"_id":"_design/app","views":{}}},)"
+      R"({"id":"a \"b\"","key":"a \"b\"","value":{"rev":"1-b"},"doc":{"_id":"a \"b\"","_rev":"1-b","n":[1,2]}},)"
+      R"({"id":"\u00fcber","key":"\u00fcber","value":{"rev":"3-c"},"doc":{"_id":"\u00fcber","_rev":"3-c","n":{"x":null}}},)"
+      R"({"id":"_design/zz","key":"_design/zz","value":{"rev":"1-d"},"doc":{"_id":"_design/zz"}})"
+      R"(]})");
+  REQUIRE(page.ok());
+  CHECK(page->rows == 4);
+  CHECK(page->total_rows == 4);
+  CHECK(page->last_key == R"("_design/zz")");
+  REQUIRE(page->events.size() == 2);
+  CHECK(page->events[0].op == Op::kUpsert);
+  CHECK(page->events[0].id == "a \"b\"");
+  CHECK(page->events[0].position.token == R"("a \"b\"")");
+  CHECK(FieldJson(page->events[0], "n") == "[1,2]");
+  CHECK(page->events[0].document.size() == 1);
+  CHECK(page->events[1].id == "\xc3\xbc" "ber");
+  CHECK(page->events[1].position.token == R"("\u00fcber")");
+
+  const auto bad = ParseCouchdbAllDocsPage(R"({"rows":[{"id":"x"}]})");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("_all_docs") != std::string::npos);
 }
 
 }  // namespace
