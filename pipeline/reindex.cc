@@ -401,7 +401,8 @@ Status RunStandaloneReindex(const Config& config, const std::string& pipeline,
   }
   runner.Stop();
   run.join();
-  if (result.ok() && !run_status.ok()) return run_status;
+  // A live pipeline that failed is the cause of whatever happened to the reindex.
+  if (!run_status.ok()) return run_status;
   return result;
 }
 

@@ -1,0 +1,329 @@
+// Reindex end to end: real PostgreSQL, the Typesense test server, the live runner and the
+// reindex coordinator in this process.
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <random>
+#include <thread>
+
+#include "pipeline/config.h"
+#include "pipeline/registry.h"
+#include "pipeline/reindex.h"
+#include "pipeline/runner.h"
+#include "pipeline/state_store.h"
+#include "sinks/typesense_client.h"
+#include "sinks/typesense_encode.h"
+#include "tests/integration/sync_fixture.h"
+
+namespace searchsync::test {
+namespace {
+
+// Rows of the concurrent-writes test; SEARCHSYNC_REINDEX_ROWS overrides the default.
+int ReindexRows() {
+  const char* rows = std::getenv("SEARCHSYNC_REINDEX_ROWS");
+  return rows && *rows ? std::atoi(rows) : 200'000;
+}
+
+// The live pipeline of `world`'s products config, run in this process, with a coordinator.
+class LivePipeline {
+ public:
+  explicit LivePipeline(SyncFixture& world, ReindexLimits limits = {}) {
+    for (const std::string& variable : world.Env()) {
+      const size_t equals = variable.find('=');
+      setenv(variable.substr(0, equals).c_str(), variable.substr(equals + 1).c_str(), 1);
+    }
+    Result<Config> config = LoadConfig(world.config_path());
+    if (!config.ok()) FAIL(config.status().message());
+    config_ = std::move(*config);
+    state_ = std::move(StateStore::Open(config_.state.path).value());
+    const PipelineConfig& pipeline = config_.pipelines.at(0);
+    runner_ = std::make_unique<PipelineRunner>(pipeline, config_.typesense.retry,
+                                               pipeline.make_source(), MakeSink(config_, pipeline),
+                                               *state_, RunOptions{});
+    thread_ = std::thread([this] { run_status_ = runner_->Run(); });
+    coordinator_ = std::make_unique<ReindexCoordinator>(
+        config_, std::map<std::string, PipelineRunner*>{{pipeline.name, runner_.get()}}, limits);
+  }
+  ~LivePipeline() {
+    coordinator_.reset();
+    runner_->Stop();
+    thread_.join();
+  }
+
+  PipelineRunner& runner() { return *runner_; }
+  ReindexCoordinator& coordinator() { return *coordinator_; }
+  const Config& config() const { return config_; }
+
+  void CatchUp() { REQUIRE(runner_->WaitCaughtUp({}, ScaledTimeout(5min)).ok()); }
+
+  // Starts a reindex and waits until it ends; returns its final progress.
+  ReindexProgress Reindex() {
+    Result<std::string> id = coordinator_->Start("products");
+    REQUIRE(id.ok());
+    coordinator_->Wait("products");
+    return coordinator_->Progress("products").value();
+  }
+
+ private:
+  Config config_;
+  std::unique_ptr<StateStore> state_;
+  std::unique_ptr<PipelineRunner> runner_;
+  std::thread thread_;
+  Status run_status_;
+  std::unique_ptr<ReindexCoordinator> coordinator_;
+};
+
+std::string AliasTarget(SyncFixture& world) {
+  const auto aliases = world.typesense().Aliases();
+  const auto found = aliases.find("products");
+  return found == aliases.end() ? "" : found->second;
+}
+
+bool HasCollection(SyncFixture& world, const std::string& name) {
+  const auto names = world.typesense().CollectionNames();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::vector<std::string> ProductCollections(SyncFixture& world) {
+  std::vector<std::string> out;
+  for (const std::string& name : world.typesense().CollectionNames()) {
+    if (name.rfind("products_", 0) == 0) out.push_back(name);
+  }
+  return out;
+}
+
+TEST_CASE("Reindex under concurrent writes: searches through the alias never fail or come back "
+          "empty, and the new collection equals the table",
+          "[integration][reindex]") {
+  const int rows = ReindexRows();
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, rows);
+  world.WriteProductsConfig("{ max_events: 5000, flush_interval: 200ms }", "100ms");
+  LivePipeline live(world);
+  live.CatchUp();
+  const std::string old_collection = AliasTarget(world);
+  REQUIRE(world.IndexDocuments().size() == static_cast<size_t>(rows));
+
+  std::atomic<bool> stop{false};
+  // Writer: updates, inserts, soft deletes and hard deletes (tombstones) all through the run.
+  std::atomic<int> writes{0};
+  std::thread writer([&] {
+    pqxx::connection connection(world.pg().dsn());
+    std::mt19937 rng(11);
+    for (int i = 0; !stop; ++i) {
+      const std::string id = "p-" + std::to_string(1 + rng() % rows);
+      pqxx::work tx(connection);
+      switch (rng() % 4) {
+        case 0:
+          tx.exec_params("UPDATE products SET name = $1 WHERE id = $2", "updated " + std::to_string(i),
+                         id);
+          break;
+        case 1:
+          tx.exec_params("INSERT INTO products (id, name, price, popularity) VALUES ($1, 'new', 2.5, 7)",
+                         "w-" + std::to_string(i));
+          break;
+        case 2: tx.exec_params("UPDATE products SET is_deleted = true WHERE id = $1", id); break;
+        case 3: tx.exec_params("DELETE FROM products WHERE id = $1", id); break;
+      }
+      tx.commit();
+      ++writes;
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  // Reader: a search through the alias every 20 ms, as an application would. It filters by a
+  // few ids (the test server sorts every hit of a search, which for all rows would take longer
+  // than 20 ms); the writer may delete some of them, never all.
+  std::atomic<int> searches{0};
+  std::vector<std::string> search_failures;
+  std::string some_ids;
+  for (int i = 1; i <= 40; ++i) some_ids += (i > 1 ? "," : "") + std::string("p-") + std::to_string(i * (rows / 40));
+  const std::string search = "/collections/products/documents/search?q=*&per_page=1&filter_by=" +
+                             PercentEncode("id:[" + some_ids + "]");
+  std::thread reader([&] {
+    TypesenseClient client({.nodes = {world.typesense().url()},
+                            .api_key = Secret(world.typesense().api_key())},
+                           "reader");
+    while (!stop) {
+      Result<HttpResponse> response = client.Send("GET", search);
+      ++searches;
+      if (!response.ok()) {
+        search_failures.push_back(response.status().message());
+      } else if (response->status != 200) {
+        search_failures.push_back("HTTP " + std::to_string(response->status) + " " + response->body);
+      } else if (nlohmann::json::parse(response->body).value("found", 0) == 0) {
+        search_failures.push_back("empty result");
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+
+  const auto started = std::chrono::steady_clock::now();
+  const ReindexProgress progress = live.Reindex();
+  const auto seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  WARN("reindex of " << rows << " rows took " << seconds << " s with " << writes
+                     << " writes meanwhile, " << searches << " searches");
+  stop = true;
+  writer.join();
+  reader.join();
+
+  INFO(progress.error);
+  REQUIRE(progress.state == "succeeded");
+  CHECK(progress.rows_written >= static_cast<uint64_t>(rows) / 2);
+  CHECK(searches > 0);
+  CHECK(search_failures.empty());
+  if (!search_failures.empty()) FAIL_CHECK("first search failure: " << search_failures.front());
+  CHECK(AliasTarget(world) == progress.collection);
+  CHECK(progress.collection != old_collection);
+  CHECK(HasCollection(world, old_collection));  // kept for rollback (reindex.keep: 2)
+  // The writes made during the reindex, and the ones after the swap, are in the new collection.
+  live.CatchUp();
+  CHECK(world.IndexMatchesProducts() == "");
+}
+
+TEST_CASE("A reindex whose database goes away leaves the alias and the old collection untouched "
+          "and drops the new one; the live pipeline goes on",
+          "[integration][reindex]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 20'000);
+  world.WriteProductsConfig("{ max_events: 500, flush_interval: 100ms }", "100ms");
+  LivePipeline live(world, {.give_up_after = 2s, .catch_up_timeout = 5min});
+  live.CatchUp();
+  const std::string old_collection = AliasTarget(world);
+
+  world.typesense().SetLatency(20ms);  // a full read that takes a while
+  REQUIRE(live.coordinator().Start("products").ok());
+  REQUIRE(WaitUntil([&] { return live.coordinator().Progress("products")->rows_written > 0; },
+                    1min));
+  REQUIRE(world.pg().Stop().ok());
+  live.coordinator().Wait("products");
+  const ReindexProgress progress = *live.coordinator().Progress("products");
+  CHECK(progress.state == "failed");
+  CHECK_THAT(progress.error, Catch::Contains("postgres"));
+  CHECK(AliasTarget(world) == old_collection);
+  CHECK(world.typesense().Documents(old_collection)->size() == 20'000);
+  CHECK_FALSE(HasCollection(world, progress.collection));
+
+  world.typesense().SetLatency(0ms);
+  REQUIRE(world.pg().Restart().ok());
+  world.Exec("UPDATE products SET name = 'after the failure' WHERE id = 'p-1'");
+  REQUIRE(WaitUntil(
+      [&] {
+        auto doc = world.typesense().Document("products", "p-1");
+        return doc && (*doc)["name"] == "after the failure";
+      },
+      1min));
+  CHECK(world.IndexMatchesProducts() == "");
+}
+
+TEST_CASE("A reindex whose new collection refuses writes fails cleanly; the live pipeline goes "
+          "on",
+          "[integration][reindex]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 20'000);
+  world.WriteProductsConfig("{ max_events: 500, flush_interval: 100ms }", "100ms");
+  LivePipeline live(world, {.give_up_after = 1s, .catch_up_timeout = 5min});
+  live.CatchUp();
+  const std::string old_collection = AliasTarget(world);
+
+  SECTION("Typesense unavailable longer than the reindex waits") {
+    world.typesense().SetLatency(20ms);
+    REQUIRE(live.coordinator().Start("products").ok());
+    REQUIRE(WaitUntil([&] { return live.coordinator().Progress("products")->rows_written > 0; },
+                      1min));
+    world.typesense().SetUnavailable(true);
+    world.Exec("UPDATE products SET name = 'during the outage' WHERE id = 'p-2'");
+    std::this_thread::sleep_for(3s);  // longer than give_up_after: the outage itself
+    world.typesense().SetUnavailable(false);
+    world.typesense().SetLatency(0ms);
+  }
+  SECTION("the new collection dropped underneath (404 on every write)") {
+    world.typesense().SetLatency(20ms);
+    REQUIRE(live.coordinator().Start("products").ok());
+    REQUIRE(WaitUntil([&] { return live.coordinator().Progress("products")->rows_written > 0; },
+                      1min));
+    const std::string building = live.coordinator().Progress("products")->collection;
+    TypesenseClient client({.nodes = {world.typesense().url()},
+                            .api_key = Secret(world.typesense().api_key())},
+                           "test");
+    REQUIRE(client.Call("DELETE", "/collections/" + building).ok());
+    world.typesense().SetLatency(0ms);
+  }
+  live.coordinator().Wait("products");
+  const ReindexProgress progress = *live.coordinator().Progress("products");
+  INFO(progress.error);
+  CHECK(progress.state == "failed");
+  CHECK(AliasTarget(world) == old_collection);
+  CHECK_FALSE(HasCollection(world, progress.collection));
+
+  world.Exec("UPDATE products SET name = 'after' WHERE id = 'p-3'");
+  live.CatchUp();
+  CHECK(world.IndexMatchesProducts() == "");
+  CHECK(world.typesense().Documents(old_collection)->size() == 20'000);
+}
+
+TEST_CASE("reindex.keep: 2 keeps exactly two old collections and the alias never points at a "
+          "dropped one",
+          "[integration][reindex]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 1'000);
+  world.WriteProductsConfig("{ max_events: 500, flush_interval: 100ms }", "100ms");
+  LivePipeline live(world);
+  live.CatchUp();
+  std::vector<std::string> lives = {AliasTarget(world)};
+
+  std::atomic<bool> stop{false};
+  std::vector<std::string> dangling;
+  std::thread watcher([&] {
+    while (!stop) {
+      const std::string target = AliasTarget(world);
+      if (target.empty() || !HasCollection(world, target)) dangling.push_back(target);
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  for (int round = 0; round < 4; ++round) {
+    world.Exec("UPDATE products SET name = 'round " + std::to_string(round) + "' WHERE id = 'p-1'");
+    const ReindexProgress progress = live.Reindex();
+    INFO(progress.error);
+    REQUIRE(progress.state == "succeeded");
+    lives.push_back(progress.collection);
+    CHECK(AliasTarget(world) == progress.collection);
+  }
+  stop = true;
+  watcher.join();
+  CHECK(dangling.empty());
+  // The live collection and the two before it; the two oldest are gone.
+  const std::vector<std::string> expected = {lives[2], lives[3], lives[4]};
+  CHECK(ProductCollections(world) == expected);
+  live.CatchUp();
+  CHECK(world.IndexMatchesProducts() == "");
+}
+
+TEST_CASE("Cancelling a reindex (SIGTERM) drops the new collection and leaves the alias",
+          "[integration][reindex]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 20'000);
+  world.WriteProductsConfig("{ max_events: 500, flush_interval: 100ms }", "100ms");
+  LivePipeline live(world);
+  live.CatchUp();
+  const std::string old_collection = AliasTarget(world);
+  world.typesense().SetLatency(20ms);
+  REQUIRE(live.coordinator().Start("products").ok());
+  REQUIRE(WaitUntil([&] { return live.coordinator().Progress("products")->rows_written > 0; },
+                    1min));
+  live.coordinator().CancelAll();
+  const ReindexProgress progress = *live.coordinator().Progress("products");
+  CHECK(progress.state == "cancelled");
+  CHECK(AliasTarget(world) == old_collection);
+  CHECK_FALSE(HasCollection(world, progress.collection));
+  CHECK(live.coordinator().Start("products").status().code() == StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace searchsync::test
