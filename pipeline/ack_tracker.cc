@@ -6,7 +6,7 @@ namespace searchsync {
 
 uint64_t AckTracker::Register(Checkpoint position_after) {
   std::lock_guard lock(mutex_);
-  entries_.push_back({std::move(position_after), false});
+  entries_.push_back({std::move(position_after), std::chrono::steady_clock::now(), false});
   return first_seq_ + entries_.size() - 1;
 }
 
@@ -36,6 +36,12 @@ bool AckTracker::AllAcked() const {
 bool AckTracker::AckedThrough(uint64_t seq) const {
   std::lock_guard lock(mutex_);
   return seq < first_seq_;  // the acknowledged prefix is popped as it grows
+}
+
+std::optional<std::chrono::steady_clock::time_point> AckTracker::OldestUnackedReadAt() const {
+  std::lock_guard lock(mutex_);
+  if (entries_.empty()) return std::nullopt;
+  return entries_.front().registered_at;  // the acknowledged prefix is popped as it grows
 }
 
 size_t AckTracker::in_flight() const {

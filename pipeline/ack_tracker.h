@@ -9,6 +9,7 @@
 //
 // Thread safety: all methods may be called from any thread (internal mutex).
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -31,10 +32,13 @@ class AckTracker {
   // True when every event up to and including `seq` is acknowledged (always for seq 0).
   bool AckedThrough(uint64_t seq) const;
   size_t in_flight() const;
+  // When the oldest event not yet acknowledged was registered; nullopt when all are.
+  std::optional<std::chrono::steady_clock::time_point> OldestUnackedReadAt() const;
 
  private:
   struct Entry {
     Checkpoint position;
+    std::chrono::steady_clock::time_point registered_at;
     bool acked = false;
   };
   mutable std::mutex mutex_;

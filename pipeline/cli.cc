@@ -7,13 +7,17 @@
 #include <atomic>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "pipeline/config.h"
+#include "pipeline/daemon_services.h"
 #include "pipeline/json.h"
 #include "pipeline/log.h"
 #include "pipeline/registry.h"
+#include "pipeline/reindex.h"
+#include "pipeline/reindex_command.h"
 #include "pipeline/runner.h"
 #include "pipeline/state_store.h"
 #include "pipeline/version.h"
@@ -109,21 +113,28 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
     return kExitRuntime;
   }
 
-  // TODO(searchsync): serve the admin API and run reindex schedules; until then say so.
-  if (!config->admin.listen.empty()) {
-    Log(LogLevel::kWarn, "searchsync", "admin.listen is set, but this release serves no admin API");
-  }
   std::vector<std::unique_ptr<PipelineRunner>> runners;
   for (const PipelineConfig* pipeline : pipelines) {
-    if (!pipeline->reindex.schedule.empty()) {
-      Log(LogLevel::kWarn, "pipeline=" + pipeline->name,
-          "reindex.schedule is set, but this release does not reindex yet");
-    }
     runners.push_back(std::make_unique<PipelineRunner>(
         *pipeline, config->typesense.retry, pipeline->make_source(), MakeSink(*config, *pipeline),
         **state, RunOptions{.once = once}));
   }
+  std::map<std::string, PipelineRunner*> runner_of;
+  std::vector<PipelineRunner*> runner_list;
+  for (auto& runner : runners) {
+    runner_of[runner->Snapshot().name] = runner.get();
+    runner_list.push_back(runner.get());
+  }
+  ReindexCoordinator reindex(*config, runner_of);
+  Result<std::unique_ptr<DaemonServices>> services = DaemonServices::Start(
+      *config, runner_list, once ? nullptr : &reindex, **state, /*schedules=*/!once);
+  if (!services.ok()) {
+    std::fprintf(stderr, "%s\n", services.status().message().c_str());
+    return services.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime;
+  }
   SignalWatcher watcher([&] {
+    (*services)->StopSchedules();
+    reindex.CancelAll();  // drops the new collections; aliases stay where they are
     for (auto& runner : runners) runner->Stop();
   });
   Log(LogLevel::kInfo, "searchsync",
@@ -269,6 +280,16 @@ int RunCli(int argc, char** argv) {
   add_common(status);
   status->add_flag("--json", json, "machine-readable output");
 
+  std::string reindex_pipeline;
+  bool reindex_wait = false;
+  CLI::App* reindex = app.add_subcommand(
+      "reindex", "rebuild a pipeline's collection from the source and move the alias");
+  add_common(reindex);
+  reindex->add_option("pipeline", reindex_pipeline, "pipeline name")->required();
+  reindex->add_flag("--wait", reindex_wait,
+                    "follow the reindex to its end (a progress bar on a terminal); exit 0 "
+                    "when the alias moved");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -285,6 +306,11 @@ int RunCli(int argc, char** argv) {
     return Check(flags, reference);
   }
   if (status->parsed()) return PrintStatus(flags, json);
+  if (reindex->parsed()) {
+    std::optional<Config> config = LoadOrReport(flags.config_file);
+    if (!config) return kExitUsage;
+    return RunReindexCommand(*config, reindex_pipeline, reindex_wait);
+  }
   return kExitUsage;
 }
 

@@ -42,6 +42,16 @@ std::string FormatMillis(Millis wait) {
   return buffer;
 }
 
+Millis SteadyMillis(TimePoint at) {
+  return std::chrono::duration_cast<Millis>(at.time_since_epoch());
+}
+
+// Starts a failure streak at now unless one is going on.
+void MarkFailing(std::atomic<int64_t>& since_ms) {
+  int64_t none = 0;
+  since_ms.compare_exchange_strong(none, std::max<int64_t>(1, SteadyMillis(Clock::now()).count()));
+}
+
 bool HasDeletes(const Batch& batch) {
   return std::any_of(batch.events.begin(), batch.events.end(),
                      [](const Event& event) { return event.op == Op::kDelete; });
@@ -167,6 +177,19 @@ PipelineSnapshot PipelineRunner::Snapshot() const {
   snapshot.dead_lettered_this_run = dead_lettered_;
   snapshot.queue_events = queue_.events();
   snapshot.in_flight = tracker_.in_flight();
+  snapshot.batches = batches_;
+  snapshot.retries = retries_;
+  const TimePoint now = Clock::now();
+  if (const std::optional<TimePoint> oldest = tracker_.OldestUnackedReadAt()) {
+    snapshot.lag_seconds = std::max(0.0, std::chrono::duration<double>(now - *oldest).count());
+  }
+  int64_t failing_since_ms = 0;
+  for (const int64_t since : {sink_failing_since_ms_.load(), source_failing_since_ms_.load()}) {
+    if (since != 0 && (failing_since_ms == 0 || since < failing_since_ms)) failing_since_ms = since;
+  }
+  if (failing_since_ms != 0) {
+    snapshot.retrying_for = std::max(Millis(0), SteadyMillis(now) - Millis(failing_since_ms));
+  }
   {
     std::lock_guard lock(persist_mutex_);
     snapshot.checkpoint = persisted_.token;
@@ -267,6 +290,8 @@ void PipelineRunner::WriteWithRetry(Lane& lane, PendingBatch& pending) {
             "sink recovered after " + std::to_string(backoff.attempts()) + " retries");
         SetState("running");
       }
+      ++batches_;
+      sink_failing_since_ms_ = 0;
       // Acknowledged only once the shadow has it too: a reindex that saw every event
       // acknowledged knows the new collection holds them.
       if (shadow) WriteShadow(lane, *shadow, pending, *result);
@@ -289,6 +314,8 @@ void PipelineRunner::WriteWithRetry(Lane& lane, PendingBatch& pending) {
       std::lock_guard lock(status_mutex_);
       last_error_ = status.message();
     }
+    ++retries_;
+    MarkFailing(sink_failing_since_ms_);
     SetState("retrying");
     lane.retry_log.Warn(component_, status.message() + " attempt=" +
                                    std::to_string(backoff.attempts()) +
@@ -387,11 +414,14 @@ void PipelineRunner::SourceLoop() {
         std::lock_guard lock(status_mutex_);
         last_error_ = polled.status().message();
       }
+      ++retries_;
+      MarkFailing(source_failing_since_ms_);
       const Millis wait = backoff.Next(rng);
       log.Warn(component_, polled.status().message() + " next_in=" + FormatMillis(wait));
       SleepUnlessStopped(wait, true);
       continue;
     }
+    source_failing_since_ms_ = 0;
     backoff.Reset();
     std::vector<Event>& events = *polled;
     if (events.empty()) {

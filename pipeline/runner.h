@@ -54,6 +54,12 @@ struct PipelineSnapshot {
   std::string checkpoint;
   size_t queue_events = 0;
   size_t in_flight = 0;  // read but not yet acknowledged
+  uint64_t batches = 0;  // batches the sink acknowledged, this run
+  uint64_t retries = 0;  // transient failures retried (sink writes and source polls), this run
+  // Age of the oldest event read but not yet acknowledged; 0 when everything read is.
+  double lag_seconds = 0;
+  // How long the sink or the source has been failing without a success; 0 when it is not.
+  Millis retrying_for{0};
 };
 
 // Ids the live stream deletes while a full read writes into the same collection.
@@ -239,6 +245,11 @@ class PipelineRunner {
   std::atomic<uint64_t> read_{0};
   std::atomic<uint64_t> acked_{0};
   std::atomic<uint64_t> dead_lettered_{0};
+  std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> retries_{0};
+  // Steady-clock milliseconds of the first failure of the current retry streak; 0: none.
+  std::atomic<int64_t> sink_failing_since_ms_{0};
+  std::atomic<int64_t> source_failing_since_ms_{0};
 };
 
 }  // namespace searchsync

@@ -1,0 +1,226 @@
+// The admin API and the on-call CLI against a real `searchsync run` daemon (PostgreSQL and the
+// Typesense test server): tokens, /metrics, /health, reindex over HTTP and `reindex --wait`.
+
+#include <httplib.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "tests/integration/sync_fixture.h"
+#include "tests/support/prometheus_text.h"
+
+namespace searchsync::test {
+namespace {
+
+constexpr const char* kToken = "on-call-token-1";
+
+// The products world with an admin API on a free loopback port.
+struct AdminFixture {
+  AdminFixture(int rows, const std::string& token = kToken) : port(PickFreePort()) {
+    world.CreateProductsTable();
+    world.InsertProducts(1, rows);
+    world.WriteProductsConfig();
+    std::ifstream in(world.config_path());
+    std::stringstream yaml;
+    yaml << in.rdbuf();
+    yaml << "admin:\n  listen: 127.0.0.1:" << port << "\n";
+    if (!token.empty()) yaml << "  token: " << token << "\n";
+    world.WriteConfig(yaml.str());
+    client = std::make_unique<httplib::Client>("127.0.0.1", port);
+    client->set_connection_timeout(2, 0);
+    client->set_read_timeout(30, 0);
+  }
+
+  std::unique_ptr<ServerProcess> StartDaemon() {
+    auto daemon = world.StartDaemon();
+    REQUIRE(daemon->WaitReady([&] { return Get("/health", kToken).status() != 0; }, 60s).ok());
+    return daemon;
+  }
+
+  struct Answer {
+    int code = 0;  // 0: no answer
+    std::string body;
+    int status() const { return code; }
+  };
+  Answer Get(const std::string& path, const std::string& token = kToken) {
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    auto result = client->Get(path.c_str(), headers);
+    if (!result) return {};
+    return {result->status, result->body};
+  }
+  Answer Post(const std::string& path, const std::string& token = kToken) {
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    auto result = client->Post(path.c_str(), headers, "", "application/json");
+    if (!result) return {};
+    return {result->status, result->body};
+  }
+  Scrape Metrics() {
+    const Answer answer = Get("/metrics");
+    REQUIRE(answer.code == 200);
+    Scrape scrape = ParsePrometheus(answer.body);
+    INFO(answer.body);
+    REQUIRE(scrape.error == "");
+    return scrape;
+  }
+  double Metric(const std::string& key) { return Metrics().Value(key); }
+  std::string AliasTarget() {
+    const auto aliases = world.typesense().Aliases();
+    const auto it = aliases.find("products");
+    return it == aliases.end() ? "" : it->second;
+  }
+  nlohmann::json Status() {
+    const Answer answer = Get("/status");
+    REQUIRE(answer.code == 200);
+    return nlohmann::json::parse(answer.body);
+  }
+
+  SyncFixture world;
+  int port;
+  std::unique_ptr<httplib::Client> client;
+};
+
+const std::string kProducts = "{pipeline=\"products\"}";
+
+TEST_CASE("Admin API of a running daemon: tokens, metrics that move with the work, health",
+          "[integration][admin]") {
+  AdminFixture f(500);
+  auto daemon = f.StartDaemon();
+
+  // Every call needs the token.
+  for (const char* path : {"/health", "/status", "/metrics"}) {
+    INFO(path);
+    CHECK(f.Get(path, "").code == 401);
+    CHECK(f.Get(path, "wrong-token").code == 401);
+  }
+  CHECK(f.Post("/pipelines/products/reindex", "").code == 401);
+  CHECK(f.Post("/pipelines/products/reindex", "on-call-token-2").code == 401);
+
+  REQUIRE(WaitUntil([&] { return f.Metric("searchsync_events_acked_total" + kProducts) == 500; },
+                    60s, 100ms));
+  Scrape first = f.Metrics();
+  CHECK(first.Value("searchsync_events_read_total" + kProducts) == 500);
+  CHECK(first.Value("searchsync_events_dead_lettered_total" + kProducts) == 0);
+  CHECK(first.Value("searchsync_batches_total" + kProducts) >= 1);
+  CHECK(first.Value("searchsync_lag_seconds" + kProducts) == 0);
+  CHECK(first.Value("searchsync_typesense_responses_total{status=\"200\"}") >= 1);
+  CHECK(f.Get("/health").body == "{\"status\":\"ok\"}");
+  const nlohmann::json status = f.Status();
+  REQUIRE(status["pipelines"].size() == 1);
+  CHECK(status["pipelines"][0]["name"] == "products");
+  CHECK(status["pipelines"][0]["events_acked"] == 500);
+  CHECK(status["pipelines"][0]["checkpoint"] != "");
+  CHECK(status["pipelines"][0]["reindex"].is_null());
+
+  // More rows: the counters follow.
+  f.world.InsertProducts(501, 200);
+  REQUIRE(WaitUntil([&] { return f.Metric("searchsync_events_acked_total" + kProducts) == 700; },
+                    60s, 100ms));
+  CHECK(f.Metric("searchsync_batches_total" + kProducts) >
+        first.Value("searchsync_batches_total" + kProducts));
+  CHECK(f.world.IndexMatchesProducts() == "");
+
+  // Typesense down: calls are retried and counted as 503s.
+  f.world.typesense().SetUnavailable(true);
+  f.world.InsertProducts(701, 10);
+  REQUIRE(WaitUntil([&] { return f.Metric("searchsync_retries_total" + kProducts) > 0; }, 60s,
+                    100ms));
+  CHECK(f.Metric("searchsync_typesense_responses_total{status=\"503\"}") > 0);
+  f.world.typesense().SetUnavailable(false);
+  REQUIRE(WaitUntil([&] { return f.Metric("searchsync_events_acked_total" + kProducts) == 710; },
+                    60s, 100ms));
+
+  // The collection behind the alias is dropped: the pipeline stops, /health says so.
+  const std::string live = f.AliasTarget().empty() ? "products" : f.AliasTarget();
+  httplib::Client typesense("127.0.0.1", f.world.typesense().port());
+  auto dropped = typesense.Delete(("/collections/" + live).c_str(),
+                                  {{"X-TYPESENSE-API-KEY", f.world.typesense().api_key()}});
+  REQUIRE(dropped);
+  REQUIRE(dropped->status == 200);
+  f.world.InsertProducts(711, 5);
+  REQUIRE(WaitUntil([&] { return f.Get("/health").code == 503; }, 60s, 100ms));
+  const nlohmann::json health = nlohmann::json::parse(f.Get("/health").body);
+  CHECK(health["status"] == "failing");
+  REQUIRE(health["failing"].size() == 1);
+  CHECK(health["failing"][0]["name"] == "products");
+  CHECK(health["failing"][0]["state"] == "failed");
+  CHECK(f.Metrics().Value("searchsync_pipeline_state{pipeline=\"products\",state=\"failed\"}") ==
+        1);
+}
+
+TEST_CASE("searchsync run refuses an admin API beyond loopback without a token",
+          "[integration][admin]") {
+  AdminFixture f(1, /*token=*/"");
+  std::ifstream in(f.world.config_path());
+  std::stringstream yaml;
+  yaml << in.rdbuf();
+  std::string text = yaml.str();
+  const std::string loopback = "listen: 127.0.0.1:";
+  text.replace(text.find(loopback), loopback.size(), "listen: 0.0.0.0:");
+  f.world.WriteConfig(text);
+  const CommandResult run = f.world.RunSearchsync({"run", "--once"});
+  CHECK(run.exit_code == 2);
+  CHECK(run.err.find("is not a loopback address, so admin.token is required") !=
+        std::string::npos);
+}
+
+TEST_CASE("searchsync reindex --wait against a running daemon moves the alias and exits 0",
+          "[integration][admin][reindex]") {
+  AdminFixture f(2000);
+  auto daemon = f.StartDaemon();
+  REQUIRE(WaitUntil([&] { return f.world.IndexMatchesProducts() == ""; }, 60s, 100ms));
+  const std::string before = f.AliasTarget();
+
+  const CommandResult reindex = f.world.RunSearchsync({"reindex", "products", "--wait"});
+  INFO(reindex.err);
+  REQUIRE(reindex.exit_code == 0);
+  CHECK(reindex.err.find("started by the daemon at 127.0.0.1:" + std::to_string(f.port)) !=
+        std::string::npos);
+  CHECK(reindex.err.find("succeeded") != std::string::npos);
+  const std::string after = f.AliasTarget();
+  CHECK(after != before);
+  CHECK(after.starts_with("products_"));
+  CHECK(f.world.IndexMatchesProducts() == "");
+
+  const nlohmann::json status = f.Status();
+  CHECK(status["pipelines"][0]["reindex"]["state"] == "succeeded");
+  CHECK(status["pipelines"][0]["reindex"]["collection"] == after);
+  CHECK(f.Metric("searchsync_reindex_state{pipeline=\"products\",state=\"succeeded\"}") == 1);
+
+  // The live stream writes to the new collection.
+  f.world.InsertProducts(2001, 10);
+  REQUIRE(WaitUntil([&] { return f.world.IndexMatchesProducts() == ""; }, 60s, 100ms));
+}
+
+TEST_CASE("A second reindex while one runs gets 409, over HTTP and from the CLI",
+          "[integration][admin][reindex]") {
+  AdminFixture f(3000);
+  auto daemon = f.StartDaemon();
+  REQUIRE(WaitUntil([&] { return f.world.IndexMatchesProducts() == ""; }, 60s, 100ms));
+  // Slow Typesense down so the reindex is still running when the second request comes.
+  f.world.typesense().SetLatency(300ms);
+
+  const auto first = f.Post("/pipelines/products/reindex");
+  REQUIRE(first.code == 202);
+  const std::string id = nlohmann::json::parse(first.body)["id"];
+  const auto second = f.Post("/pipelines/products/reindex");
+  CHECK(second.code == 409);
+  CHECK(nlohmann::json::parse(second.body)["message"].get<std::string>().find(id) !=
+        std::string::npos);
+  CHECK(f.Post("/pipelines/nope/reindex").code == 404);
+
+  const CommandResult cli = f.world.RunSearchsync({"reindex", "products"});
+  CHECK(cli.exit_code == 1);
+  CHECK(cli.err.find("a reindex of products is already running (id " + id + ")") !=
+        std::string::npos);
+
+  f.world.typesense().SetLatency(0ms);
+  REQUIRE(WaitUntil([&] { return f.Status()["pipelines"][0]["reindex"]["state"] != "running"; },
+                    120s, 200ms));
+  CHECK(f.Status()["pipelines"][0]["reindex"]["state"] == "succeeded");
+}
+
+}  // namespace
+}  // namespace searchsync::test
