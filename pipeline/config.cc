@@ -18,6 +18,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "pipeline/cron.h"
 #include "pipeline/json.h"
 #include "pipeline/registry.h"
 
@@ -945,13 +946,17 @@ ReindexOptions ParseReindex(const Section& section) {
   ReindexOptions options;
   options.schedule = section.String("schedule");
   if (section.Has("schedule")) {
-    std::istringstream fields(options.schedule);
+    const std::string& schedule = options.schedule;
+    std::istringstream fields(schedule);
     std::string field;
     int count = 0;
     while (fields >> field) ++count;
-    if (count != 5) {
+    if (count != 5 && !schedule.starts_with('@')) {
       section.Error("schedule", "expected a 5-field cron expression like \"0 3 * * *\", got " +
-                                    Shown(options.schedule));
+                                    Shown(schedule));
+    } else if (Result<CronSchedule> cron = CronSchedule::Parse(schedule); !cron.ok()) {
+      section.Error("schedule",
+                    "cron expression " + Shown(schedule) + ": " + cron.status().message());
     }
   }
   const int64_t keep = section.Int("keep");

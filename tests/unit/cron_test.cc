@@ -1,5 +1,7 @@
 #include "pipeline/cron.h"
 
+#include "pipeline/config.h"
+
 #include <stdlib.h>
 #include <time.h>
 
@@ -229,6 +231,28 @@ TEST_CASE("Cron Next walks a busy schedule through a DST day in strictly increas
     ++fires_on_fall_back_day;
   }
   CHECK(fires_on_fall_back_day == 25 * 9);
+}
+
+TEST_CASE("A bad reindex.schedule is a config error at its line and column", "[cron]") {
+  const std::string text = R"(typesense:
+  nodes: ["http://127.0.0.1:8108"]
+  api_key: k
+pipelines:
+  - name: products
+    source: { type: postgres, dsn: "dbname=x", table: products, primary_key: id, updated_at: u }
+    sink: { collection: products, schema: { fields: [{ name: n, type: string }] } }
+    reindex:
+      schedule: "0 25 * * MON"
+  - name: orders
+    source: { type: postgres, dsn: "dbname=x", table: orders, primary_key: id, updated_at: u }
+    sink: { collection: orders, schema: { fields: [{ name: n, type: string }] } }
+    reindex: { schedule: "@daily" }
+)";
+  Result<Config> config = ParseConfig(text, "pipelines.yaml");
+  REQUIRE_FALSE(config.ok());
+  CHECK(config.status().message() ==
+        "pipelines.yaml:9:17: pipelines[0].reindex.schedule: cron expression \"0 25 * * MON\": "
+        "hour field '25': 25 is out of range 0-23");
 }
 
 }  // namespace
