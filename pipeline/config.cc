@@ -34,8 +34,28 @@ constexpr KeySpec kTopKeys[] = {
     {"state", KeyType::kMapping, "", false, "Where checkpoints and dead letters are kept."},
     {"admin", KeyType::kMapping, "", false,
      "The admin HTTP API: health, status, metrics, reindex."},
+    {"s3", KeyType::kMapping, "", false,
+     "The S3-compatible service for `s3://bucket/prefix` backup locations."},
+    {"snapshot", KeyType::kMapping, "", false,
+     "Typesense's own server-side snapshots, taken on a schedule by `run`."},
     {"pipelines", KeyType::kSequence, "", true,
      "One entry per source-to-collection pipeline; at least one."},
+};
+
+constexpr KeySpec kS3Keys[] = {
+    {"endpoint", KeyType::kString, "", false,
+     "`http(s)://host:port` of the service, addressed path-style; unset: AWS "
+     "(`https://s3.<region>.amazonaws.com`)."},
+    {"region", KeyType::kString, "us-east-1", false, "Region the requests are signed for."},
+    {"access_key_id", KeyType::kSecret, "", false, "e.g. `${AWS_ACCESS_KEY_ID}`."},
+    {"secret_access_key", KeyType::kSecret, "", false, "e.g. `${AWS_SECRET_ACCESS_KEY}`."},
+};
+
+constexpr KeySpec kSnapshotKeys[] = {
+    {"path", KeyType::kString, "", false,
+     "Absolute directory on the Typesense server's machine the snapshot is copied to."},
+    {"schedule", KeyType::kString, "", false,
+     "5-field cron expression in the daemon's local time; unset: only `searchsync snapshot`."},
 };
 
 constexpr KeySpec kTypesenseKeys[] = {
@@ -80,6 +100,8 @@ constexpr KeySpec kPipelineKeys[] = {
      "Bounds of the change queue between source and sink; when full, the source pauses."},
     {"reindex", KeyType::kMapping, "", false,
      "Scheduled rebuilds, and how many old collections to keep."},
+    {"backup", KeyType::kMapping, "", false,
+     "Scheduled backups of the collection, and how many to keep."},
 };
 
 constexpr KeySpec kSourceTypeKey = {"type", KeyType::kString, "", true,
@@ -116,6 +138,19 @@ constexpr KeySpec kReindexKeys[] = {
      "5-field cron expression in the daemon's local time, e.g. `\"0 3 * * *\"`; unset: only "
      "on demand."},
     {"keep", KeyType::kInt, "2", false, "Old collections kept for rollback."},
+};
+
+constexpr KeySpec kBackupKeys[] = {
+    {"to", KeyType::kString, "", false,
+     "Where backups go: a directory, or `s3://bucket/prefix` (see `s3`); each backup is "
+     "`<to>/<pipeline>/<UTC timestamp>/`. Also the default of `backup --to` and "
+     "`restore --from`."},
+    {"schedule", KeyType::kString, "", false,
+     "5-field cron expression in the daemon's local time, e.g. `\"30 2 * * *\"`; needs `to`; "
+     "unset: only `searchsync backup`."},
+    {"keep", KeyType::kInt, "7", false,
+     "Complete backups kept in `to` after each backup there; older ones are deleted. 0 keeps "
+     "all."},
 };
 
 constexpr int kMaxConcurrency = 64;
@@ -942,28 +977,71 @@ QueueOptions ParseQueue(const Section& queue, const Section& batch,
   return options;
 }
 
+// Records an error unless `schedule` (when present) is a 5-field cron expression.
+void CheckSchedule(const Section& section, const std::string& schedule) {
+  if (!section.Has("schedule")) return;
+  std::istringstream fields(schedule);
+  std::string field;
+  int count = 0;
+  while (fields >> field) ++count;
+  if (count != 5 && !schedule.starts_with('@')) {
+    section.Error("schedule", "expected a 5-field cron expression like \"0 3 * * *\", got " +
+                                  Shown(schedule));
+  } else if (Result<CronSchedule> cron = CronSchedule::Parse(schedule); !cron.ok()) {
+    section.Error("schedule",
+                  "cron expression " + Shown(schedule) + ": " + cron.status().message());
+  }
+}
+
 ReindexOptions ParseReindex(const Section& section) {
   ReindexOptions options;
   options.schedule = section.String("schedule");
-  if (section.Has("schedule")) {
-    const std::string& schedule = options.schedule;
-    std::istringstream fields(schedule);
-    std::string field;
-    int count = 0;
-    while (fields >> field) ++count;
-    if (count != 5 && !schedule.starts_with('@')) {
-      section.Error("schedule", "expected a 5-field cron expression like \"0 3 * * *\", got " +
-                                    Shown(schedule));
-    } else if (Result<CronSchedule> cron = CronSchedule::Parse(schedule); !cron.ok()) {
-      section.Error("schedule",
-                    "cron expression " + Shown(schedule) + ": " + cron.status().message());
-    }
-  }
+  CheckSchedule(section, options.schedule);
   const int64_t keep = section.Int("keep");
   if (keep < 0 || keep > std::numeric_limits<int>::max()) {
     section.Error("keep", "must be 0 or more");
   }
   options.keep = static_cast<int>(std::clamp<int64_t>(keep, 0, std::numeric_limits<int>::max()));
+  return options;
+}
+
+BackupOptions ParseBackup(const Section& section, const S3Options& s3, bool s3_configured) {
+  BackupOptions options;
+  options.to = section.String("to");
+  options.schedule = section.String("schedule");
+  CheckSchedule(section, options.schedule);
+  if (section.Has("schedule") && options.to.empty()) {
+    section.Error("schedule", "needs backup.to: where the scheduled backups go");
+  }
+  if (options.to.starts_with("s3://")) {
+    if (options.to.size() == 5 || options.to[5] == '/') {
+      section.Error("to", "expected s3://BUCKET/PREFIX, got " + Shown(options.to));
+    } else if (!s3_configured || s3.access_key_id.empty() || s3.secret_access_key.empty()) {
+      section.Error("to", "is an s3:// location, so the top-level s3 section needs "
+                          "access_key_id and secret_access_key");
+    }
+  }
+  const int64_t keep = section.Int("keep");
+  if (keep < 0 || keep > std::numeric_limits<int>::max()) section.Error("keep", "must be 0 or more");
+  options.keep = static_cast<int>(std::clamp<int64_t>(keep, 0, std::numeric_limits<int>::max()));
+  return options;
+}
+
+S3Options ParseS3(const Section& section) {
+  S3Options options;
+  options.endpoint = section.String("endpoint");
+  options.region = section.String("region");
+  options.access_key_id = section.SecretString("access_key_id");
+  options.secret_access_key = section.SecretString("secret_access_key");
+  if (!options.endpoint.empty() && !options.endpoint.starts_with("http://") &&
+      !options.endpoint.starts_with("https://")) {
+    section.Error("endpoint", "expected a URL like https://s3.example.com:9000, got " +
+                                  Shown(options.endpoint));
+  }
+  if (options.region.empty()) section.Error("region", "is empty");
+  if (options.endpoint.empty()) {
+    options.endpoint = "https://s3." + options.region + ".amazonaws.com";
+  }
   return options;
 }
 
@@ -975,6 +1053,14 @@ void ParseDocument(const YAML::Node& root, const std::string& file, Config& conf
   config.state.path = state.String("path");
   if (config.state.path.empty()) state.Error("path", "is empty");
   config.admin = ParseAdmin(top.Child("admin", kAdminKeys));
+  config.s3 = ParseS3(top.Child("s3", kS3Keys));
+  const Section snapshot = top.Child("snapshot", kSnapshotKeys);
+  config.snapshot.path = snapshot.String("path");
+  config.snapshot.schedule = snapshot.String("schedule");
+  CheckSchedule(snapshot, config.snapshot.schedule);
+  if (snapshot.Has("schedule") && config.snapshot.path.empty()) {
+    snapshot.Error("schedule", "needs snapshot.path: where the server copies the snapshot");
+  }
 
   const YAML::Node pipelines = top.Node("pipelines");
   if (!pipelines.IsSequence()) return;
@@ -1004,6 +1090,7 @@ void ParseDocument(const YAML::Node& root, const std::string& file, Config& conf
     out.sink = ParseSink(sink, batch, pipeline.Has("sink"), config_dir);
     out.queue = ParseQueue(pipeline.Child("queue", kQueueKeys), batch, out.sink.batch);
     out.reindex = ParseReindex(pipeline.Child("reindex", kReindexKeys));
+    out.backup = ParseBackup(pipeline.Child("backup", kBackupKeys), config.s3, top.Has("s3"));
     config.pipelines.push_back(std::move(out));
   }
 }
@@ -1300,6 +1387,8 @@ std::string ConfigReferenceMarkdown() {
   AppendTable(out, "`typesense.retry`", kRetryKeys);
   AppendTable(out, "`state`", kStateKeys);
   AppendTable(out, "`admin`", kAdminKeys);
+  AppendTable(out, "`s3`", kS3Keys);
+  AppendTable(out, "`snapshot`", kSnapshotKeys);
   AppendTable(out, "`pipelines[]`", kPipelineKeys);
   for (const SourceRegistration& registration : SourceRegistry()) {
     std::vector<KeySpec> keys{kSourceTypeKey};
@@ -1317,6 +1406,7 @@ std::string ConfigReferenceMarkdown() {
   AppendTable(out, "`pipelines[].sink.batch`", kBatchKeys);
   AppendTable(out, "`pipelines[].queue`", kQueueKeys);
   AppendTable(out, "`pipelines[].reindex`", kReindexKeys);
+  AppendTable(out, "`pipelines[].backup`", kBackupKeys);
   return out;
 }
 

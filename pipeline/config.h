@@ -194,6 +194,27 @@ struct ReindexOptions {
   int keep = 2;
 };
 
+// Scheduled backups of a pipeline's collection (see sinks/backup.h).
+struct BackupOptions {
+  std::string to;        // a directory or s3://bucket/prefix; empty = no scheduled backups
+  std::string schedule;  // 5-field cron; empty = only on demand
+  int keep = 7;          // complete backups kept in `to`; 0 = keep all
+};
+
+// The S3-compatible service behind s3:// backup locations.
+struct S3Options {
+  std::string endpoint;  // "https://host[:port]"; empty = AWS, https://s3.<region>.amazonaws.com
+  std::string region = "us-east-1";
+  Secret access_key_id;
+  Secret secret_access_key;
+};
+
+// Typesense's own server-side snapshots, taken on a schedule by `run`.
+struct SnapshotOptions {
+  std::string path;      // directory on the Typesense server's machine
+  std::string schedule;  // 5-field cron; empty = only on demand (`searchsync snapshot`)
+};
+
 using SourceFactory = std::function<std::unique_ptr<Source>()>;
 
 struct PipelineConfig {
@@ -204,6 +225,7 @@ struct PipelineConfig {
   SinkOptions sink;
   QueueOptions queue;
   ReindexOptions reindex;
+  BackupOptions backup;
 };
 
 struct Config {
@@ -211,6 +233,8 @@ struct Config {
   TypesenseOptions typesense;
   StateOptions state;
   AdminOptions admin;
+  S3Options s3;
+  SnapshotOptions snapshot;
   std::vector<PipelineConfig> pipelines;
 };
 

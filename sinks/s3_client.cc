@@ -1,0 +1,384 @@
+#include "sinks/s3_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <strings.h>
+#include <thread>
+
+#include "pipeline/log.h"
+
+namespace searchsync {
+namespace {
+
+constexpr int kMaxAttempts = 5;
+constexpr std::chrono::milliseconds kFirstBackoff{200};
+constexpr char kComponent[] = "s3";
+
+std::once_flag g_curl_init;
+
+// SigV4's URI encoding: everything but unreserved characters, and '/' too unless `keep_slash`.
+std::string UriEncode(std::string_view text, bool keep_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (keep_slash && c == '/')) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+std::string XmlUnescape(std::string_view text) {
+  static constexpr std::pair<std::string_view, char> kEntities[] = {
+      {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    bool replaced = false;
+    if (text[i] == '&') {
+      for (const auto& [entity, c] : kEntities) {
+        if (text.substr(i, entity.size()) == entity) {
+          out.push_back(c);
+          i += entity.size();
+          replaced = true;
+          break;
+        }
+      }
+    }
+    if (!replaced) out.push_back(text[i++]);
+  }
+  return out;
+}
+
+// The text of every <tag>...</tag> in an S3 XML answer (flat documents; no nesting needed).
+std::vector<std::string> XmlValues(std::string_view xml, std::string_view tag) {
+  const std::string open = "<" + std::string(tag) + ">";
+  const std::string close = "</" + std::string(tag) + ">";
+  std::vector<std::string> values;
+  for (size_t pos = xml.find(open); pos != std::string_view::npos; pos = xml.find(open, pos)) {
+    pos += open.size();
+    const size_t end = xml.find(close, pos);
+    if (end == std::string_view::npos) break;
+    values.push_back(XmlUnescape(xml.substr(pos, end - pos)));
+    pos = end + close.size();
+  }
+  return values;
+}
+
+std::string XmlValue(std::string_view xml, std::string_view tag) {
+  std::vector<std::string> values = XmlValues(xml, tag);
+  return values.empty() ? std::string() : values.front();
+}
+
+bool Transient(long status) { return status == 429 || status >= 500; }
+
+struct Transfer {
+  std::FILE* upload = nullptr;
+  uint64_t upload_left = 0;
+  std::FILE* download = nullptr;
+  bool download_failed = false;
+  CURL* handle = nullptr;
+  std::string* body = nullptr;
+};
+
+size_t ReadBody(char* buffer, size_t size, size_t count, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  const size_t wanted = std::min<uint64_t>(size * count, transfer->upload_left);
+  const size_t got = std::fread(buffer, 1, wanted, transfer->upload);
+  if (got < wanted && std::ferror(transfer->upload)) return CURL_READFUNC_ABORT;
+  transfer->upload_left -= got;
+  return got;
+}
+
+size_t ReadHeader(char* data, size_t size, size_t count, void* user) {
+  auto* etag = static_cast<std::string*>(user);
+  const std::string_view line(data, size * count);
+  constexpr std::string_view kName = "etag:";
+  if (line.size() > kName.size() && strncasecmp(line.data(), kName.data(), kName.size()) == 0) {
+    std::string_view value = line.substr(kName.size());
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
+      value.remove_suffix(1);
+    }
+    etag->assign(value);
+  }
+  return size * count;
+}
+
+size_t WriteBody(char* data, size_t size, size_t count, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  const size_t bytes = size * count;
+  long status = 0;
+  curl_easy_getinfo(transfer->handle, CURLINFO_RESPONSE_CODE, &status);
+  // Only a 2xx body is the object; an error's XML goes to `body` for the message.
+  if (transfer->download != nullptr && status >= 200 && status < 300) {
+    if (std::fwrite(data, 1, bytes, transfer->download) != bytes) {
+      transfer->download_failed = true;
+      return 0;
+    }
+    return bytes;
+  }
+  transfer->body->append(data, bytes);
+  return bytes;
+}
+
+}  // namespace
+
+Result<S3Url> ParseS3Url(std::string_view url) {
+  constexpr std::string_view kScheme = "s3://";
+  if (!url.starts_with(kScheme)) {
+    return InvalidArgument("expected s3://BUCKET/PREFIX, got '" + std::string(url) + "'");
+  }
+  std::string_view rest = url.substr(kScheme.size());
+  const size_t slash = rest.find('/');
+  S3Url out;
+  out.bucket = std::string(rest.substr(0, slash));
+  if (slash != std::string_view::npos) {
+    std::string_view prefix = rest.substr(slash + 1);
+    while (prefix.ends_with('/')) prefix.remove_suffix(1);
+    out.prefix = std::string(prefix);
+  }
+  if (out.bucket.empty()) {
+    return InvalidArgument("'" + std::string(url) + "' names no bucket (expected s3://BUCKET/PREFIX)");
+  }
+  return out;
+}
+
+S3Client::S3Client(S3ClientOptions options) : options_(std::move(options)) {
+  std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+Result<S3Client::Response> S3Client::SendOnce(const Request& request) {
+  std::string url = options_.endpoint;
+  while (url.ends_with('/')) url.pop_back();
+  url += "/" + UriEncode(request.bucket, false);
+  if (!request.key.empty()) url += "/" + UriEncode(request.key, true);
+  if (!request.query.empty()) url += "?" + request.query;
+
+  CURL* handle = curl_easy_init();
+  if (handle == nullptr) return Internal("could not create a libcurl handle");
+  Response response;
+  Transfer transfer{.handle = handle, .body = &response.body};
+  if (!request.upload_path.empty()) {
+    transfer.upload = std::fopen(request.upload_path.c_str(), "rb");
+    if (transfer.upload == nullptr ||
+        fseeko(transfer.upload, static_cast<off_t>(request.upload_offset), SEEK_SET) != 0) {
+      if (transfer.upload != nullptr) std::fclose(transfer.upload);
+      curl_easy_cleanup(handle);
+      return InvalidArgument("cannot read " + request.upload_path);
+    }
+    transfer.upload_left = request.upload_length;
+  }
+  if (!request.download_path.empty()) {
+    transfer.download = std::fopen(request.download_path.c_str(), "wb");
+    if (transfer.download == nullptr) {
+      if (transfer.upload != nullptr) std::fclose(transfer.upload);
+      curl_easy_cleanup(handle);
+      return InvalidArgument("cannot write " + request.download_path);
+    }
+  }
+
+  const std::string credentials =
+      options_.access_key_id.value() + ":" + options_.secret_access_key.value();
+  const std::string sigv4 = "aws:amz:" + options_.region + ":s3";
+  curl_slist* headers = curl_slist_append(nullptr, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+  headers = curl_slist_append(headers, "Expect:");
+  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, 10'000L);
+  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
+  curl_easy_setopt(handle, CURLOPT_AWS_SIGV4, sigv4.c_str());
+  curl_easy_setopt(handle, CURLOPT_USERPWD, credentials.c_str());
+  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &WriteBody);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &transfer);
+  curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, &ReadHeader);
+  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &response.etag);
+  // Never a null POSTFIELDS: libcurl would read the body from stdin instead.
+  const char* body = request.body.empty() ? "" : request.body.data();
+  if (request.method == "PUT") {
+    curl_easy_setopt(handle, CURLOPT_UPLOAD, 1L);
+    if (transfer.upload != nullptr) {
+      curl_easy_setopt(handle, CURLOPT_READFUNCTION, &ReadBody);
+      curl_easy_setopt(handle, CURLOPT_READDATA, &transfer);
+      curl_easy_setopt(handle, CURLOPT_INFILESIZE_LARGE,
+                       static_cast<curl_off_t>(request.upload_length));
+    } else {
+      // An in-memory body: sent with POSTFIELDS under a PUT verb, so its length is known.
+      curl_easy_setopt(handle, CURLOPT_UPLOAD, 0L);
+      curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, "PUT");
+      curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(request.body.size()));
+      curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body);
+    }
+  } else if (request.method == "POST") {
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body);
+  } else if (request.method != "GET") {
+    curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  }
+  const CURLcode code = curl_easy_perform(handle);
+  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &response.status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(handle);
+  if (transfer.upload != nullptr) std::fclose(transfer.upload);
+  bool closed_ok = true;
+  if (transfer.download != nullptr) closed_ok = std::fclose(transfer.download) == 0;
+
+  const std::string context = "s3 " + request.method + " " + request.bucket + "/" + request.key;
+  if (transfer.download_failed || !closed_ok) {
+    return FailedPrecondition(context + ": cannot write " + request.download_path);
+  }
+  if (code != CURLE_OK) {
+    return Unavailable(context + ": " + curl_easy_strerror(code));
+  }
+  return response;
+}
+
+Result<S3Client::Response> S3Client::Send(const Request& request) {
+  std::minstd_rand rng(std::random_device{}());
+  std::chrono::milliseconds bound = kFirstBackoff;
+  for (int attempt = 1;; ++attempt) {
+    Result<Response> response = SendOnce(request);
+    const bool transient = response.ok() ? Transient(response->status)
+                                         : response.status().code() == StatusCode::kUnavailable;
+    if (!transient || attempt == kMaxAttempts) return response;
+    const auto wait = std::chrono::milliseconds(
+        std::uniform_int_distribution<int64_t>(0, bound.count())(rng));
+    Log(LogLevel::kWarn, kComponent,
+        "retrying " + request.method + " " + request.bucket + "/" + request.key + " attempt=" +
+            std::to_string(attempt) + " " +
+            (response.ok() ? "status=" + std::to_string(response->status)
+                           : response.status().message()));
+    std::this_thread::sleep_for(wait);
+    bound *= 2;
+  }
+}
+
+Result<S3Client::Response> S3Client::Call(const Request& request) {
+  Result<Response> response = Send(request);
+  if (!response.ok()) return response;
+  if (response->status >= 200 && response->status < 300) return response;
+  const std::string context = "s3 " + request.method + " " + request.bucket + "/" + request.key;
+  std::string detail = XmlValue(response->body, "Code");
+  const std::string message = XmlValue(response->body, "Message");
+  if (!message.empty()) detail += (detail.empty() ? "" : ": ") + message;
+  const std::string text = context + ": HTTP " + std::to_string(response->status) +
+                           (detail.empty() ? "" : " " + detail);
+  if (response->status == 404) return NotFound(text);
+  if (Transient(response->status)) return Unavailable(text);
+  return FailedPrecondition(text);
+}
+
+Status S3Client::PutFile(const std::string& bucket, const std::string& key,
+                         const std::string& path) {
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) return InvalidArgument("cannot read " + path + ": " + ec.message());
+  if (size > options_.multipart_threshold) return PutMultipart(bucket, key, path, size);
+  return Call({.method = "PUT", .bucket = bucket, .key = key, .upload_path = path,
+               .upload_length = size})
+      .status();
+}
+
+Status S3Client::PutMultipart(const std::string& bucket, const std::string& key,
+                              const std::string& path, uint64_t size) {
+  Result<Response> created = Call({.method = "POST", .bucket = bucket, .key = key,
+                                   .query = "uploads="});
+  if (!created.ok()) return created.status();
+  const std::string upload_id = XmlValue(created->body, "UploadId");
+  if (upload_id.empty()) {
+    return Unavailable("s3 POST " + bucket + "/" + key + "?uploads: no UploadId in the answer");
+  }
+  const std::string upload_query = "uploadId=" + UriEncode(upload_id, false);
+  std::string complete = "<CompleteMultipartUpload>";
+  Status status;
+  int part_number = 1;
+  for (uint64_t offset = 0; offset < size && status.ok();
+       offset += options_.part_size, ++part_number) {
+    const uint64_t length = std::min(options_.part_size, size - offset);
+    // Query parameters in canonical (sorted) order: SigV4 signs them as sent.
+    Result<Response> part =
+        Call({.method = "PUT", .bucket = bucket, .key = key,
+              .query = "partNumber=" + std::to_string(part_number) + "&" + upload_query,
+              .upload_path = path, .upload_offset = offset, .upload_length = length});
+    if (!part.ok()) {
+      status = part.status();
+    } else if (part->etag.empty()) {
+      status = Unavailable("s3 PUT " + bucket + "/" + key + " part " +
+                           std::to_string(part_number) + ": no ETag in the answer");
+    } else {
+      complete += "<Part><PartNumber>" + std::to_string(part_number) + "</PartNumber><ETag>" +
+                  part->etag + "</ETag></Part>";
+    }
+  }
+  complete += "</CompleteMultipartUpload>";
+  if (status.ok()) {
+    Result<Response> done = Call({.method = "POST", .bucket = bucket, .key = key,
+                                  .query = upload_query, .body = complete});
+    // CompleteMultipartUpload may answer 200 with an <Error> body.
+    if (!done.ok()) {
+      status = done.status();
+    } else if (done->body.find("<Error>") != std::string::npos) {
+      status = Unavailable("s3 POST " + bucket + "/" + key + "?uploadId: " +
+                           XmlValue(done->body, "Code") + " " + XmlValue(done->body, "Message"));
+    }
+  }
+  if (!status.ok()) {
+    // Best effort: an abandoned upload keeps its parts (and their cost) until aborted.
+    (void)Send({.method = "DELETE", .bucket = bucket, .key = key, .query = upload_query});
+  }
+  return status;
+}
+
+Status S3Client::PutBytes(const std::string& bucket, const std::string& key,
+                          std::string_view bytes) {
+  return Call({.method = "PUT", .bucket = bucket, .key = key, .body = bytes}).status();
+}
+
+Status S3Client::GetToFile(const std::string& bucket, const std::string& key,
+                           const std::string& path) {
+  return Call({.method = "GET", .bucket = bucket, .key = key, .download_path = path}).status();
+}
+
+Result<std::string> S3Client::GetBytes(const std::string& bucket, const std::string& key) {
+  Result<Response> response = Call({.method = "GET", .bucket = bucket, .key = key});
+  if (!response.ok()) return response.status();
+  return std::move(response->body);
+}
+
+Result<std::vector<std::string>> S3Client::List(const std::string& bucket,
+                                                const std::string& prefix) {
+  std::vector<std::string> keys;
+  std::string token;
+  while (true) {
+    // Sorted parameter names: continuation-token < list-type < prefix.
+    std::string query;
+    if (!token.empty()) query = "continuation-token=" + UriEncode(token, false) + "&";
+    query += "list-type=2&prefix=" + UriEncode(prefix, false);
+    Result<Response> page = Call({.method = "GET", .bucket = bucket, .query = query});
+    if (!page.ok()) return page.status();
+    for (std::string& key : XmlValues(page->body, "Key")) keys.push_back(std::move(key));
+    if (XmlValue(page->body, "IsTruncated") != "true") break;
+    token = XmlValue(page->body, "NextContinuationToken");
+    if (token.empty()) break;
+  }
+  return keys;
+}
+
+Status S3Client::Delete(const std::string& bucket, const std::string& key) {
+  return Call({.method = "DELETE", .bucket = bucket, .key = key}).status();
+}
+
+}  // namespace searchsync
