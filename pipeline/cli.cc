@@ -21,6 +21,7 @@
 #include "pipeline/runner.h"
 #include "pipeline/state_store.h"
 #include "pipeline/version.h"
+#include "sinks/backup.h"
 
 namespace searchsync {
 namespace {
@@ -245,6 +246,102 @@ int PrintStatus(const CommonFlags& flags, bool json) {
   return kExitOk;
 }
 
+const PipelineConfig* FindPipeline(const Config& config, const std::string& name) {
+  for (const PipelineConfig& pipeline : config.pipelines) {
+    if (pipeline.name == name) return &pipeline;
+  }
+  std::fprintf(stderr, "%s: no pipeline named '%s'\n", config.file.c_str(), name.c_str());
+  return nullptr;
+}
+
+// A backup location from the command line, or else the pipeline's backup.to; empty (after
+// printing why) when there is neither or it cannot be used with this config.
+std::string BackupLocation(const Config& config, const PipelineConfig& pipeline,
+                           const std::string& given, const char* flag) {
+  const std::string location = given.empty() ? pipeline.backup.to : given;
+  if (location.empty()) {
+    std::fprintf(stderr, "%s is required: pipeline %s has no backup.to in %s\n", flag,
+                 pipeline.name.c_str(), config.file.c_str());
+  } else if (location.starts_with("s3://") &&
+             (config.s3.access_key_id.empty() || config.s3.secret_access_key.empty())) {
+    std::fprintf(stderr,
+                 "%s %s is an S3 location: set s3.access_key_id and s3.secret_access_key in "
+                 "%s\n",
+                 flag, location.c_str(), config.file.c_str());
+    return "";
+  }
+  return location;
+}
+
+int Snapshot(const CommonFlags& flags, const std::string& path) {
+  std::optional<Config> config = LoadOrReport(flags.config_file);
+  if (!config) return kExitUsage;
+  if (!path.starts_with('/')) {
+    std::fprintf(stderr,
+                 "--path %s: must be absolute (a directory on the Typesense server's machine, "
+                 "not resolved against this one's working directory)\n",
+                 path.c_str());
+    return kExitUsage;
+  }
+  const Status status = TakeSnapshot(*config, path);
+  if (!status.ok()) {
+    std::fprintf(stderr, "snapshot failed: %s\n", status.message().c_str());
+    return kExitRuntime;
+  }
+  std::printf("snapshot written to %s on the Typesense server\n", path.c_str());
+  return kExitOk;
+}
+
+int Backup(const CommonFlags& flags, const std::string& pipeline_name, const std::string& to) {
+  std::optional<Config> config = LoadOrReport(flags.config_file);
+  if (!config) return kExitUsage;
+  const PipelineConfig* pipeline = FindPipeline(*config, pipeline_name);
+  if (pipeline == nullptr) return kExitUsage;
+  const std::string destination = BackupLocation(*config, *pipeline, to, "--to");
+  if (destination.empty()) return kExitUsage;
+  Result<BackupResult> result = RunBackup(*config, *pipeline, destination);
+  if (!result.ok()) {
+    std::fprintf(stderr, "%s\n", result.status().message().c_str());
+    return kExitRuntime;
+  }
+  std::printf("backup of %s: %llu documents, %llu bytes, in %s\n", pipeline->name.c_str(),
+              static_cast<unsigned long long>(result->manifest.documents),
+              static_cast<unsigned long long>(result->manifest.compressed_bytes),
+              result->location.c_str());
+  for (const std::string& deleted : result->deleted) {
+    std::printf("deleted old backup %s\n", deleted.c_str());
+  }
+  return kExitOk;
+}
+
+int Restore(const CommonFlags& flags, const std::string& pipeline_name, const std::string& from,
+            const RestoreOptions& options) {
+  std::optional<Config> config = LoadOrReport(flags.config_file);
+  if (!config) return kExitUsage;
+  const PipelineConfig* pipeline = FindPipeline(*config, pipeline_name);
+  if (pipeline == nullptr) return kExitUsage;
+  const std::string source = BackupLocation(*config, *pipeline, from, "--from");
+  if (source.empty()) return kExitUsage;
+  Result<RestoreResult> result = RunRestore(*config, *pipeline, source, options);
+  if (!result.ok()) {
+    std::fprintf(stderr, "%s\n", result.status().message().c_str());
+    return kExitRuntime;
+  }
+  std::printf("restored %llu documents of %s from %s into %s; alias %s points at it\n",
+              static_cast<unsigned long long>(result->manifest.documents),
+              pipeline->name.c_str(), result->location.c_str(), result->collection.c_str(),
+              pipeline->sink.collection.c_str());
+  if (result->checkpoint_rewound) {
+    std::printf("checkpoint of %s set back to the backup's: %s\n", pipeline->name.c_str(),
+                result->manifest.checkpoint.empty() ? "(the beginning)"
+                                                    : result->manifest.checkpoint.c_str());
+  }
+  for (const std::string& retired : result->retired) {
+    std::printf("dropped old collection %s\n", retired.c_str());
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunCli(int argc, char** argv) {
@@ -290,6 +387,38 @@ int RunCli(int argc, char** argv) {
                     "follow the reindex to its end (a progress bar on a terminal); exit 0 "
                     "when the alias moved");
 
+  std::string snapshot_path;
+  CLI::App* snapshot = app.add_subcommand("snapshot", "take a Typesense server-side snapshot");
+  add_common(snapshot);
+  snapshot->add_option("--path", snapshot_path,
+                       "absolute directory on the Typesense server's machine")
+      ->required();
+
+  std::string backup_pipeline;
+  std::string backup_to;
+  CLI::App* backup = app.add_subcommand("backup", "export a pipeline's live collection");
+  add_common(backup);
+  backup->add_option("pipeline", backup_pipeline, "pipeline name")->required();
+  backup->add_option("--to", backup_to,
+                     "directory or s3://bucket/prefix (default: the pipeline's backup.to)");
+
+  std::string restore_pipeline;
+  std::string restore_from;
+  RestoreOptions restore_options;
+  CLI::App* restore =
+      app.add_subcommand("restore", "import a backup into a new collection, then swap the alias");
+  add_common(restore);
+  restore->add_option("pipeline", restore_pipeline, "pipeline name")->required();
+  restore->add_option("--from", restore_from,
+                      "one backup, or a location whose newest backup is taken (default: the "
+                      "pipeline's backup.to)");
+  restore->add_flag("--rewind-checkpoint", restore_options.rewind_checkpoint,
+                    "set the pipeline's checkpoint back to the backup's, so the next run "
+                    "replays every change since (not while `run` is running)");
+  restore->add_flag("--use-backup-schema", restore_options.use_backup_schema,
+                    "create the collection from the backup's schema when it differs from the "
+                    "configured one (refused otherwise)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -306,6 +435,9 @@ int RunCli(int argc, char** argv) {
     return Check(flags, reference);
   }
   if (status->parsed()) return PrintStatus(flags, json);
+  if (snapshot->parsed()) return Snapshot(flags, snapshot_path);
+  if (backup->parsed()) return Backup(flags, backup_pipeline, backup_to);
+  if (restore->parsed()) return Restore(flags, restore_pipeline, restore_from, restore_options);
   if (reindex->parsed()) {
     std::optional<Config> config = LoadOrReport(flags.config_file);
     if (!config) return kExitUsage;
