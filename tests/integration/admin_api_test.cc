@@ -194,6 +194,26 @@ TEST_CASE("searchsync reindex --wait against a running daemon moves the alias an
   REQUIRE(WaitUntil([&] { return f.world.IndexMatchesProducts() == ""; }, 60s, 100ms));
 }
 
+TEST_CASE("searchsync reindex --wait with no daemon on admin.listen reindexes by itself",
+          "[integration][admin][reindex]") {
+  AdminFixture f(1000);
+  REQUIRE(f.world.RunSearchsync({"run", "--once"}).exit_code == 0);
+  const std::string before = f.AliasTarget();
+  f.world.InsertProducts(1001, 50);
+
+  const CommandResult reindex = f.world.RunSearchsync({"reindex", "products", "--wait"});
+  INFO(reindex.err);
+  REQUIRE(reindex.exit_code == 0);
+  CHECK(reindex.err.find("no daemon answers on admin.listen") != std::string::npos);
+  CHECK(reindex.err.find("succeeded") != std::string::npos);
+  CHECK(f.AliasTarget() != before);
+  CHECK(f.world.IndexMatchesProducts() == "");
+
+  const CommandResult unknown = f.world.RunSearchsync({"reindex", "nope"});
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.err.find("no pipeline named 'nope'") != std::string::npos);
+}
+
 TEST_CASE("A second reindex while one runs gets 409, over HTTP and from the CLI",
           "[integration][admin][reindex]") {
   AdminFixture f(3000);
