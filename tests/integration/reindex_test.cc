@@ -2,6 +2,7 @@
 // reindex coordinator in this process.
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <random>
@@ -323,6 +324,47 @@ TEST_CASE("Cancelling a reindex (SIGTERM) drops the new collection and leaves th
   CHECK(AliasTarget(world) == old_collection);
   CHECK_FALSE(HasCollection(world, progress.collection));
   CHECK(live.coordinator().Start("products").status().code() == StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("A changed schema: run says that a reindex applies it, and the reindex ships it",
+          "[integration][reindex]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 100);
+  world.WriteProductsConfig();
+  REQUIRE(world.RunSearchsync({"run", "--once"}).exit_code == 0);
+
+  std::ifstream in(world.config_path());
+  std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string before = "- { name: tags, type: \"string[]\" }";
+  REQUIRE(yaml.find(before) != std::string::npos);
+  yaml.replace(yaml.find(before), before.size(), "- { name: tags, type: \"string[]\", facet: true }");
+  world.WriteConfig(yaml);
+
+  const CommandResult changed = world.RunSearchsync({"run", "--once"});
+  INFO(changed.err);
+  CHECK(changed.exit_code == 0);  // imports go on with the live schema
+  CHECK_THAT(changed.err, Catch::Contains("the configured schema differs from the live collection"));
+  CHECK_THAT(changed.err, Catch::Contains("searchsync reindex -c " + world.config_path() + " products"));
+
+  {
+    LivePipeline live(world);
+    const ReindexProgress progress = live.Reindex();
+    INFO(progress.error);
+    REQUIRE(progress.state == "succeeded");
+    const auto collection = world.typesense().Collection(progress.collection);
+    REQUIRE(collection);
+    bool tags_facet = false;
+    for (const auto& field : (*collection)["fields"]) {
+      if (field["name"] == "tags") tags_facet = field.value("facet", false);
+    }
+    CHECK(tags_facet);
+    live.CatchUp();
+    CHECK(world.IndexMatchesProducts() == "");
+  }
+  const CommandResult after = world.RunSearchsync({"run", "--once"});
+  CHECK(after.exit_code == 0);
+  CHECK_THAT(after.err, !Catch::Contains("schema differs"));
 }
 
 }  // namespace
