@@ -22,8 +22,9 @@ namespace od = simdjson::ondemand;
 
 constexpr KeySpec kSnapshotKeyTable[] = {
     {"dsn", KeyType::kSecret, "", true,
-     "MySQL URI, e.g. tcp://user:${MYSQL_PASSWORD}@host:3306/db"},
-    {"query", KeyType::kString, "", true, "the SELECT that reads the whole table"},
+     "MySQL/MariaDB to read from, tcp://user:${MYSQL_PASSWORD}@host:3306/db"},
+    {"query", KeyType::kString, "", false,
+     "the SELECT that reads every row; default SELECT * FROM `database`.`table`"},
 };
 
 constexpr KeySpec kMaxwellKeyTable[] = {
@@ -40,7 +41,8 @@ constexpr KeySpec kMaxwellKeyTable[] = {
      "librdkafka properties passed through, e.g. { security.protocol: SASL_SSL }; values are "
      "treated as secrets"},
     {"snapshot", KeyType::kMapping, "", false,
-     "{ dsn, query }: full read from MySQL (not supported yet: backfill with Maxwell's bootstrap)"},
+     "{ dsn, query }: full read from MySQL for the first start and every reindex (rows as "
+     "Maxwell writes them); unset: backfill with Maxwell's bootstrap"},
 };
 
 // Properties the source sets itself: the at-least-once contract depends on them.
@@ -58,25 +60,6 @@ std::string_view TrimRight(std::string_view text) {
     text.remove_suffix(1);
   }
   return text;
-}
-
-void AppendBase64(std::string& out, std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t n =
-        (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
-    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63],
-            kAlphabet[n & 63]};
-  }
-  if (i + 1 == bytes.size()) {
-    const uint32_t n = uint8_t(bytes[i]) << 16;
-    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], '=', '='};
-  } else if (i + 2 == bytes.size()) {
-    const uint32_t n = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8);
-    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], '='};
-  }
 }
 
 std::string JsonText(std::string_view bytes) {
@@ -479,6 +462,15 @@ class MaxwellSource : public Source {
   Status Commit(const Checkpoint& upto) override;
   Status HealthCheck() override;
   std::chrono::milliseconds IdleWait() const override { return 100ms; }
+  Result<std::unique_ptr<Source>> OpenFullRead() override {
+    if (!options_.snapshot) {
+      return FailedPrecondition(kafka_component_ +
+                                ": no full read without `snapshot: { dsn, query }`; backfill with "
+                                "Maxwell's bootstrap (maxwell-bootstrap) instead");
+    }
+    return MakeMysqlFullRead(*options_.snapshot);
+  }
+  bool BackfillOnFirstStart() const override { return options_.snapshot.has_value(); }
 
  private:
   Result<rd_kafka_conf_t*> MakeConf();
@@ -764,6 +756,7 @@ Status MaxwellSource::HealthCheck() {
     return Unavailable(kafka_component_ + ": kafka brokers " + options_.brokers + " topic " +
                        options_.topic + ": " + rd_kafka_err2str(err));
   }
+  if (options_.snapshot) return CheckMysqlSnapshot(*options_.snapshot);
   return Status::Ok();
 }
 
@@ -820,14 +813,27 @@ SourceFactory ParseMaxwellSource(const Section& section) {
       rd_kafka_conf_destroy(scratch);
     }
   }
-  if (section.Has("snapshot")) {
-    (void)section.Child("snapshot", kSnapshotKeyTable);
-    section.Error("snapshot",
-                  "not supported yet; backfill with Maxwell's bootstrap (maxwell-bootstrap), whose "
-                  "bootstrap-insert rows this source reads");
-  }
   options.log_component =
       "source=maxwell topic=" + options.topic + " table=" + options.database + "." + options.table;
+  if (section.Has("snapshot")) {
+    const Section snapshot = section.Child("snapshot", kSnapshotKeyTable);
+    MysqlSnapshotOptions& full_read = options.snapshot.emplace();
+    full_read.dsn = snapshot.SecretString("dsn");
+    full_read.query = snapshot.String("query");
+    full_read.database = options.database;
+    full_read.table = options.table;
+    full_read.primary_key = options.primary_key;
+    full_read.log_component = options.log_component + " snapshot";
+    if (snapshot.Has("dsn")) {
+      // The message says what is wrong and never repeats the DSN (it holds the password).
+      if (Result<MysqlDsn> dsn = ParseMysqlDsn(full_read.dsn.value()); !dsn.ok()) {
+        snapshot.Error("dsn", dsn.status().message());
+      }
+    }
+    if (snapshot.Has("query") && full_read.query.find_first_not_of(" \t\n") == std::string::npos) {
+      snapshot.Error("query", "cannot be empty; omit it to read SELECT * FROM the table");
+    }
+  }
   if (section.errors().all().size() != errors_before) return nullptr;
   for (const char* key : {"brokers", "topic", "group_id", "database", "table"}) {
     if (!section.Has(key)) return nullptr;

@@ -34,10 +34,15 @@
 // checkpoint in the state store is what `status` shows.
 //
 // An empty Poll means every assigned partition is at its end (partition EOF).
+//
+// With `snapshot: { dsn, query }`, OpenFullRead() reads the table from MySQL itself (see
+// sources/mysql_snapshot.h) for reindexes and for the first start, when the group has no offsets
+// yet and Kafka's retention may not hold every row (BackfillOnFirstStart).
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -47,6 +52,7 @@
 #include "pipeline/config.h"
 #include "pipeline/source.h"
 #include "pipeline/status.h"
+#include "sources/mysql_snapshot.h"
 
 namespace searchsync {
 
@@ -71,6 +77,8 @@ struct MaxwellOptions {
   // Key columns when messages carry no `primary_key_columns`; empty: the Kafka key.
   std::vector<std::string> primary_key;
   std::vector<KafkaSetting> kafka;  // applied after searchsync's own settings
+  // The full read from MySQL; unset: none (backfill with Maxwell's bootstrap instead).
+  std::optional<MysqlSnapshotOptions> snapshot;
 
   std::string log_component = "source=maxwell";  // names this source in log lines
 };

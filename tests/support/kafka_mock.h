@@ -11,6 +11,11 @@
 //
 // Child processes (the searchsync binary) reach the brokers through bootstraps(). Fault
 // injection goes through cluster() and rdkafka_mock.h. Thread safety: one test thread.
+//
+// The mock keeps at most 5 MiB (and 100,000 messages) per partition and drops the oldest
+// batches beyond that, as retention would; messages are produced zstd-compressed so a partition
+// holds ~20,000 Maxwell messages. Tests that rely on every message being there check
+// FirstOffsets() is all zeros.
 
 #include <cstdint>
 #include <map>
@@ -41,6 +46,9 @@ class KafkaMock {
   // The offsets `group` committed for partitions 0..partitions-1 of `topic`; -1 for none.
   std::map<int32_t, int64_t> Committed(const std::string& group, const std::string& topic,
                                        int partitions);
+  // The oldest offset still held by each partition 0..partitions-1 (0 unless retention dropped
+  // messages).
+  std::map<int32_t, int64_t> FirstOffsets(const std::string& topic, int partitions);
 
  private:
   rd_kafka_s* cluster_handle_ = nullptr;

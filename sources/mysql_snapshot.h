@@ -1,0 +1,85 @@
+#pragma once
+// The maxwell source's full read: the rows of a MySQL/MariaDB query, as upserts shaped like the
+// documents Maxwell's stream gives, so one transform config fits both.
+//
+// Poll, from an empty checkpoint, runs `query` once on a streaming result set (unbuffered:
+// rows come off the socket as they are read, never the whole table in memory) and returns up to
+// `max_events` rows per call, then an empty result once every row was read. Each row becomes a
+// kUpsert whose id is the primary key, composite keys joined exactly as the stream joins them
+// (JoinKeyParts), and whose document holds every column of the row. Values are mapped to JSON as
+// Maxwell writes them:
+//
+//   TINYINT..BIGINT, YEAR, BIT, DECIMAL, FLOAT, DOUBLE   number (DECIMAL keeps its digits)
+//   DATETIME, TIMESTAMP                                  "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC)
+//   DATE, TIME, CHAR, VARCHAR, TEXT, ENUM                string
+//   SET                                                  list of strings
+//   BINARY, VARBINARY, BLOB, binary-collated strings     base64 string
+//   JSON (MySQL's native type)                           the JSON itself
+//   GEOMETRY                                             base64 of the WKB (Maxwell: WKT; use
+//                                                        ST_AsText(col) AS col in the query)
+//   NULL                                                 null
+//
+// The primary key is `primary_key` when configured, else the PRIMARY KEY of `database`.`table`
+// read from information_schema. The session runs with time_zone '+00:00' (Maxwell writes
+// TIMESTAMP in UTC) and a long net_write_timeout, so a pipeline paused by back-pressure does not
+// lose the result. A lost connection returns kUnavailable and the next Poll runs the query again
+// from the first row (the full read is idempotent: it only upserts). Positions are the count of
+// rows read ("rows:N"); they are never stored as the pipeline's checkpoint.
+//
+// The DSN's password never appears in a message.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/config.h"
+#include "pipeline/source.h"
+#include "pipeline/status.h"
+
+namespace searchsync {
+
+struct MysqlSnapshotOptions {
+  // tcp://user:password@host[:port][/database] (mysql:// also accepted); user and password may be
+  // percent-encoded. No database: `database`.
+  Secret dsn;
+  // The SELECT that reads the whole table; empty: SELECT * FROM `database`.`table`.
+  std::string query;
+  std::string database;
+  std::string table;
+  std::vector<std::string> primary_key;  // empty: the table's PRIMARY KEY
+  std::string log_component = "source=maxwell snapshot";
+};
+
+// A DSN taken apart. Build with ParseMysqlDsn.
+struct MysqlDsn {
+  std::string host;
+  int port = 3306;
+  std::string user;
+  std::string password;
+  std::string database;  // empty when the DSN names none
+};
+
+// kInvalidArgument with a message that never holds the password when `dsn` is not of the form
+// above.
+Result<MysqlDsn> ParseMysqlDsn(std::string_view dsn);
+
+// A full read for `options`; connects on the first Poll. Source thread only.
+// REQUIRES: ParseMysqlDsn(options.dsn) succeeds.
+std::unique_ptr<Source> MakeMysqlFullRead(MysqlSnapshotOptions options);
+
+// Checks that the server answers and `query` (or the table) can be read: a LIMIT 0 of it.
+Status CheckMysqlSnapshot(const MysqlSnapshotOptions& options);
+
+// ---- Pure helpers, exposed for tests ------------------------------------------------------
+
+// How a result column's text is written as JSON.
+enum class MysqlValueKind { kNumber, kString, kBase64, kSet, kJson };
+
+// Appends the JSON for one non-NULL value in MySQL's text protocol form.
+void AppendMysqlValueJson(std::string& out, MysqlValueKind kind, std::string_view text);
+
+// Appends standard base64 (with = padding) of `bytes`, as Maxwell encodes binary columns.
+void AppendBase64(std::string& out, std::string_view bytes);
+
+}  // namespace searchsync
