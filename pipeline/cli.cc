@@ -114,9 +114,6 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
     return kExitRuntime;
   }
 
-  // A changed schema is applied by a reindex, not by failing imports: say so at start.
-  WarnAboutSchemaChanges(*config, flags.config_file);
-
   std::vector<std::unique_ptr<PipelineRunner>> runners;
   for (const PipelineConfig* pipeline : pipelines) {
     runners.push_back(std::make_unique<PipelineRunner>(
@@ -200,6 +197,8 @@ int Check(const CommonFlags& flags, bool reference) {
 int PrintStatus(const CommonFlags& flags, bool json) {
   std::optional<Config> config = LoadOrReport(flags.config_file);
   if (!config) return kExitUsage;
+  // A running daemon knows more (lag, reindex progress) and is more current than the store.
+  if (std::optional<int> live = PrintDaemonStatus(*config, json)) return *live;
   Result<std::unique_ptr<StateStore>> state = StateStore::Open(config->state.path);
   if (!state.ok()) {
     std::fprintf(stderr, "%s\n", state.status().message().c_str());

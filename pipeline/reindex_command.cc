@@ -337,6 +337,65 @@ std::string FormatReindexProgress(const ReindexProgress& progress, double rows_p
   return "[" + cells + "]" + tail;
 }
 
+std::optional<int> PrintDaemonStatus(const Config& config, bool json) {
+  if (config.admin.listen.empty()) return std::nullopt;
+  const AdminClient client(config.admin);
+  Result<AdminClient::Response> status = client.Get("/status");
+  if (!status.ok()) return std::nullopt;
+  if (status->status != 200) {
+    std::fprintf(stderr, "GET /status on %s: %s\n", client.address().c_str(),
+                 MessageOf(*status).c_str());
+    return kExitRuntime;
+  }
+  if (json) {
+    std::printf("%s\n", status->body.c_str());
+    return kExitOk;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  simdjson::dom::array pipelines;
+  if (parser.parse(status->body).get(root) != simdjson::SUCCESS ||
+      root["pipelines"].get_array().get(pipelines) != simdjson::SUCCESS) {
+    std::fprintf(stderr, "GET /status on %s: not a status answer\n", client.address().c_str());
+    return kExitRuntime;
+  }
+  std::printf("live status of the daemon at %s\n", client.address().c_str());
+  std::printf("%-20s %-10s %8s %12s %12s %13s  %-26s %s\n", "PIPELINE", "STATE", "LAG", "READ",
+              "ACKED", "DEAD-LETTERED", "REINDEX", "LAST ERROR");
+  for (simdjson::dom::element item : pipelines) {
+    simdjson::dom::object row;
+    if (item.get_object().get(row) != simdjson::SUCCESS) continue;
+    double lag = 0;
+    if (row["lag_seconds"].get_double().get(lag) != simdjson::SUCCESS) lag = 0;
+    const std::string name = StringField(row, "name");
+    std::string reindex = "-";
+    if (const std::optional<ReindexProgress> progress = ReindexFromStatus(status->body, name)) {
+      reindex = progress->state;
+      if (progress->state == "running") {
+        reindex += " " + progress->phase + " " + Grouped(progress->rows_written);
+        if (progress->rows_expected > 0) reindex += "/" + Grouped(progress->rows_expected);
+      }
+    }
+    char lag_text[32];
+    std::snprintf(lag_text, sizeof(lag_text), "%.1fs", lag);
+    std::printf("%-20s %-10s %8s %12llu %12llu %13llu  %-26s %s\n", name.c_str(),
+                StringField(row, "state").c_str(), lag_text,
+                static_cast<unsigned long long>(UintField(row, "events_read")),
+                static_cast<unsigned long long>(UintField(row, "events_acked")),
+                static_cast<unsigned long long>(UintField(row, "dead_lettered")), reindex.c_str(),
+                StringField(row, "last_error").c_str());
+  }
+  for (simdjson::dom::element item : pipelines) {
+    simdjson::dom::object row;
+    if (item.get_object().get(row) != simdjson::SUCCESS) continue;
+    const std::string checkpoint = StringField(row, "checkpoint");
+    if (!checkpoint.empty()) {
+      std::printf("%s checkpoint: %s\n", StringField(row, "name").c_str(), checkpoint.c_str());
+    }
+  }
+  return kExitOk;
+}
+
 int RunReindexCommand(const Config& config, const std::string& pipeline, bool wait) {
   const bool known = std::any_of(config.pipelines.begin(), config.pipelines.end(),
                                  [&](const PipelineConfig& p) { return p.name == pipeline; });

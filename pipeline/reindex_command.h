@@ -17,6 +17,11 @@ namespace searchsync {
 // 1 it failed, was cancelled, or is already running; 2 no such pipeline.
 int RunReindexCommand(const Config& config, const std::string& pipeline, bool wait);
 
+// `searchsync status` while a daemon answers on admin.listen: its live /status (JSON with
+// `json`, else a table with lag and reindex progress). nullopt when no daemon answers there
+// (the caller then shows the state store); otherwise the exit code.
+std::optional<int> PrintDaemonStatus(const Config& config, bool json);
+
 // One progress report. `rows_per_second` < 0: not known yet. With `bar`, a one-line bar of
 // `width` columns for a terminal (no line feed); otherwise a plain log-style line.
 std::string FormatReindexProgress(const ReindexProgress& progress, double rows_per_second,

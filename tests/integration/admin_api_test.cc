@@ -122,6 +122,17 @@ TEST_CASE("Admin API of a running daemon: tokens, metrics that move with the wor
         first.Value("searchsync_batches_total" + kProducts));
   CHECK(f.world.IndexMatchesProducts() == "");
 
+  // `status` shows the daemon's live view.
+  const CommandResult table = f.world.RunSearchsync({"status"});
+  INFO(table.err);
+  CHECK(table.exit_code == 0);
+  CHECK(table.out.find("live status of the daemon at 127.0.0.1:" + std::to_string(f.port)) !=
+        std::string::npos);
+  CHECK(table.out.find("LAG") != std::string::npos);
+  const CommandResult json = f.world.RunSearchsync({"status", "--json"});
+  CHECK(json.exit_code == 0);
+  CHECK(nlohmann::json::parse(json.out)["pipelines"][0]["events_acked"] == 700);
+
   // Typesense down: calls are retried and counted as 503s.
   f.world.typesense().SetUnavailable(true);
   f.world.InsertProducts(701, 10);
