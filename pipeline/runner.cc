@@ -171,9 +171,6 @@ PipelineSnapshot PipelineRunner::Snapshot() const {
     snapshot.state = state_name_;
     snapshot.last_error = last_error_;
   }
-  snapshot.counters = {.events_read = base_counters_.events_read + read_,
-                       .events_acked = base_counters_.events_acked + acked_,
-                       .dead_lettered = base_counters_.dead_lettered + dead_lettered_};
   snapshot.dead_lettered_this_run = dead_lettered_;
   snapshot.queue_events = queue_.events();
   snapshot.in_flight = tracker_.in_flight();
@@ -193,6 +190,9 @@ PipelineSnapshot PipelineRunner::Snapshot() const {
   {
     std::lock_guard lock(persist_mutex_);
     snapshot.checkpoint = persisted_.token;
+    snapshot.counters = {.events_read = base_counters_.events_read + read_,
+                         .events_acked = base_counters_.events_acked + acked_,
+                         .dead_lettered = base_counters_.dead_lettered + dead_lettered_};
   }
   return snapshot;
 }
@@ -478,8 +478,11 @@ void PipelineRunner::SourceLoop() {
 Status PipelineRunner::Run() {
   Result<PipelineState> loaded = state_.Load(config_.name);
   if (!loaded.ok()) return loaded.status();
-  base_counters_ = loaded->counters;
-  persisted_ = loaded->checkpoint;
+  {
+    std::lock_guard lock(persist_mutex_);  // Snapshot() may read them from any thread
+    base_counters_ = loaded->counters;
+    persisted_ = loaded->checkpoint;
+  }
   Log(LogLevel::kInfo, component_,
       "starting" + std::string(options_.once ? " (once)" : "") +
           (persisted_.empty() ? " from the beginning" : " from checkpoint " + persisted_.token));
