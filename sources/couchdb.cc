@@ -576,6 +576,13 @@ class CouchdbSource final : public Source {
 
   Millis IdleWait() const override { return Millis(10); }
 
+  Result<std::unique_ptr<Source>> OpenFullRead() override;
+
+  // No: `_changes` from since=0 already holds the latest revision of every document, so a first
+  // start reads everything once through the feed (and ends with a checkpoint). A full read
+  // beside it would read every document twice.
+  bool BackfillOnFirstStart() const override { return false; }
+
  private:
   Result<std::vector<Event>> PollStream(const Checkpoint& from, size_t limit) {
     std::vector<Event> events = stream_->Take(limit, kStreamWait);
@@ -632,6 +639,102 @@ class CouchdbSource final : public Source {
   std::string stream_position_;  // the position of the last event the stream handed out
   bool announced_ = false;
 };
+
+// ---- The full read ----------------------------------------------------------------------------
+
+// A one-pass read of every document as upserts (Source::OpenFullRead), one page per Poll.
+//
+// Without a selector it pages through `_all_docs?include_docs=true` by `startkey`. A position is
+// the `key` of the last row read, exactly as the server sent it (the document id as JSON); the
+// next page starts at that key, which CouchDB includes, and leaves out the row carrying it. The
+// recipe with `skip=1` would lose the next document whenever the last one read was deleted in
+// between, which a full read running beside live changes must expect.
+//
+// `_all_docs` cannot filter, so with a selector it reads `_changes?filter=_selector` from since=0
+// instead (the latest revision of every matching document) and leaves out the deletes.
+class CouchdbFullRead final : public Source {
+ public:
+  explicit CouchdbFullRead(CouchdbOptions options)
+      : options_(std::move(options)), http_(options_), curl_(NewCurl()) {}
+
+  Result<std::vector<Event>> Poll(const Checkpoint& from, size_t max_events) override {
+    if (curl_ == nullptr) return Internal("couchdb: could not create a libcurl handle");
+    const size_t limit = std::max<size_t>(1, std::min(max_events, options_.page_size));
+    std::string position = from.token;
+    for (;;) {
+      Result<Page> page =
+          http_.has_selector() ? ReadChanges(position, limit) : ReadAllDocs(position, limit);
+      if (!page.ok()) return page.status();
+      if (!page->events.empty()) return std::move(page->events);
+      if (page->next.empty() || page->next == position) return std::vector<Event>();
+      position = std::move(page->next);  // a page of design documents or deletes only
+    }
+  }
+
+  Status HealthCheck() override {
+    if (curl_ == nullptr) return Internal("couchdb: could not create a libcurl handle");
+    std::string body;
+    return http_.Fetch(curl_.get(), "GET", http_.base(), false, options_.timeout, body);
+  }
+
+  Millis IdleWait() const override { return Millis(10); }
+
+ private:
+  struct Page {
+    std::vector<Event> events;
+    std::string next;  // the position after the last row read; empty when none was
+  };
+
+  Result<Page> ReadAllDocs(const std::string& after, size_t limit) {
+    std::string url = http_.base() + "/_all_docs?include_docs=true&limit=" +
+                      std::to_string(after.empty() ? limit : limit + 1);
+    if (!after.empty()) url += "&startkey=" + PercentEncode(after);
+    std::string body;
+    if (Status status = http_.Fetch(curl_.get(), "all_docs", url, false, options_.timeout, body);
+        !status.ok()) {
+      return status;
+    }
+    Result<CouchdbAllDocsPage> parsed = ParseCouchdbAllDocsPage(body, options_.keep_metadata);
+    if (!parsed.ok()) return parsed.status();
+    Page page;
+    page.next = std::move(parsed->last_key);
+    for (Event& event : parsed->events) {
+      if (!after.empty() && event.position.token == after) continue;
+      if (page.events.size() == limit) {
+        page.next = page.events.back().position.token;
+        break;
+      }
+      page.events.push_back(std::move(event));
+    }
+    return page;
+  }
+
+  Result<Page> ReadChanges(const std::string& since, size_t limit) {
+    const std::string url = http_.ChangesUrl("normal", since, limit, std::nullopt);
+    std::string body;
+    if (Status status =
+            http_.Fetch(curl_.get(), "changes", url, http_.has_selector(), options_.timeout, body);
+        !status.ok()) {
+      return status;
+    }
+    Result<CouchdbPage> parsed = ParseCouchdbPage(body, options_.keep_metadata);
+    if (!parsed.ok()) return parsed.status();
+    Page page;
+    if (parsed->rows > 0) page.next = std::move(parsed->last_seq);
+    for (Event& event : parsed->events) {
+      if (event.op == Op::kUpsert) page.events.push_back(std::move(event));
+    }
+    return page;
+  }
+
+  const CouchdbOptions options_;
+  const Http http_;
+  CurlPtr curl_;
+};
+
+Result<std::unique_ptr<Source>> CouchdbSource::OpenFullRead() {
+  return std::unique_ptr<Source>(std::make_unique<CouchdbFullRead>(options_));
+}
 
 Result<std::string> SelectorJson(const Section& section) {
   const YAML::Node node = section.Node("selector");

@@ -16,6 +16,10 @@
 //     until a change arrives or `heartbeat` passes.
 //   - `run --once` stops at the first empty page, i.e. once `last_seq` is reached.
 //   - `selector` (a Mango selector) is POSTed with `filter=_selector`.
+//   - OpenFullRead(), for reindex: `_all_docs?include_docs=true` in pages by `startkey`, upserts
+//     only (with a selector: `_changes` from since=0 without the deletes). A first start needs
+//     no full read beside the feed (BackfillOnFirstStart() is false): `_changes` from since=0
+//     already gives every document.
 //
 // Events: a change with `deleted: true` is a kDelete of its `_id`; a change of a `_design/`
 // document is skipped; any other change is a kUpsert whose Event::id is `_id` and whose document

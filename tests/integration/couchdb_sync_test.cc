@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "pipeline/config.h"
+#include "pipeline/reindex.h"
 #include "pipeline/state_store.h"
 #include "sources/couchdb.h"
 #include "tests/integration/sync_fixture.h"
@@ -34,6 +36,7 @@ class CouchWorld {
   CouchdbServer& couch() { return *couch_; }
   TypesenseServer& typesense() { return typesense_; }
   std::string state_dir() const { return dir_ / "state"; }
+  std::string config_path() const { return dir_ / "pipelines.yaml"; }
 
   void WriteConfig(const std::string& source_extra = "") {
     std::ofstream(dir_ / "pipelines.yaml") << R"(typesense:
@@ -58,6 +61,16 @@ pipelines:
           - { name: age, type: int32 }
       batch: { max_events: 500, flush_interval: 100ms }
 )";
+  }
+
+  // Rewrites the config's source.page_size.
+  void SetPageSize(int page_size) {
+    std::ifstream in(dir_ / "pipelines.yaml");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t at = text.find("page_size: 500");
+    REQUIRE(at != std::string::npos);
+    text.replace(at, std::string("page_size: 500").size(), "page_size: " + std::to_string(page_size));
+    std::ofstream(dir_ / "pipelines.yaml") << text;
   }
 
   // Makes searchsync reach the server through `url` (a proxy) instead of directly.
@@ -376,6 +389,197 @@ TEST_CASE("couchdb: documents that do not fit the schema are dead-lettered with 
   REQUIRE(letters.size() == 1);
   CHECK(letters[0].document_id == "animal-7");
   CHECK(letters[0].error.find("age") != std::string::npos);
+}
+
+// Every event a full read gives, Polling from the start until it answers empty. `between` runs
+// after each page with the position reached.
+std::vector<Event> ReadFully(Source& full_read, size_t max_events,
+                             const std::function<void(const Checkpoint&)>& between = {}) {
+  std::vector<Event> events;
+  Checkpoint position;
+  for (;;) {
+    auto page = full_read.Poll(position, max_events);
+    INFO(page.status().message());
+    REQUIRE(page.ok());
+    if (page->empty()) return events;
+    CHECK(page->size() <= max_events);
+    position = page->back().position;
+    events.insert(events.end(), page->begin(), page->end());
+    if (between) between(position);
+  }
+}
+
+TEST_CASE("couchdb: the full read gives every live document once, by _all_docs pages",
+          "[integration][couchdb]") {
+  CouchWorld world;
+  world.CreateAnimals(0, 1500);
+  // Ids that need JSON escaping or percent-encoding as a startkey, some at page boundaries.
+  const std::vector<std::string> tricky = {
+      "a b",        "quote\"d", "back\\slash", "plus+and&amp", "percent%20", "slash/in/id",
+      "hash#q?x=1", "\xc3\xbc" "ber",        "emoji-\xf0\x9f\x98\x80",    "~tilde", "0-first",
+      "animal-1500 ", "animal-1500\t"};
+  nlohmann::json docs = nlohmann::json::array();
+  for (const std::string& id : tricky) docs.push_back({{"_id", id}, {"name", id}, {"age", 1}});
+  docs.push_back({{"_id", "_design/a"}, {"views", nlohmann::json::object()}});
+  docs.push_back({{"_id", "_design/z"}, {"views", nlohmann::json::object()}});
+  REQUIRE(world.couch()
+              .Request("POST", "/animals/_bulk_docs", nlohmann::json{{"docs", docs}}.dump())
+              .status == 201);
+  std::vector<std::string> deleted;
+  for (int i = 0; i < 1500; i += 10) deleted.push_back("animal-" + std::to_string(i));
+  world.BulkUpdate(deleted, [](const std::string&) { return std::nullopt; });
+
+  auto source = MakeCouchdbSource(
+      {.url = world.couch().url(), .database = "animals", .page_size = 7});
+  auto full_read = source->OpenFullRead();
+  REQUIRE(full_read.ok());
+  CHECK_FALSE(source->BackfillOnFirstStart());
+
+  // While it reads, the document each page ended on is deleted: the next page must still start
+  // right after it.
+  int deleted_during_read = 0;
+  const std::vector<Event> events = ReadFully(**full_read, 5, [&](const Checkpoint& position) {
+    if (deleted_during_read >= 20) return;
+    const std::string id = nlohmann::json::parse(position.token).get<std::string>();
+    world.BulkUpdate({id}, [](const std::string&) { return std::nullopt; });
+    ++deleted_during_read;
+  });
+  CHECK(deleted_during_read == 20);
+
+  const auto expected = world.couch().AllDocs("animals");
+  std::map<std::string, int> seen;
+  for (const Event& event : events) {
+    CHECK(event.op == Op::kUpsert);
+    ++seen[event.id];
+  }
+  for (const auto& [id, count] : seen) {
+    INFO(id);
+    CHECK(count == 1);
+  }
+  // Everything alive at the end was read; what was read beyond that is the 20 deleted while
+  // reading, each after it was read.
+  for (const auto& [id, doc] : expected) {
+    INFO(id);
+    CHECK(seen.count(id) == 1);
+  }
+  CHECK(seen.size() == expected.size() + 20);
+  for (const std::string& id : tricky) CHECK(seen.count(id) == 1);
+  CHECK_FALSE(seen.count("_design/a"));
+  CHECK_FALSE(seen.count("animal-10"));
+  const auto tom = std::find_if(events.begin(), events.end(),
+                                [](const Event& event) { return event.id == "quote\"d"; });
+  REQUIRE(tom != events.end());
+  bool name_found = false;
+  for (const Field& field : tom->document) {
+    if (field.name == "name") name_found = field.json == R"("quote\"d")";
+    CHECK(field.name != "_rev");
+    CHECK(field.name != "_id");
+  }
+  CHECK(name_found);
+}
+
+// pouchdb-server has no filter=_selector, so the selector's full read is shown against a small
+// server that replays a CouchDB 3 feed of a selector-filtered `_changes`.
+TEST_CASE("couchdb: the full read with a selector reads the filtered _changes without deletes",
+          "[integration][couchdb]") {
+  const std::vector<std::string> rows = {
+      R"({"seq":"1-g1AAAA","id":"cat-1","changes":[{"rev":"1-a"}],"doc":{"_id":"cat-1","_rev":"1-a","age":3}})",
+      R"({"seq":"2-g1AAAB","id":"cat-2","changes":[{"rev":"2-b"}],"deleted":true,"doc":{"_id":"cat-2","_rev":"2-b","_deleted":true}})",
+      R"({"seq":"3-g1AAAC","id":"cat-3","changes":[{"rev":"1-c"}],"doc":{"_id":"cat-3","_rev":"1-c","age":3}})",
+  };
+  const std::vector<std::string> seqs = {"1-g1AAAA", "2-g1AAAB", "3-g1AAAC"};
+  httplib::Server server;
+  std::mutex mutex;
+  std::vector<std::string> requests;  // "since body"
+  server.Post("/animals/_changes", [&](const httplib::Request& request, httplib::Response& reply) {
+    const std::string since = request.get_param_value("since");
+    {
+      std::lock_guard lock(mutex);
+      requests.push_back(since + " " + request.get_param_value("filter") + " " + request.body);
+    }
+    size_t first = 0;
+    while (since != "0" && first < seqs.size() && seqs[first] != since) ++first;
+    if (since != "0") ++first;
+    const size_t limit = std::stoul(request.get_param_value("limit"));
+    std::string body = R"({"results":[)";
+    std::string last_seq = since == "0" ? "0" : "\"" + since + "\"";
+    for (size_t row_idx = first; row_idx < std::min(rows.size(), first + limit); ++row_idx) {
+      body += (row_idx == first ? "" : ",") + rows[row_idx];
+      last_seq = "\"" + seqs[row_idx] + "\"";
+    }
+    reply.set_content(body + R"(],"last_seq":)" + last_seq + R"(,"pending":0})",
+                      "application/json");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { server.listen_after_bind(); });
+  REQUIRE(WaitUntil([&] { return server.is_running(); }, 10s));
+
+  auto source = MakeCouchdbSource({.url = "http://127.0.0.1:" + std::to_string(port),
+                                   .database = "animals",
+                                   .selector_json = R"({"age":3})",
+                                   .page_size = 1});
+  auto full_read = source->OpenFullRead();
+  REQUIRE(full_read.ok());
+  std::vector<std::string> ids;
+  for (const Event& event : ReadFully(**full_read, 100)) {
+    CHECK(event.op == Op::kUpsert);
+    ids.push_back(event.id);
+  }
+  CHECK(ids == std::vector<std::string>{"cat-1", "cat-3"});
+  server.stop();
+  serving.join();
+  std::lock_guard lock(mutex);
+  CHECK(requests == std::vector<std::string>{R"(0 _selector {"selector":{"age":3}})",
+                                             R"(1-g1AAAA _selector {"selector":{"age":3}})",
+                                             R"(2-g1AAAB _selector {"selector":{"age":3}})",
+                                             R"(3-g1AAAC _selector {"selector":{"age":3}})"});
+}
+
+TEST_CASE("couchdb: a reindex reads _all_docs beside the live feed; changes made during the full "
+          "read end with their latest value",
+          "[integration][couchdb]") {
+  CouchWorld world;
+  constexpr int kDocuments = 2000;
+  world.CreateAnimals(0, kDocuments);
+  world.WriteConfig();
+  REQUIRE(world.Run({"run", "--once"}).exit_code == 0);
+  // Pages of 4 make a full read of 500 pages, long enough to meet the changes below.
+  world.SetPageSize(4);
+  const std::string old_collection = world.typesense().Aliases().at("animals");
+
+  for (const std::string& entry : world.Env()) {
+    const size_t equals = entry.find('=');
+    setenv(entry.substr(0, equals).c_str(), entry.substr(equals + 1).c_str(), 1);
+  }
+  Result<Config> config = LoadConfig(world.config_path());
+  REQUIRE(config.ok());
+  // In _all_docs order animal-0 is read first and animal-999 last.
+  bool changed = false;
+  uint64_t written_when_changed = 0;
+  const Status reindex =
+      RunStandaloneReindex(*config, "animals", [&](const ReindexProgress& progress) {
+        if (changed || progress.phase != "full_read" || progress.rows_written == 0) return;
+        written_when_changed = progress.rows_written;
+        world.Update("animal-0", nlohmann::json{{"name", "changed during the read"}});
+        world.Update("animal-999", nlohmann::json{{"name", "changed before it was read"}});
+        world.Update("animal-998", std::nullopt);
+        world.CreateAnimals(kDocuments, 1, " (new)");
+        changed = true;
+      });
+  INFO(reindex.message());
+  REQUIRE(reindex.ok());
+  REQUIRE(changed);
+  CHECK(written_when_changed < static_cast<uint64_t>(kDocuments));
+
+  const std::string new_collection = world.typesense().Aliases().at("animals");
+  CHECK(new_collection != old_collection);
+  CHECK(world.IndexMatchesDatabase() == "");
+  INFO(world.IndexMatchesDatabase());
+  const auto index = world.typesense().Documents(new_collection).value();
+  CHECK(index.at("animal-0")["name"] == "changed during the read");
+  CHECK(index.at("animal-999")["name"] == "changed before it was read");
+  CHECK_FALSE(index.count("animal-998"));
+  CHECK(index.count("animal-" + std::to_string(kDocuments)));
 }
 
 TEST_CASE("couchdb: _rev and _attachments reach the index only when kept and mapped",
