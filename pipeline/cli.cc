@@ -114,6 +114,9 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
     return kExitRuntime;
   }
 
+  // A changed schema is applied by a reindex, not by failing imports: say so at start.
+  WarnAboutSchemaChanges(*config, flags.config_file);
+
   std::vector<std::unique_ptr<PipelineRunner>> runners;
   for (const PipelineConfig* pipeline : pipelines) {
     runners.push_back(std::make_unique<PipelineRunner>(
