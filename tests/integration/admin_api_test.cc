@@ -225,6 +225,32 @@ TEST_CASE("searchsync reindex --wait with no daemon on admin.listen reindexes by
   CHECK(unknown.err.find("no pipeline named 'nope'") != std::string::npos);
 }
 
+TEST_CASE("A reindex.schedule fires in the daemon (every minute: waits up to a minute)",
+          "[integration][admin][reindex][schedule]") {
+  AdminFixture f(500);
+  std::ifstream in(f.world.config_path());
+  std::stringstream yaml;
+  yaml << in.rdbuf();
+  std::string text = yaml.str();
+  const std::string sink = "    sink:\n";
+  text.insert(text.find(sink), "    reindex: { schedule: \"* * * * *\", keep: 1 }\n");
+  f.world.WriteConfig(text);
+  auto daemon = f.StartDaemon();
+  REQUIRE(WaitUntil([&] { return f.world.IndexMatchesProducts() == ""; }, 60s, 100ms));
+  const nlohmann::json before = f.Status();
+  CHECK(before["pipelines"][0]["next_reindex"].is_string());
+
+  REQUIRE(WaitUntil(
+      [&] {
+        const nlohmann::json reindex = f.Status()["pipelines"][0]["reindex"];
+        return reindex.is_object() && reindex["state"] == "succeeded";
+      },
+      150s, 500ms));
+  CHECK(daemon->ReadStderr().find("started reindex pipeline=products due at") !=
+        std::string::npos);
+  CHECK(f.world.IndexMatchesProducts() == "");
+}
+
 TEST_CASE("A second reindex while one runs gets 409, over HTTP and from the CLI",
           "[integration][admin][reindex]") {
   AdminFixture f(3000);
