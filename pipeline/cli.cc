@@ -136,11 +136,25 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
     std::fprintf(stderr, "%s\n", services.status().message().c_str());
     return services.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime;
   }
+  std::unique_ptr<BackupSchedules> backups;
   SignalWatcher watcher([&] {
+    if (backups) backups->Stop();
     (*services)->StopSchedules();
     reindex.CancelAll();  // drops the new collections; aliases stay where they are
     for (auto& runner : runners) runner->Stop();
   });
+  // Backups and snapshots on their schedules (not in a one-shot pass). Started after the
+  // watcher, so their threads inherit its blocked SIGINT/SIGTERM.
+  if (!once) {
+    Result<std::unique_ptr<BackupSchedules>> started = BackupSchedules::Start(*config, pipelines);
+    if (!started.ok()) {
+      std::fprintf(stderr, "%s: %s\n", flags.config_file.c_str(),
+                   started.status().message().c_str());
+      for (auto& runner : runners) runner->Stop();
+      return kExitUsage;
+    }
+    backups = std::move(*started);
+  }
   Log(LogLevel::kInfo, "searchsync",
       std::string("searchsync ") + SEARCHSYNC_VERSION + " running " +
           std::to_string(runners.size()) + " pipeline(s)" + (once ? " once" : ""));
@@ -197,11 +211,30 @@ int Check(const CommonFlags& flags, bool reference) {
   return exit_code;
 }
 
+// The complete backups in each pipeline's backup.to (S3: one request per 1,000 keys).
+void PrintBackups(const Config& config) {
+  for (const PipelineConfig& pipeline : config.pipelines) {
+    if (pipeline.backup.to.empty()) continue;
+    Result<std::vector<std::string>> names = ListBackups(config, pipeline, pipeline.backup.to);
+    if (!names.ok()) {
+      std::printf("%s backups: cannot list %s: %s\n", pipeline.name.c_str(),
+                  pipeline.backup.to.c_str(), names.status().message().c_str());
+    } else {
+      std::printf("%s backups: %zu in %s%s\n", pipeline.name.c_str(), names->size(),
+                  pipeline.backup.to.c_str(),
+                  names->empty() ? "" : (", newest " + names->back()).c_str());
+    }
+  }
+}
+
 int PrintStatus(const CommonFlags& flags, bool json) {
   std::optional<Config> config = LoadOrReport(flags.config_file);
   if (!config) return kExitUsage;
   // A running daemon knows more (lag, reindex progress) and is more current than the store.
-  if (std::optional<int> live = PrintDaemonStatus(*config, json)) return *live;
+  if (std::optional<int> live = PrintDaemonStatus(*config, json)) {
+    if (!json) PrintBackups(*config);
+    return *live;
+  }
   Result<std::unique_ptr<StateStore>> state = StateStore::Open(config->state.path);
   if (!state.ok()) {
     std::fprintf(stderr, "%s\n", state.status().message().c_str());
@@ -248,6 +281,7 @@ int PrintStatus(const CommonFlags& flags, bool json) {
       std::printf("%s checkpoint: %s\n", row.pipeline.c_str(), row.checkpoint.token.c_str());
     }
   }
+  PrintBackups(*config);
   return kExitOk;
 }
 

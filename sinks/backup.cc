@@ -5,13 +5,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
@@ -749,6 +752,109 @@ Status TakeSnapshot(const Config& config, const std::string& directory) {
                        std::to_string(response->status) + " " + ServerMessage(response->body));
   }
   return Status::Ok();
+}
+
+// ---- Schedules -----------------------------------------------------------------------------
+
+struct BackupSchedules::Job {
+  std::string name;  // a pipeline's name, or "snapshot"
+  std::function<Status()> run;
+  std::thread thread;
+  std::atomic<bool> running{false};
+  mutable std::mutex mutex;
+  Counts counts;  // guarded by mutex
+};
+
+Result<std::unique_ptr<BackupSchedules>> BackupSchedules::Start(
+    const Config& config, const std::vector<const PipelineConfig*>& pipelines) {
+  std::unique_ptr<BackupSchedules> schedules(new BackupSchedules());
+  std::vector<ScheduledJob> scheduled;
+  auto add = [&](const std::string& name, const std::string& expression, const std::string& key,
+                 std::function<Status()> run) -> Status {
+    Result<CronSchedule> cron = CronSchedule::Parse(expression);
+    if (!cron.ok()) return InvalidArgument(key + ": " + cron.status().message());
+    auto job = std::make_unique<Job>();
+    job->name = name;
+    job->run = std::move(run);
+    Job* raw = job.get();
+    BackupSchedules* self = schedules.get();
+    scheduled.push_back({.name = (name == "snapshot" ? "snapshot" : "backup pipeline=" + name),
+                         .schedule = std::move(*cron),
+                         .fire = [self, raw] { return self->Fire(*raw); }});
+    schedules->jobs_.push_back(std::move(job));
+    return Status::Ok();
+  };
+  for (const PipelineConfig* pipeline : pipelines) {
+    if (pipeline->backup.schedule.empty()) continue;
+    if (Status status = add(pipeline->name, pipeline->backup.schedule,
+                            "pipelines." + pipeline->name + ".backup.schedule",
+                            [&config, pipeline] {
+                              return RunBackup(config, *pipeline, pipeline->backup.to).status();
+                            });
+        !status.ok()) {
+      return status;
+    }
+  }
+  if (!config.snapshot.schedule.empty()) {
+    if (Status status = add("snapshot", config.snapshot.schedule, "snapshot.schedule",
+                            [&config] { return TakeSnapshot(config, config.snapshot.path); });
+        !status.ok()) {
+      return status;
+    }
+  }
+  if (!scheduled.empty()) {
+    schedules->scheduler_ = std::make_unique<Scheduler>(std::move(scheduled));
+    schedules->scheduler_->Start();
+  }
+  return schedules;
+}
+
+Status BackupSchedules::Fire(Job& job) {
+  if (job.running.exchange(true)) {
+    return FailedPrecondition("the previous " + job.name + " backup still runs");
+  }
+  if (job.thread.joinable()) job.thread.join();  // the previous run, finished
+  job.thread = std::thread([&job] {
+    const Status status = job.run();
+    {
+      std::lock_guard lock(job.mutex);
+      if (status.ok()) {
+        ++job.counts.succeeded;
+        job.counts.last_success_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count();
+      } else {
+        ++job.counts.failed;
+      }
+    }
+    if (!status.ok()) {
+      // The previous backups are still there; the next due time tries again.
+      Log(LogLevel::kError, job.name == "snapshot" ? "snapshot" : "pipeline=" + job.name + " backup",
+          "scheduled run failed: " + status.message());
+    }
+    job.running = false;
+  });
+  return Status::Ok();
+}
+
+void BackupSchedules::Stop() {
+  if (scheduler_) scheduler_->Stop();
+}
+
+BackupSchedules::~BackupSchedules() {
+  Stop();
+  for (auto& job : jobs_) {
+    if (job->thread.joinable()) job->thread.join();
+  }
+}
+
+BackupSchedules::Counts BackupSchedules::counts(const std::string& job_name) const {
+  for (const auto& job : jobs_) {
+    if (job->name != job_name) continue;
+    std::lock_guard lock(job->mutex);
+    return job->counts;
+  }
+  return {};
 }
 
 }  // namespace searchsync

@@ -20,10 +20,12 @@
 // Thread safety: each call is independent; run them from any thread.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "pipeline/config.h"
+#include "pipeline/scheduler.h"
 #include "pipeline/status.h"
 #include "sinks/backup_archive.h"
 
@@ -78,5 +80,37 @@ Result<std::vector<std::string>> ListBackups(const Config& config, const Pipelin
 // POST /operations/snapshot?snapshot_path=`directory` on the first Typesense node that answers.
 // `directory` is on the server's machine and must be absolute.
 Status TakeSnapshot(const Config& config, const std::string& directory);
+
+// The backup and snapshot schedules of `run`: each pipeline's backup.schedule (a backup to
+// backup.to, then retention) and the top-level snapshot.schedule. Each run goes on a thread of
+// its own, so a slow upload delays neither the pipelines nor other schedules; a run still going
+// when the next is due makes the scheduler skip that one (logged as missed).
+//
+// Thread safety: Start, Stop and the destructor from the owning thread; Counts from any thread.
+class BackupSchedules {
+ public:
+  // kInvalidArgument when a schedule does not parse. Starts nothing when no schedule is set.
+  static Result<std::unique_ptr<BackupSchedules>> Start(
+      const Config& config, const std::vector<const PipelineConfig*>& pipelines);
+  ~BackupSchedules();  // Stop(), then waits for runs in progress
+
+  void Stop();  // no new run starts
+
+  struct Counts {
+    uint64_t succeeded = 0;
+    uint64_t failed = 0;
+    int64_t last_success_unix = 0;  // 0: none yet
+  };
+  // Scheduled backups of `pipeline` in this process (the snapshot job counts as "snapshot").
+  Counts counts(const std::string& job) const;
+
+ private:
+  struct Job;
+  BackupSchedules() = default;
+  Status Fire(Job& job);
+
+  std::vector<std::unique_ptr<Job>> jobs_;
+  std::unique_ptr<Scheduler> scheduler_;
+};
 
 }  // namespace searchsync

@@ -399,6 +399,48 @@ TEST_CASE("Retention keeps exactly backup.keep backups, in a directory and in S3
   }
 }
 
+TEST_CASE("run takes scheduled backups and snapshots, and status lists the backups",
+          "[integration][backup]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 200);
+  world.WriteProductsConfig();
+  const std::string backups = world.dir() / "backups";
+  const std::string snapshots = world.dir() / "snapshots";
+  std::ifstream written(world.config_path());
+  const std::string config((std::istreambuf_iterator<char>(written)),
+                           std::istreambuf_iterator<char>());
+  world.WriteConfig("snapshot: { path: " + snapshots + ", schedule: \"* * * * *\" }\n" + config +
+                    "    backup: { to: " + backups + ", schedule: \"* * * * *\", keep: 3 }\n");
+  auto daemon = world.StartDaemon();
+  // The schedule fires at the next whole minute: the first backup lands within about 60 s.
+  REQUIRE(WaitUntil([&] { return world.IndexDocuments().size() == 200; }, 30s));
+  const bool backed_up = WaitUntil(
+      [&] {
+        for (const std::string& name : BackupDirs(backups)) {
+          if (fs::exists(backups + "/products/" + name + "/manifest.json")) return true;
+        }
+        return false;
+      },
+      90s, 200ms);
+  INFO(daemon->ReadStderr());
+  REQUIRE(backed_up);
+  CHECK(WaitUntil([&] { return fs::exists(snapshots + "/state/snapshot"); }, 10s));
+  const std::optional<int> stopped = daemon->Stop();
+  INFO(daemon->Describe());
+  REQUIRE(stopped == 0);
+  const std::string backup = backups + "/products/" + BackupDirs(backups).front();
+  std::ifstream manifest_file(backup + "/manifest.json");
+  const json manifest = json::parse(manifest_file);
+  CHECK(manifest["documents"] == 200);
+  CHECK_FALSE(manifest["checkpoint"].get<std::string>().empty());
+
+  const CommandResult status = world.RunSearchsync({"status"});
+  CHECK(status.exit_code == 0);
+  CHECK(status.out.find("products backups: 1 in " + backups + ", newest " +
+                        BackupDirs(backups).front()) != std::string::npos);
+}
+
 TEST_CASE("The S3 client uploads a large file in parts and reads it back", "[integration][backup]") {
   TempDir dir;
   auto s3 = S3Server::Start("backups");
