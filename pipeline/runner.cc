@@ -1,6 +1,7 @@
 #include "pipeline/runner.h"
 
 #include <functional>
+#include <future>
 
 #include "pipeline/backoff.h"
 #include "pipeline/json.h"
@@ -587,13 +588,21 @@ void PipelineRunner::DeadLetterRejections(const Batch& batch,
           JsonString(letters.front().document_id) + " error=" + JsonString(letters.front().error));
 }
 
+std::shared_ptr<DeleteGuard> PipelineRunner::AddGuard() {
+  auto guard = std::make_shared<DeleteGuard>();
+  std::lock_guard lock(targets_mutex_);
+  guards_.push_back(guard);
+  return guard;
+}
+
 Result<FullReadStats> PipelineRunner::FullRead(Source& full_read, Sink& target,
                                                const FullReadOptions& options) {
-  auto guard = std::make_shared<DeleteGuard>();
-  {
-    std::lock_guard lock(targets_mutex_);
-    guards_.push_back(guard);
-  }
+  return FullRead(full_read, target, options, AddGuard());
+}
+
+Result<FullReadStats> PipelineRunner::FullRead(Source& full_read, Sink& target,
+                                               const FullReadOptions& options,
+                                               std::shared_ptr<DeleteGuard> guard) {
   struct Unregister {
     PipelineRunner* runner;
     const std::shared_ptr<DeleteGuard>* guard;
@@ -628,17 +637,27 @@ Result<FullReadStats> PipelineRunner::FullRead(Source& full_read, Sink& target,
 
   FullReadStats stats;
   Checkpoint position;  // the full read's own paging cursor, never the pipeline's checkpoint
+  // The next page is read while the current one is written, so the source and the sink work
+  // at the same time (two pages in memory). The source is still used by one thread at a time.
+  auto read_page = [&](Checkpoint from) {
+    return std::async(std::launch::async, [&full_read, from = std::move(from), this] {
+      return full_read.Poll(from, config_.sink.batch.max_events);
+    });
+  };
+  std::future<Result<std::vector<Event>>> next = read_page(position);
   for (;;) {
     if (stopped()) return Cancelled("full read cancelled");
-    Result<std::vector<Event>> polled = full_read.Poll(position, config_.sink.batch.max_events);
+    Result<std::vector<Event>> polled = next.get();
     if (!polled.ok()) {
       if (std::optional<Status> end = retry_or_end(polled.status())) return *end;
+      next = read_page(position);
       continue;
     }
     failing_since.reset();
     backoff.Reset();
     if (polled->empty()) return stats;
     position = polled->back().position;
+    next = read_page(position);
 
     Batch batch{.create_only = true};
     batch.events.reserve(polled->size());
@@ -833,13 +852,16 @@ Status PipelineRunner::StartBackfillIfDue() {
   Log(LogLevel::kInfo, component_,
       interrupted ? "backfill: the last one was interrupted; reading everything again"
                   : "backfill: first start, reading everything beside the change stream");
-  backfill_thread_ = std::thread([this, source = std::move(*full_read)]() mutable {
+  // The guard exists before the stream reads anything, so no delete the stream sends can
+  // precede it.
+  std::shared_ptr<DeleteGuard> guard = AddGuard();
+  backfill_thread_ = std::thread([this, source = std::move(*full_read), guard]() mutable {
     std::shared_ptr<Sink> sink;
     {
       std::lock_guard lock(targets_mutex_);
       sink = sink_;
     }
-    Result<FullReadStats> stats = FullRead(*source, *sink, {});
+    Result<FullReadStats> stats = FullRead(*source, *sink, {}, std::move(guard));
     if (!stats.ok()) {
       if (stats.status().code() == StatusCode::kCancelled) {
         Log(LogLevel::kInfo, component_, "backfill interrupted; it runs again on the next start");

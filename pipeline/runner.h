@@ -174,6 +174,10 @@ class PipelineRunner {
                    const WriteReport& primary);
   void DeadLetterRejections(const Batch& batch, const std::vector<Rejection>& rejected,
                             const std::string& prefix);
+  // Registers a new DeleteGuard with the lanes (FullRead unregisters it when it ends).
+  std::shared_ptr<DeleteGuard> AddGuard();
+  Result<FullReadStats> FullRead(Source& full_read, Sink& target, const FullReadOptions& options,
+                                 std::shared_ptr<DeleteGuard> guard);
   // Backfill on a first start (Source::BackfillOnFirstStart): starts backfill_thread_ when no
   // backfill has completed and either nothing was checkpointed yet or an earlier one was
   // interrupted. The state store's "backfill" marker is "running" until it completes.
