@@ -190,6 +190,25 @@ std::string RenderMetrics(const std::vector<PipelineSnapshot>& pipelines,
                uint64_t{1});
   }
 
+  const auto backups = ScheduledBackups().Snapshot();
+  if (!backups.empty()) {
+    out.Family("searchsync_scheduled_backups_total", "counter",
+               "Scheduled backups (job: the pipeline) and snapshots (job: snapshot) this process "
+               "ran, by result.");
+    for (const auto& [job, counts] : backups) {
+      out.Sample("searchsync_scheduled_backups_total", {{"job", job}, {"result", "ok"}},
+                 counts.succeeded);
+      out.Sample("searchsync_scheduled_backups_total", {{"job", job}, {"result", "failed"}},
+                 counts.failed);
+    }
+    out.Family("searchsync_scheduled_backup_last_success_timestamp_seconds", "gauge",
+               "Unix time of the job's last successful run in this process; 0: none yet.");
+    for (const auto& [job, counts] : backups) {
+      out.Sample("searchsync_scheduled_backup_last_success_timestamp_seconds", {{"job", job}},
+                 static_cast<uint64_t>(counts.last_success_unix));
+    }
+  }
+
   std::vector<std::pair<std::string, ReindexProgress>> reindexes;
   if (handlers.reindex_progress) {
     for (const PipelineSnapshot& p : pipelines) {

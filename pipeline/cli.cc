@@ -113,6 +113,13 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
     std::fprintf(stderr, "%s\n", status.message().c_str());
     return kExitRuntime;
   }
+  // Every thread started from here on (admin API, schedules, pipelines) inherits blocked
+  // SIGINT/SIGTERM, so only the SignalWatcher takes them; one arriving before it exists waits.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   // A changed schema is applied by a reindex, not by failing imports: say so at start.
   WarnAboutSchemaChanges(*config, flags.config_file);

@@ -82,4 +82,30 @@ void PrometheusText::Sample(std::string_view name, Labels labels, double value) 
   SampleText(name, labels, buffer);
 }
 
+void ScheduledBackupCounter::Register(const std::string& job) {
+  std::lock_guard lock(mutex_);
+  counts_[job];
+}
+
+void ScheduledBackupCounter::Record(const std::string& job, bool ok, int64_t now_unix) {
+  std::lock_guard lock(mutex_);
+  Counts& counts = counts_[job];
+  if (ok) {
+    ++counts.succeeded;
+    counts.last_success_unix = now_unix;
+  } else {
+    ++counts.failed;
+  }
+}
+
+std::map<std::string, ScheduledBackupCounter::Counts> ScheduledBackupCounter::Snapshot() const {
+  std::lock_guard lock(mutex_);
+  return counts_;
+}
+
+ScheduledBackupCounter& ScheduledBackups() {
+  static ScheduledBackupCounter counter;
+  return counter;
+}
+
 }  // namespace searchsync

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cstdint>
 #include <initializer_list>
+#include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -30,6 +32,25 @@ class HttpStatusCounter {
 
 // Every call searchsync made to Typesense, by response status.
 HttpStatusCounter& TypesenseResponses();
+
+// Scheduled backups and snapshots run by this process, by job: a pipeline's name, or
+// "snapshot". Any thread.
+class ScheduledBackupCounter {
+ public:
+  struct Counts {
+    uint64_t succeeded = 0;
+    uint64_t failed = 0;
+    int64_t last_success_unix = 0;  // 0: none yet
+  };
+  void Register(const std::string& job);  // shows the job with zero counts
+  void Record(const std::string& job, bool ok, int64_t now_unix);
+  std::map<std::string, Counts> Snapshot() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, Counts> counts_;
+};
+ScheduledBackupCounter& ScheduledBackups();
 
 // Builds a Prometheus text exposition: one HELP and TYPE line per family, then its samples.
 //

@@ -14,7 +14,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
@@ -24,6 +23,7 @@
 
 #include "pipeline/backoff.h"
 #include "pipeline/log.h"
+#include "pipeline/metrics.h"
 #include "pipeline/state_store.h"
 #include "pipeline/version.h"
 #include "sinks/collections.h"
@@ -761,8 +761,6 @@ struct BackupSchedules::Job {
   std::function<Status()> run;
   std::thread thread;
   std::atomic<bool> running{false};
-  mutable std::mutex mutex;
-  Counts counts;  // guarded by mutex
 };
 
 Result<std::unique_ptr<BackupSchedules>> BackupSchedules::Start(
@@ -776,6 +774,7 @@ Result<std::unique_ptr<BackupSchedules>> BackupSchedules::Start(
     auto job = std::make_unique<Job>();
     job->name = name;
     job->run = std::move(run);
+    ScheduledBackups().Register(name);
     Job* raw = job.get();
     BackupSchedules* self = schedules.get();
     scheduled.push_back({.name = (name == "snapshot" ? "snapshot" : "backup pipeline=" + name),
@@ -816,17 +815,10 @@ Status BackupSchedules::Fire(Job& job) {
   if (job.thread.joinable()) job.thread.join();  // the previous run, finished
   job.thread = std::thread([&job] {
     const Status status = job.run();
-    {
-      std::lock_guard lock(job.mutex);
-      if (status.ok()) {
-        ++job.counts.succeeded;
-        job.counts.last_success_unix = std::chrono::duration_cast<std::chrono::seconds>(
-                                           std::chrono::system_clock::now().time_since_epoch())
-                                           .count();
-      } else {
-        ++job.counts.failed;
-      }
-    }
+    ScheduledBackups().Record(job.name, status.ok(),
+                              std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count());
     if (!status.ok()) {
       // The previous backups are still there; the next due time tries again.
       Log(LogLevel::kError, job.name == "snapshot" ? "snapshot" : "pipeline=" + job.name + " backup",
@@ -846,15 +838,6 @@ BackupSchedules::~BackupSchedules() {
   for (auto& job : jobs_) {
     if (job->thread.joinable()) job->thread.join();
   }
-}
-
-BackupSchedules::Counts BackupSchedules::counts(const std::string& job_name) const {
-  for (const auto& job : jobs_) {
-    if (job->name != job_name) continue;
-    std::lock_guard lock(job->mutex);
-    return job->counts;
-  }
-  return {};
 }
 
 }  // namespace searchsync

@@ -86,7 +86,7 @@ Status TakeSnapshot(const Config& config, const std::string& directory);
 // its own, so a slow upload delays neither the pipelines nor other schedules; a run still going
 // when the next is due makes the scheduler skip that one (logged as missed).
 //
-// Thread safety: Start, Stop and the destructor from the owning thread; Counts from any thread.
+// Thread safety: Start, Stop and the destructor from the owning thread.
 class BackupSchedules {
  public:
   // kInvalidArgument when a schedule does not parse. Starts nothing when no schedule is set.
@@ -94,15 +94,7 @@ class BackupSchedules {
       const Config& config, const std::vector<const PipelineConfig*>& pipelines);
   ~BackupSchedules();  // Stop(), then waits for runs in progress
 
-  void Stop();  // no new run starts
-
-  struct Counts {
-    uint64_t succeeded = 0;
-    uint64_t failed = 0;
-    int64_t last_success_unix = 0;  // 0: none yet
-  };
-  // Scheduled backups of `pipeline` in this process (the snapshot job counts as "snapshot").
-  Counts counts(const std::string& job) const;
+  void Stop();  // no new run starts; each run's outcome is counted in ScheduledBackups()
 
  private:
   struct Job;

@@ -399,7 +399,7 @@ TEST_CASE("Retention keeps exactly backup.keep backups, in a directory and in S3
   }
 }
 
-TEST_CASE("run takes scheduled backups and snapshots, and status lists the backups",
+TEST_CASE("run takes scheduled backups and snapshots, counted in metrics; status lists the backups",
           "[integration][backup]") {
   SyncFixture world;
   world.CreateProductsTable();
@@ -410,7 +410,9 @@ TEST_CASE("run takes scheduled backups and snapshots, and status lists the backu
   std::ifstream written(world.config_path());
   const std::string config((std::istreambuf_iterator<char>(written)),
                            std::istreambuf_iterator<char>());
-  world.WriteConfig("snapshot: { path: " + snapshots + ", schedule: \"* * * * *\" }\n" + config +
+  const int admin_port = PickFreePort();
+  world.WriteConfig("snapshot: { path: " + snapshots + ", schedule: \"* * * * *\" }\n" +
+                    "admin: { listen: \"127.0.0.1:" + std::to_string(admin_port) + "\" }\n" + config +
                     "    backup: { to: " + backups + ", schedule: \"* * * * *\", keep: 3 }\n");
   auto daemon = world.StartDaemon();
   // The schedule fires at the next whole minute: the first backup lands within about 60 s.
@@ -426,6 +428,21 @@ TEST_CASE("run takes scheduled backups and snapshots, and status lists the backu
   INFO(daemon->ReadStderr());
   REQUIRE(backed_up);
   CHECK(WaitUntil([&] { return fs::exists(snapshots + "/state/snapshot"); }, 10s));
+  std::string metrics;
+  CHECK(WaitUntil(
+      [&] {
+        httplib::Client admin("127.0.0.1", admin_port);
+        auto answer = admin.Get("/metrics");
+        metrics = answer ? answer->body : "";
+        return metrics.find("searchsync_scheduled_backups_total{job=\"products\",result=\"ok\"} 1") !=
+                   std::string::npos &&
+               metrics.find("searchsync_scheduled_backups_total{job=\"snapshot\",result=\"ok\"} 1") !=
+                   std::string::npos;
+      },
+      10s));
+  INFO(metrics);
+  CHECK(metrics.find("searchsync_scheduled_backups_total{job=\"products\",result=\"failed\"} 0") !=
+        std::string::npos);
   const std::optional<int> stopped = daemon->Stop();
   INFO(daemon->Describe());
   REQUIRE(stopped == 0);
