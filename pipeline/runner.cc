@@ -452,28 +452,29 @@ void PipelineRunner::SourceLoop() {
         ++acked_;
         continue;
       }
-      if (event.op == Op::kUpsert && !config_.transforms.empty()) {
-        Event original = event;  // what the dead-letter store keeps if a transform fails
-        Status transform_error;
-        for (const Transform& transform : config_.transforms) {
-          Result<Event> transformed = transform(std::move(event));
-          if (!transformed.ok()) {
-            transform_error = transformed.status();
-            break;
-          }
-          event = std::move(*transformed);
-        }
-        if (!transform_error.ok()) {
-          DeadLetter(original, "transform: " + transform_error.message());
-          tracker_.Ack(seq);
-          ++acked_;
-          continue;
-        }
+      if (event.op == Op::kUpsert && !TransformOrDeadLetter(event)) {
+        tracker_.Ack(seq);
+        ++acked_;
+        continue;
       }
       const size_t bytes = event.ByteSize();
       if (!queue_.Push({.seq = seq, .event = std::move(event), .bytes = bytes})) return;
     }
   }
+}
+
+bool PipelineRunner::TransformOrDeadLetter(Event& event) {
+  if (config_.transforms.empty()) return true;
+  Event original = event;  // what the dead-letter store keeps if a transform fails
+  for (const Transform& transform : config_.transforms) {
+    Result<Event> transformed = transform(std::move(event));
+    if (!transformed.ok()) {
+      DeadLetter(original, "transform: " + transformed.status().message());
+      return false;
+    }
+    event = std::move(*transformed);
+  }
+  return true;
 }
 
 Status PipelineRunner::Run() {
@@ -669,22 +670,9 @@ Result<FullReadStats> PipelineRunner::FullRead(Source& full_read, Sink& target,
         continue;
       }
       ++stats.read;
-      if (!config_.transforms.empty()) {
-        Event original = event;
-        Status transform_error;
-        for (const Transform& transform : config_.transforms) {
-          Result<Event> transformed = transform(std::move(event));
-          if (!transformed.ok()) {
-            transform_error = transformed.status();
-            break;
-          }
-          event = std::move(*transformed);
-        }
-        if (!transform_error.ok()) {
-          DeadLetter(original, "transform: " + transform_error.message());
-          ++stats.rejected;
-          continue;
-        }
+      if (!TransformOrDeadLetter(event)) {
+        ++stats.rejected;
+        continue;
       }
       batch.byte_size += event.ByteSize();
       batch.events.push_back(std::move(event));

@@ -189,6 +189,9 @@ class PipelineRunner {
   void Acknowledge(const PendingBatch& pending, const WriteReport& report);
   searchsync::DeadLetter MakeDeadLetter(const Event& event, std::string error) const;
   void DeadLetter(const Event& event, const std::string& error);
+  // Runs the pipeline's transforms over an upsert in place; when one fails, the event as read
+  // goes to the dead-letter store and the result is false.
+  bool TransformOrDeadLetter(Event& event);
   void DeadLetterAll(const PendingBatch& pending, const std::string& error);
   void PersistProgress(const char* state);
   void Fail(const Status& status);
