@@ -3,7 +3,7 @@
 # added to `pids`) and loads ROWS rows into `products`, the table the demo and the tests use.
 # Leaves for the caller: root, rows, build_dir, build_type, searchsync, test_typesense, work,
 # pids, pg_port, postmaster, pg_version, load_at_start, and the helpers free_port, now_ns,
-# seconds_since, per_second, cpu_seconds and note.
+# seconds_since, per_second, cpu_seconds, note, start_test_typesense and write_products_config.
 caller=$PWD
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -92,3 +92,54 @@ loaded=$(psql -tA -c 'SELECT count(*) FROM products')
 [ "$loaded" = "$rows" ] || { note "loaded $loaded rows, expected $rows"; exit 1; }
 note "loaded in $(seconds_since "$load_started")s"
 
+
+# Starts the Typesense test server (extra flags such as --discard are passed on); sets ts_pid
+# and ts_port.
+api_key=bench-key
+start_test_typesense() {
+  "$test_typesense" --port 0 --port-file "$work/ts.port" --api-key "$api_key" "$@" \
+    >"$work/ts.log" 2>&1 &
+  ts_pid=$!
+  pids+=("$ts_pid")
+  for _ in $(seq 100); do [ -s "$work/ts.port" ] && break; sleep 0.1; done
+  [ -s "$work/ts.port" ] || { note "test-typesense did not start:"; cat "$work/ts.log" >&2; exit 1; }
+  ts_port=$(cat "$work/ts.port")
+}
+
+# Writes the products pipeline (the demo's transforms and schema, ts_port, pg_port) to $config.
+write_products_config() {
+cat >"$config" <<YAML
+typesense:
+  nodes: ["http://127.0.0.1:$ts_port"]
+  api_key: $api_key
+state:
+  path: $work/state
+pipelines:
+  - name: products
+    source:
+      type: postgres
+      dsn: postgresql://postgres@127.0.0.1:$pg_port/postgres
+      table: products
+      primary_key: id
+      updated_at: updated_at
+      poll_interval: 1s
+      deletes:
+        soft_delete_column: is_deleted
+        tombstone_table: { table: deleted_products, id_column: id, deleted_at_column: deleted_at }
+    transforms:
+      - rename: { product_name: name }
+      - drop: [internal_notes, is_deleted]
+      - cast: { price: float }
+    sink:
+      collection: products
+      schema:
+        fields:
+          - { name: name, type: string }
+          - { name: price, type: float }
+          - { name: tags, type: "string[]", facet: true }
+          - { name: popularity, type: int32 }
+        default_sorting_field: popularity
+      batch: { max_events: 10000, max_bytes: 8MiB }
+      concurrency: 2
+YAML
+}

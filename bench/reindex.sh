@@ -13,51 +13,11 @@ set -euo pipefail
 source "$(dirname "$0")/postgres_table.sh"
 
 # ---- The Typesense test server -----------------------------------------------------------------
-api_key=bench-key
-"$test_typesense" --port 0 --port-file "$work/ts.port" --api-key "$api_key" \
-  >"$work/ts.log" 2>&1 &
-ts_pid=$!
-pids+=("$ts_pid")
-for _ in $(seq 100); do [ -s "$work/ts.port" ] && break; sleep 0.1; done
-[ -s "$work/ts.port" ] || { note "test-typesense did not start:"; cat "$work/ts.log" >&2; exit 1; }
-ts_port=$(cat "$work/ts.port")
+start_test_typesense
 
 # ---- searchsync run --once ---------------------------------------------------------------------
 config=$work/bench.yaml
-cat >"$config" <<YAML
-typesense:
-  nodes: ["http://127.0.0.1:$ts_port"]
-  api_key: $api_key
-state:
-  path: $work/state
-pipelines:
-  - name: products
-    source:
-      type: postgres
-      dsn: postgresql://postgres@127.0.0.1:$pg_port/postgres
-      table: products
-      primary_key: id
-      updated_at: updated_at
-      poll_interval: 1s
-      deletes:
-        soft_delete_column: is_deleted
-        tombstone_table: { table: deleted_products, id_column: id, deleted_at_column: deleted_at }
-    transforms:
-      - rename: { product_name: name }
-      - drop: [internal_notes, is_deleted]
-      - cast: { price: float }
-    sink:
-      collection: products
-      schema:
-        fields:
-          - { name: name, type: string }
-          - { name: price, type: float }
-          - { name: tags, type: "string[]", facet: true }
-          - { name: popularity, type: int32 }
-        default_sorting_field: popularity
-      batch: { max_events: 10000, max_bytes: 8MiB }
-      concurrency: 2
-YAML
+write_products_config
 
 # Runs "$@" under /usr/bin/time -v; sets seconds and rss_mib, or exits with the log's tail.
 timed() {
