@@ -21,6 +21,7 @@
 #include "pipeline/cron.h"
 #include "pipeline/json.h"
 #include "pipeline/registry.h"
+#include "pipeline/url.h"
 
 namespace searchsync {
 namespace {
@@ -701,6 +702,9 @@ std::string CheckNodeUrl(std::string& url) {
   } else {
     return "the scheme must be http:// or https://";
   }
+  if (FindUrlUserInfo(url)) {
+    return "a node URL holds no user:password@; Typesense authenticates with typesense.api_key";
+  }
   if (rest.ends_with('/')) {
     rest.remove_suffix(1);
     url.pop_back();
@@ -732,7 +736,8 @@ TypesenseOptions ParseTypesense(const Section& section) {
     if (problem.empty()) continue;
     const YAML::Node at = nodes.IsSequence() ? Element(nodes, index) : nodes;
     section.ErrorAt(at, Indexed(section.PathOf("nodes"), index) +
-                            ": expected a URL like http://127.0.0.1:8108, got " + Shown(url) +
+                            ": expected a URL like http://127.0.0.1:8108, got " +
+                            Shown(RedactUrl(url)) +
                             " (" + problem + ")");
   }
   options.api_key = section.SecretString("api_key");

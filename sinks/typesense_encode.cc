@@ -19,31 +19,6 @@ std::string_view TrimBlank(std::string_view text) {
   return text;
 }
 
-bool IsUnreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
-
-void AppendPercentEncoded(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (IsUnreserved(byte)) {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[byte >> 4]);
-      out.push_back(kHex[byte & 0xF]);
-    }
-  }
-}
-
-size_t PercentEncodedSize(std::string_view text) {
-  size_t size = 0;
-  for (const char c : text) size += IsUnreserved(static_cast<unsigned char>(c)) ? 1 : 3;
-  return size;
-}
-
 // One import result line, read. `error` is set only for failures.
 struct ImportLineResult {
   bool success = false;
@@ -212,13 +187,6 @@ std::string DocumentDeleteTarget(std::string_view collection, std::string_view i
 }
 
 // ---- Names and URLs ------------------------------------------------------------------------
-
-std::string PercentEncode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  AppendPercentEncoded(out, text);
-  return out;
-}
 
 std::string TimestampedCollectionName(std::string_view alias,
                                       std::chrono::system_clock::time_point now) {

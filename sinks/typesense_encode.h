@@ -12,6 +12,7 @@
 
 #include "pipeline/event.h"
 #include "pipeline/status.h"
+#include "pipeline/url.h"  // PercentEncode
 
 namespace searchsync {
 
@@ -78,10 +79,6 @@ std::string FilterDeleteTarget(std::string_view collection, std::string_view enc
 std::string DocumentDeleteTarget(std::string_view collection, std::string_view id);
 
 // ---- Names and URLs ------------------------------------------------------------------------
-
-// Percent-encodes every byte except the unreserved characters A-Z a-z 0-9 - . _ ~, so the
-// result is safe as a path segment or a query value ('+' and ' ' included). Upper-case hex.
-std::string PercentEncode(std::string_view text);
 
 // The concrete collection behind an alias: "<alias>_<UTC time as 20261121T051500Z>".
 std::string TimestampedCollectionName(std::string_view alias,

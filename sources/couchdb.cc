@@ -27,6 +27,7 @@
 
 #include "pipeline/json.h"
 #include "pipeline/log.h"
+#include "pipeline/url.h"
 
 namespace searchsync {
 namespace {
@@ -37,7 +38,7 @@ using namespace std::chrono_literals;
 constexpr KeySpec kCouchdbKeyTable[] = {
     {"url", KeyType::kString, "", true,
      "server URL without the database, http(s)://host:5984; user:password@ in it is never "
-     "logged"},
+     "logged (percent-encode / ? # @ in the password)"},
     {"database", KeyType::kString, "", true, "the database whose documents are synced"},
     {"username", KeyType::kString, "", false, "user for basic authentication"},
     {"password", KeyType::kSecret, "", false, "password for basic authentication"},
@@ -89,25 +90,6 @@ std::string_view Trim(std::string_view text) {
 std::string FormatMillisText(Millis millis) {
   if (millis.count() % 1000 == 0) return std::to_string(millis.count() / 1000) + "s";
   return std::to_string(millis.count()) + "ms";
-}
-
-// Percent-encodes everything but RFC 3986 unreserved characters (`/` in a database name
-// becomes %2F).
-std::string PercentEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (std::isalnum(byte) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[byte >> 4]);
-      out.push_back(kHex[byte & 0xF]);
-    }
-  }
-  return out;
 }
 
 // ---- Parsing --------------------------------------------------------------------------------
@@ -278,26 +260,11 @@ CurlPtr NewCurl() {
   return CurlPtr(curl_easy_init(), &curl_easy_cleanup);
 }
 
-// The password of the URL's user info, if any.
-std::string UrlPassword(std::string_view url) {
-  const size_t scheme = url.find("://");
-  const size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
-  const size_t end = url.find_first_of("/?#", start);
-  const std::string_view authority = url.substr(start, end == std::string_view::npos
-                                                           ? std::string_view::npos
-                                                           : end - start);
-  const size_t at = authority.rfind('@');
-  if (at == std::string_view::npos) return "";
-  const size_t colon = authority.substr(0, at).find(':');
-  if (colon == std::string_view::npos) return "";
-  return std::string(authority.substr(colon + 1, at - colon - 1));
-}
-
 class Http {
  public:
   explicit Http(const CouchdbOptions& options)
       : options_(options),
-        url_password_(UrlPassword(options.url)),
+        secrets_(Secrets(options)),
         base_(Base(options.url) + "/" + PercentEncode(options.database)),
         shown_base_(RedactUrl(Base(options.url)) + "/" + options.database) {}
 
@@ -347,22 +314,19 @@ class Http {
 
   std::string SelectorBody() const { return "{\"selector\":" + options_.selector_json + "}"; }
 
-  // Removes the password wherever a message might have picked it up.
+  // Masks the password wherever a message might have picked it up.
   std::string Scrub(std::string message) const {
-    for (const std::string* secret : {&options_.password.value(), &url_password_}) {
-      if (secret->empty()) continue;
-      for (size_t at = message.find(*secret); at != std::string::npos;
-           at = message.find(*secret, at + Secret::kRedacted.size())) {
-        message.replace(at, secret->size(), Secret::kRedacted);
-      }
-    }
-    return message;
+    return RedactSecrets(std::move(message), secrets_);
   }
 
   Status CurlError(std::string_view what, CURLcode code, const char* detail) const {
     std::string message = "couchdb " + std::string(what) + " " + shown_base_ + ": " +
                           curl_easy_strerror(code);
     if (detail != nullptr && detail[0] != '\0') message += " (" + std::string(detail) + ")";
+    // A URL curl cannot use will not heal by retrying. (The config check refuses most.)
+    if (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL) {
+      return InvalidArgument(Scrub(std::move(message)) + "; fix the url key");
+    }
     return Unavailable(Scrub(std::move(message)));
   }
 
@@ -411,13 +375,20 @@ class Http {
     while (!url.empty() && url.back() == '/') url.remove_suffix(1);
     return std::string(url);
   }
+  // The password key and the password of the URL's user info, in every form a message may
+  // carry them.
+  static std::vector<std::string> Secrets(const CouchdbOptions& options) {
+    std::vector<std::string> secrets = UrlSecrets(options.url);
+    secrets.push_back(options.password.value());
+    return secrets;
+  }
   static size_t AppendToString(char* data, size_t size, size_t count, void* out) {
     static_cast<std::string*>(out)->append(data, size * count);
     return size * count;
   }
 
   const CouchdbOptions& options_;
-  std::string url_password_;
+  std::vector<std::string> secrets_;
   std::string base_;
   std::string shown_base_;
 };
@@ -898,31 +869,40 @@ std::string CouchdbSinceParam(std::string_view token) {
   return PercentEncode(token);
 }
 
-std::string RedactUrl(std::string_view url) {
-  const size_t scheme = url.find("://");
-  const size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
-  const size_t end = url.find_first_of("/?#", start);
-  const size_t stop = end == std::string_view::npos ? url.size() : end;
-  const std::string_view authority = url.substr(start, stop - start);
-  const size_t at = authority.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  const size_t colon = authority.substr(0, at).find(':');
-  if (colon == std::string_view::npos) return std::string(url);
-  return std::string(url.substr(0, start + colon + 1)) + std::string(Secret::kRedacted) +
-         std::string(url.substr(start + at));
-}
-
 std::unique_ptr<Source> MakeCouchdbSource(CouchdbOptions options) {
   return std::make_unique<CouchdbSource>(std::move(options));
 }
+
+namespace {
+
+// "" when curl can use `url` as the server URL, else what is wrong. Never repeats the URL: it
+// may hold a password.
+std::string CheckUrl(const std::string& url) {
+  if (!url.starts_with("http://") && !url.starts_with("https://")) {
+    return "must start with http:// or https://";
+  }
+  if (const std::optional<UrlUserInfo> info = FindUrlUserInfo(url); info && info->ambiguous) {
+    return "the user info before the last '@' holds '/', '?', '#' or '@'; percent-encode them in "
+           "the password (%2F, %3F, %23, %40), or set username and password instead";
+  }
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> parsed(curl_url(), &curl_url_cleanup);
+  if (const CURLUcode code = curl_url_set(parsed.get(), CURLUPART_URL, url.c_str(), 0);
+      code != CURLUE_OK) {
+    return std::string("is not a usable URL: ") + curl_url_strerror(code);
+  }
+  return "";
+}
+
+}  // namespace
 
 SourceFactory ParseCouchdbSource(const Section& section) {
   const size_t errors_before = section.errors().all().size();
   CouchdbOptions options;
   options.url = section.String("url");
-  if (section.Has("url") && !options.url.starts_with("http://") &&
-      !options.url.starts_with("https://")) {
-    section.Error("url", "must start with http:// or https://");
+  if (section.Has("url")) {
+    if (const std::string problem = CheckUrl(options.url); !problem.empty()) {
+      section.Error("url", problem);
+    }
   }
   options.database = section.String("database");
   if (section.Has("database") && options.database.empty()) {

@@ -34,7 +34,8 @@
 // JSON text). Changes the server replays after a failover are harmless: upserts are idempotent.
 //
 // Credentials come from username/password (basic auth) or from the URL's user info; neither
-// appears in logs or errors (RedactUrl).
+// appears in logs or errors (RedactUrl,
+// RedactSecrets in pipeline/url.h).
 
 #include <chrono>
 #include <cstdint>
@@ -122,8 +123,5 @@ Result<CouchdbAllDocsPage> ParseCouchdbAllDocsPage(std::string_view body,
 // The `since` query value for a checkpoint token, percent-encoded: "0" for the empty token, a
 // JSON string's value, or any other JSON value's text.
 std::string CouchdbSinceParam(std::string_view token);
-
-// `url` with the password of its user info replaced by ***: http://admin:***@host:5984.
-std::string RedactUrl(std::string_view url);
 
 }  // namespace searchsync

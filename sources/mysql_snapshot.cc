@@ -13,6 +13,7 @@
 
 #include "pipeline/json.h"
 #include "pipeline/log.h"
+#include "pipeline/url.h"
 #include "sources/postgres.h"  // JoinKeyParts: the stream and the full read build ids the same way
 
 namespace searchsync {
@@ -22,31 +23,6 @@ namespace {
 // server drops the connection after net_write_timeout (default 60s) without reads.
 constexpr int kNetWriteTimeoutSeconds = 24 * 3600;
 constexpr int kConnectTimeoutSeconds = 10;
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decodes `text`; false on a malformed escape.
-bool PercentDecode(std::string_view text, std::string& out) {
-  out.clear();
-  for (size_t pos = 0; pos < text.size(); ++pos) {
-    if (text[pos] != '%') {
-      out.push_back(text[pos]);
-      continue;
-    }
-    if (pos + 2 >= text.size()) return false;
-    const int high = HexValue(text[pos + 1]);
-    const int low = HexValue(text[pos + 2]);
-    if (high < 0 || low < 0) return false;
-    out.push_back(static_cast<char>(high * 16 + low));
-    pos += 2;
-  }
-  return true;
-}
 
 std::string QuoteIdentifier(std::string_view name) {
   std::string out = "`";
@@ -104,13 +80,7 @@ MysqlValueKind KindOf(sql::ResultSetMetaData& meta, unsigned column) {
 // the rest (SQL errors, access denied) need someone to fix the config.
 Status FromSqlError(const sql::SQLException& e, std::string_view context,
                     const std::string& password) {
-  std::string message = e.what();
-  if (!password.empty()) {
-    for (size_t found = message.find(password); found != std::string::npos;
-         found = message.find(password, found + Secret::kRedacted.size())) {
-      message.replace(found, password.size(), Secret::kRedacted);
-    }
-  }
+  const std::string message = RedactSecrets(e.what(), std::span(&password, 1));
   const int code = e.getErrorCode();
   std::string text = std::string(context) + ": " + message;
   if (code != 0) text += " (MySQL error " + std::to_string(code) + ")";
@@ -326,12 +296,13 @@ Result<MysqlDsn> ParseMysqlDsn(std::string_view dsn) {
     const std::string_view userinfo = rest.substr(0, at);
     rest = rest.substr(at + 1);
     const size_t colon = userinfo.find(':');
-    if (!PercentDecode(userinfo.substr(0, colon), out.user)) {
-      return bad("the DSN's user has a malformed %-escape");
-    }
-    if (colon != std::string_view::npos &&
-        !PercentDecode(userinfo.substr(colon + 1), out.password)) {
-      return bad("the DSN's password has a malformed %-escape");
+    std::optional<std::string> user = PercentDecode(userinfo.substr(0, colon));
+    if (!user) return bad("the DSN's user has a malformed %-escape");
+    out.user = std::move(*user);
+    if (colon != std::string_view::npos) {
+      std::optional<std::string> password = PercentDecode(userinfo.substr(colon + 1));
+      if (!password) return bad("the DSN's password has a malformed %-escape");
+      out.password = std::move(*password);
     }
     if (out.user.empty()) return bad("the DSN names no user before '@'");
   }

@@ -42,12 +42,14 @@
 
 #include "sources/postgres.h"
 
+#include <libpq-fe.h>
 #include <poll.h>
 #include <simdjson.h>
 #include <strings.h>
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -59,6 +61,7 @@
 
 #include "pipeline/json.h"
 #include "pipeline/log.h"
+#include "pipeline/url.h"
 
 namespace searchsync {
 namespace {
@@ -474,70 +477,134 @@ std::string FormatUtcMicros(int64_t micros) {
 
 // ---- Secrets in messages ----------------------------------------------------------------------
 
-std::string PercentDecode(std::string_view text) {
-  std::string out;
-  for (size_t pos = 0; pos < text.size(); ++pos) {
-    if (text[pos] == '%' && pos + 2 < text.size() && HexValue(text[pos + 1]) >= 0 &&
-        HexValue(text[pos + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexValue(text[pos + 1]) * 16 + HexValue(text[pos + 2])));
-      pos += 2;
-    } else {
-      out.push_back(text[pos]);
+bool IsUri(std::string_view dsn) {
+  return dsn.starts_with("postgresql://") || dsn.starts_with("postgres://");
+}
+
+// Where a DSN keeps its password: the text a libpq message could quote parts of. For a URI,
+// the user info's password and any ?password= value; for key=value pairs, what follows
+// "password=" up to the next known keyword ("password=S3 CRET dbname=shop" is read by libpq as
+// password S3 and a keyword CRET without '=').
+std::vector<std::string> PasswordRegions(const std::string& dsn, bool uri) {
+  std::vector<std::string> regions = uri ? UrlSecrets(dsn) : std::vector<std::string>{};
+  std::set<std::string, std::less<>> keywords;
+  if (std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> defaults(PQconndefaults(),
+                                                                              &PQconninfoFree);
+      defaults != nullptr) {
+    for (const PQconninfoOption* option = defaults.get(); option->keyword; ++option) {
+      keywords.insert(option->keyword);
     }
   }
+  const std::string_view text = dsn;
+  for (size_t found = text.find("password"); found != std::string_view::npos;
+       found = text.find("password", found + 1)) {
+    size_t pos = found + std::strlen("password");
+    while (pos < text.size() && text[pos] == ' ') ++pos;
+    if (pos >= text.size() || text[pos] != '=') continue;
+    const size_t start = pos + 1;
+    size_t end = uri ? text.find('&', start) : std::string_view::npos;
+    // The next " keyword=" ends a key=value password.
+    for (size_t blank = text.find(' ', start); !uri && blank != std::string_view::npos;
+         blank = text.find(' ', blank + 1)) {
+      const size_t word = text.find_first_not_of(' ', blank);
+      const size_t equals = word == std::string_view::npos ? word : text.find('=', word);
+      if (equals == std::string_view::npos) break;
+      std::string_view keyword = text.substr(word, equals - word);
+      while (keyword.ends_with(' ')) keyword.remove_suffix(1);
+      if (keywords.contains(keyword)) {
+        end = blank;
+        break;
+      }
+    }
+    regions.emplace_back(text.substr(start, end == std::string_view::npos ? end : end - start));
+    if (uri) {
+      if (std::optional<std::string> decoded = PercentDecode(regions.back())) {
+        regions.push_back(std::move(*decoded));
+      }
+    }
+  }
+  return regions;
+}
+
+// A libpq message with each "quoted" part that comes from a password region masked.
+std::string MaskQuotedPasswordParts(const std::string& message,
+                                    const std::vector<std::string>& regions) {
+  std::string out;
+  size_t at = 0;
+  for (size_t open = message.find('"'); open != std::string::npos; open = message.find('"', at)) {
+    const size_t close = message.find('"', open + 1);
+    if (close == std::string::npos) break;
+    const std::string_view quoted = std::string_view(message).substr(open + 1, close - open - 1);
+    const bool secret = quoted != "=" && !quoted.empty() &&
+                        std::any_of(regions.begin(), regions.end(), [&](const std::string& r) {
+                          return r.find(quoted) != std::string::npos;
+                        });
+    out.append(message, at, open + 1 - at);
+    out += secret ? std::string(Secret::kRedacted) : std::string(quoted);
+    out.push_back('"');
+    at = close + 1;
+  }
+  out.append(message, at);
   return out;
 }
 
-// The password in a libpq URI (user:password@, ?password=) or key=value string, raw and
-// decoded; the strings to scrub from any message.
-std::vector<std::string> DsnSecrets(const std::string& dsn) {
-  std::vector<std::string> secrets;
-  const auto add = [&](std::string_view value) {
-    if (value.empty()) return;
-    secrets.emplace_back(value);
-    if (std::string decoded = PercentDecode(value); decoded != value) secrets.push_back(decoded);
-  };
-  const bool uri = dsn.starts_with("postgresql://") || dsn.starts_with("postgres://");
-  if (uri) {
-    const size_t start = dsn.find("://") + 3;
-    const size_t at = dsn.find('@', start);
-    const size_t slash = dsn.find('/', start);
-    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
-      const size_t colon = dsn.find(':', start);
-      if (colon != std::string::npos && colon < at)
-        add(std::string_view(dsn).substr(colon + 1, at - colon - 1));
-    }
+}  // namespace
+
+Result<std::vector<std::string>> CheckPostgresDsn(const std::string& dsn) {
+  const bool uri = IsUri(dsn);
+  if (const std::optional<UrlUserInfo> info = FindUrlUserInfo(dsn); uri && info && info->ambiguous) {
+    return InvalidArgument(
+        "the URI's user info (before the last '@') holds '/', '?', '#' or '@', so libpq would "
+        "read part of the password as the host or the database; percent-encode them in the "
+        "password (%2F, %3F, %23, %40)");
   }
-  // "password=..." in a query string or a key=value list, possibly quoted.
-  for (size_t found = dsn.find("password"); found != std::string::npos;
-       found = dsn.find("password", found + 1)) {
-    size_t pos = found + std::strlen("password");
-    while (pos < dsn.size() && dsn[pos] == ' ') ++pos;
-    if (pos >= dsn.size() || dsn[pos] != '=') continue;
-    ++pos;
-    while (pos < dsn.size() && dsn[pos] == ' ') ++pos;
-    std::string value;
-    if (pos < dsn.size() && dsn[pos] == '\'') {
-      for (++pos; pos < dsn.size() && dsn[pos] != '\''; ++pos) {
-        if (dsn[pos] == '\\' && pos + 1 < dsn.size()) ++pos;
-        value.push_back(dsn[pos]);
-      }
-    } else {
-      while (pos < dsn.size() && dsn[pos] != ' ' && dsn[pos] != '&') value.push_back(dsn[pos++]);
+  const std::vector<std::string> regions = PasswordRegions(dsn, uri);
+  char* error = nullptr;
+  const std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(
+      PQconninfoParse(dsn.c_str(), &error), &PQconninfoFree);
+  if (options == nullptr) {
+    std::string message = error != nullptr ? error : "out of memory";
+    PQfreemem(error);
+    while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back()))) {
+      message.pop_back();
     }
-    add(value);
+    return InvalidArgument("libpq cannot read it: " +
+                           RedactSecrets(MaskQuotedPasswordParts(message, regions), regions) +
+                           " (quote a value holding spaces or quotes in single quotes, "
+                           "password='...')");
+  }
+  std::vector<std::string> secrets = regions;
+  for (const PQconninfoOption* option = options.get(); option->keyword; ++option) {
+    if (option->val == nullptr) continue;
+    const std::string_view keyword = option->keyword;
+    const std::string_view value = option->val;
+    if (keyword == "password" && !value.empty()) secrets.emplace_back(value);
+    if (keyword != "port") continue;
+    // libpq checks ports only when connecting, in a message that quotes the value.
+    for (size_t start = 0; start <= value.size();) {
+      const size_t comma = std::min(value.find(',', start), value.size());
+      const std::string_view port = value.substr(start, comma - start);
+      int number = 0;
+      const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+      if (!port.empty() &&
+          (ec != std::errc() || end != port.data() + port.size() || number < 1 || number > 65535)) {
+        return InvalidArgument("port " + RedactSecrets(JsonString(port), secrets) +
+                               " is not a number between 1 and 65535");
+      }
+      start = comma + 1;
+    }
   }
   return secrets;
 }
 
-std::string Scrub(std::string text, const std::vector<std::string>& secrets) {
-  for (const std::string& secret : secrets) {
-    for (size_t found = text.find(secret); found != std::string::npos;
-         found = text.find(secret, found + Secret::kRedacted.size())) {
-      text.replace(found, secret.size(), Secret::kRedacted);
-    }
-  }
-  return text;
+namespace {
+
+// The password in every form a message could carry it. The config has run CheckPostgresDsn;
+// for a DSN it refuses, every region that may hold the password.
+std::vector<std::string> DsnSecrets(const std::string& dsn) {
+  Result<std::vector<std::string>> secrets = CheckPostgresDsn(dsn);
+  if (secrets.ok()) return std::move(secrets).value();
+  return PasswordRegions(dsn, IsUri(dsn));
 }
 
 // A server or libpq message as one line: the first line for SQL errors ("ERROR:  relation ... "
@@ -841,7 +908,10 @@ Status PostgresSource::Failure(const std::exception& error, std::string_view con
   std::string where(context);
   if (const auto* broken = dynamic_cast<const pqxx::broken_connection*>(&error)) {
     connection_.reset();
-    const std::string message = Scrub(MessageLine(broken->what(), false), secrets_);
+    const std::string message = RedactSecrets(MessageLine(broken->what(), false), secrets_);
+    // libpq refuses an option value it checks only when connecting (sslmode=bogus): no retry
+    // will change it.
+    if (message.starts_with("invalid ")) return InvalidArgument(where + ": dsn: " + message);
     // A refused login or a missing database will not fix itself by retrying.
     if (message.find("authentication failed") != std::string::npos ||
         message.find("no pg_hba.conf entry") != std::string::npos ||
@@ -856,7 +926,7 @@ Status PostgresSource::Failure(const std::exception& error, std::string_view con
   }
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&error)) {
     const std::string& state = sql->sqlstate();
-    const std::string message = Scrub(MessageLine(sql->what(), true), secrets_);
+    const std::string message = RedactSecrets(MessageLine(sql->what(), true), secrets_);
     const auto in_class = [&](std::string_view prefix) { return state.starts_with(prefix); };
     if (state == "42501") {
       return FailedPrecondition(where + ": " + message + " (grant the role SELECT on it)");
@@ -873,9 +943,9 @@ Status PostgresSource::Failure(const std::exception& error, std::string_view con
   connection_.reset();
   if (dynamic_cast<const pqxx::in_doubt_error*>(&error) != nullptr ||
       dynamic_cast<const pqxx::failure*>(&error) != nullptr) {
-    return Unavailable(where + ": " + Scrub(MessageLine(error.what(), false), secrets_));
+    return Unavailable(where + ": " + RedactSecrets(MessageLine(error.what(), false), secrets_));
   }
-  return Internal(where + ": " + Scrub(MessageLine(error.what(), false), secrets_));
+  return Internal(where + ": " + RedactSecrets(MessageLine(error.what(), false), secrets_));
 }
 
 // True when an idle connection has something to read: between queries the server only writes
@@ -1322,6 +1392,12 @@ SourceFactory ParsePostgresSource(const Section& section) {
   const size_t errors_before = section.errors().all().size();
   PostgresOptions options;
   options.dsn = section.SecretString("dsn");
+  if (section.Has("dsn")) {
+    if (Result<std::vector<std::string>> checked = CheckPostgresDsn(options.dsn.value());
+        !checked.ok()) {
+      section.Error("dsn", checked.status().message());
+    }
+  }
   options.table = section.String("table");
   options.query = section.String("query");
   if (section.Has("table") == section.Has("query")) {

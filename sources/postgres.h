@@ -46,6 +46,13 @@ extern const std::span<const KeySpec> kPostgresKeys;
 // Reads PostgresOptions from `section`; nullptr when they had errors.
 SourceFactory ParsePostgresSource(const Section& section);
 
+// Reads a libpq DSN (URI or key=value) as libpq will, before any connection, and refuses with
+// kInvalidArgument what libpq would refuse only when connecting (a malformed string, an
+// unknown option, a port that is no number) or read differently from what was meant (a URI
+// password holding an unencoded '/', '?', '#' or '@'). Messages never quote the password. On
+// success, the password in every form a message could carry it.
+Result<std::vector<std::string>> CheckPostgresDsn(const std::string& dsn);
+
 struct PostgresTombstoneOptions {
   std::string table;              // may be schema-qualified: audit.deleted_products
   std::string id_column;          // the deleted document's id (the joined key for composite keys)

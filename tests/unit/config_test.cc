@@ -611,6 +611,28 @@ pipelines:
         });
 }
 
+TEST_CASE("Node URLs with user:password@ are refused without echoing the password", "[config]") {
+  const std::string text = WithSource(R"(typesense:
+  nodes: ["http://ts:S3CRET-pw@a:8108", "http://ts:S3CRET/pw@a:8108", "ftp://ts:S3CRET-pw@a:1",
+          "http://ts:S3CRET-pw@a"]
+  api_key: xyz
+pipelines:
+  - name: products
+    source: SOURCE
+    sink: { collection: p, schema: { fields: [{ name: t, type: string }] } }
+)");
+  const std::vector<std::string> errors = ErrorsOf(text);
+  REQUIRE(errors.size() == 4);
+  CHECK(errors[0].find("got \"http://ts:***@a:8108\" (a node URL holds no user:password@; "
+                       "Typesense authenticates with typesense.api_key)") != std::string::npos);
+  CHECK(errors[1].find("got \"http://***@a:8108\"") != std::string::npos);
+  CHECK(errors[2].find("got \"ftp://ts:***@a:1\" (the scheme") != std::string::npos);
+  for (const std::string& error : errors) {
+    INFO(error);
+    CHECK(error.find("S3CRET") == std::string::npos);
+  }
+}
+
 TEST_CASE("An unknown source type suggests a registered one", "[config]") {
   const std::string text = R"(typesense: { nodes: "http://a:1", api_key: k }
 pipelines:

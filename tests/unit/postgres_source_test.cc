@@ -1,5 +1,6 @@
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -181,6 +182,72 @@ TEST_CASE("Postgres options report every mistake", "[postgres]") {
   const ParsedSource missing = Parse("table: products\n");
   CHECK_FALSE(missing.factory);
   CHECK(missing.errors.ToString().find("dsn") != std::string::npos);
+}
+
+TEST_CASE("DSNs libpq would misread or refuse are configuration errors that hide the password",
+          "[postgres][config]") {
+  struct Case {
+    std::string dsn;
+    std::string says;
+  };
+  // libpq's own messages for these quote "PG-1@127.0.0.1", "S3CRET" or "CRET".
+  const std::vector<Case> cases = {
+      {"postgresql://app:S3CRET@PG-1@127.0.0.1/shop", "percent-encode"},
+      {"postgresql://app:S3CRET/PG-1@127.0.0.1/shop", "percent-encode"},
+      {"postgres://app:S3CRET#PG-1@127.0.0.1/shop", "percent-encode"},
+      {"host=127.0.0.1 password=S3CRET PG-1 dbname=shop", "libpq cannot read it"},
+      {"host=127.0.0.1 password=S3CRET PG-1=x dbname=shop", "libpq cannot read it"},
+      {"host=127.0.0.1 port=notaport password=S3CRET-PG-1", "port \"notaport\" is not a number"},
+      {"host=127.0.0.1 port=5432,x password=S3CRET-PG-1", "port \"x\" is not a number"},
+      {"host=127.0.0.1 dbname='shop password=S3CRET-PG-1", "unterminated quoted string"},
+      {"host=127.0.0.1 colour=blue password=S3CRET-PG-1", "invalid connection option \"colour\""},
+      {"postgresql://app:S3CRET-PG-1@127.0.0.1:notaport/shop", "is not a number"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.dsn);
+    const Result<std::vector<std::string>> checked = CheckPostgresDsn(c.dsn);
+    REQUIRE_FALSE(checked.ok());
+    CHECK(checked.status().code() == StatusCode::kInvalidArgument);
+    const std::string& message = checked.status().message();
+    INFO(message);
+    CHECK(message.find(c.says) != std::string::npos);
+    CHECK(message.find("S3CRET") == std::string::npos);
+    CHECK(message.find("PG-1") == std::string::npos);
+
+    // The config reports it at the dsn key, and builds no source.
+    const ParsedSource parsed =
+        Parse("dsn: \"" + c.dsn + "\"\ntable: products\nprimary_key: id\nupdated_at: u\n");
+    CHECK_FALSE(parsed.factory);
+    CHECK(parsed.errors.ToString().find("dsn: ") != std::string::npos);
+    CHECK(parsed.errors.ToString().find("S3CRET") == std::string::npos);
+  }
+}
+
+TEST_CASE("Well-formed DSNs pass, with the password in every form a message could carry",
+          "[postgres][config]") {
+  const auto uri = CheckPostgresDsn("postgresql://app:S3%2FCRET@db:5432,db2:5433/shop");
+  REQUIRE(uri.ok());
+  CHECK(std::find(uri->begin(), uri->end(), "S3/CRET") != uri->end());
+  CHECK(std::find(uri->begin(), uri->end(), "S3%2FCRET") != uri->end());
+  const auto quoted = CheckPostgresDsn("host=db password='S3 CRET' dbname=shop");
+  REQUIRE(quoted.ok());
+  CHECK(std::find(quoted->begin(), quoted->end(), "S3 CRET") != quoted->end());
+  CHECK(CheckPostgresDsn("host=/var/run/postgresql dbname=shop").ok());
+  CHECK(CheckPostgresDsn("").ok());
+}
+
+TEST_CASE("An option libpq checks only when connecting stops the source as a config error",
+          "[postgres]") {
+  PostgresOptions options;
+  options.dsn = Secret("host=127.0.0.1 port=1 sslmode=bogus password=S3CRET-PG-1");
+  options.table = "products";
+  options.primary_key = {"id"};
+  options.updated_at = "updated_at";
+  const Status status = MakePostgresSource(options)->HealthCheck();
+  INFO(status.message());
+  CHECK(status.code() == StatusCode::kInvalidArgument);
+  CHECK(status.message().find("sslmode") != std::string::npos);
+  CHECK(status.message().find("S3CRET") == std::string::npos);
 }
 
 }  // namespace
