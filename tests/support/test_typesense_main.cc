@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
   double write_503_rate = 0;
   double drop_rate = 0;
   int latency_ms = 0;
+  int jitter_ms = 0;
+  double drained_per_second = 0;
+  searchsync::test::TypesenseWriteQueueModel queue;
   std::string port_file;
 
   CLI::App app{"Typesense-compatible test server (a fixture, not Typesense)"};
@@ -52,6 +55,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--latency-ms", latency_ms, "Delay added to every request")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--jitter-ms", jitter_ms, "Random delay up to this, before and after each request")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--queue-drain", drained_per_second,
+                 "Model the write queue: chunks indexed per second (0 = no model)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--healthy-write-lag", queue.healthy_write_lag,
+                 "With --queue-drain: writes 503 while more chunks than this wait");
   app.add_option("--seed", options.seed, "Seed for the fault switches' random choices");
   app.add_option("--port-file", port_file, "Write the port here once listening");
   try {
@@ -72,6 +82,11 @@ int main(int argc, char** argv) {
   server.SetWriteUnavailableRate(write_503_rate);
   server.SetDropRate(drop_rate);
   server.SetLatency(std::chrono::milliseconds(latency_ms));
+  server.SetJitter(std::chrono::milliseconds(jitter_ms));
+  if (drained_per_second > 0) {
+    queue.drained_per_second = drained_per_second;
+    server.SetWriteQueueModel(queue);
+  }
   if (!port_file.empty() && !WritePortFile(port_file, server.port())) {
     std::cerr << "test-typesense: cannot write " << port_file << "\n";
     return 1;

@@ -39,9 +39,10 @@ using json = nlohmann::json;
 constexpr char kJsonType[] = "application/json; charset=utf-8";
 constexpr char kTextType[] = "text/plain; charset=utf-8";
 constexpr size_t kMaxWriteAttempts = 100'000;
-constexpr size_t kMaxFilterOps = 100;     // --filter-by-max-ops default
-constexpr int kMaxPerPage = 250;          // --max-per-page default
-constexpr size_t kMaxSearchQuery = 4000;  // GET .../search query-string cap
+constexpr size_t kMaxFilterOps = 100;        // --filter-by-max-ops default
+constexpr int kMaxPerPage = 250;             // --max-per-page default
+constexpr size_t kMaxSearchQuery = 4000;     // GET .../search query-string cap
+constexpr size_t kRaftChunkBytes = 196'605;  // a streamed write is logged in chunks of this size
 // Each keep-alive connection holds a worker, so leave room for many concurrent clients.
 constexpr size_t kWorkerThreads = 32;
 
@@ -1222,15 +1223,26 @@ struct TypesenseServer::Impl {
   std::atomic<double> drop_rate{0};
   std::atomic<bool> unavailable{false};
   std::atomic<int64_t> latency_ms{0};
+  std::atomic<int64_t> jitter_ms{0};
   std::mutex rng_mu;
   std::mt19937_64 rng;
-  std::mutex stop_mu;
+  mutable std::mutex stop_mu;
   std::condition_variable stop_cv;
-  bool stopping = false;  // guarded by stop_mu
+  bool stopping = false;      // guarded by stop_mu
+  bool hold_imports = false;  // guarded by stop_mu
+  int held_imports = 0;       // guarded by stop_mu
+
+  // The write queue model (TypesenseWriteQueueModel); all guarded by queue_mu.
+  mutable std::mutex queue_mu;
+  std::optional<TypesenseWriteQueueModel> queue_model;
+  double pending_chunks = 0;
+  std::chrono::steady_clock::time_point drained_at, next_refresh;
+  bool write_ready = true, read_ready = true;
 
   mutable std::mutex counters_mu;
   TypesenseServerCounters counters;
   std::deque<TypesenseWriteAttempt> write_attempts;
+  int64_t writes_in_flight = 0;  // guarded by counters_mu
 
   // Lock order: mu before any StoredCollection::mu.
   mutable std::mutex mu;
@@ -1312,6 +1324,62 @@ struct TypesenseServer::Impl {
     return std::uniform_real_distribution<double>(0, 1)(rng) < rate;
   }
 
+  std::chrono::milliseconds RandomDelay(int64_t max_ms) {
+    if (max_ms <= 0) return std::chrono::milliseconds(0);
+    std::lock_guard lock(rng_mu);
+    return std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, max_ms)(rng));
+  }
+
+  // Waits `delay`, cut short when the server stops.
+  void Pause(std::chrono::milliseconds delay) {
+    if (delay.count() <= 0) return;
+    std::unique_lock lock(stop_mu);
+    stop_cv.wait_for(lock, delay, [&] { return stopping; });
+  }
+
+  // An import that took effect waits here, unanswered, while imports are held.
+  void WhileImportsHeld() {
+    std::unique_lock lock(stop_mu);
+    if (!hold_imports || stopping) return;
+    ++held_imports;
+    stop_cv.wait(lock, [&] { return !hold_imports || stopping; });
+    --held_imports;
+  }
+
+  // ---- The write queue model ----
+
+  // Brings the queue to `now`: drains what the indexer got through since the last call, and on
+  // a refresh tick recomputes the readiness flags, which then hold until the next tick.
+  void AdvanceQueueLocked(std::chrono::steady_clock::time_point now) {
+    if (!queue_model) return;
+    const double elapsed = std::chrono::duration<double>(now - drained_at).count();
+    pending_chunks = std::max(0.0, pending_chunks - elapsed * queue_model->drained_per_second);
+    drained_at = now;
+    if (now < next_refresh) return;
+    write_ready = pending_chunks <= static_cast<double>(queue_model->healthy_write_lag);
+    read_ready = pending_chunks <= static_cast<double>(queue_model->healthy_read_lag);
+    const auto interval = std::max(queue_model->refresh_interval, std::chrono::milliseconds(1));
+    next_refresh += ((now - next_refresh) / interval + 1) * interval;
+  }
+
+  bool QueueReady(bool write) {
+    std::lock_guard lock(queue_mu);
+    AdvanceQueueLocked(std::chrono::steady_clock::now());
+    return !queue_model || (write ? write_ready : read_ready);
+  }
+
+  void Enqueue(double chunks) {
+    std::lock_guard lock(queue_mu);
+    AdvanceQueueLocked(std::chrono::steady_clock::now());
+    if (queue_model) pending_chunks += chunks;
+  }
+
+  int64_t PendingChunks() {
+    std::lock_guard lock(queue_mu);
+    AdvanceQueueLocked(std::chrono::steady_clock::now());
+    return static_cast<int64_t>(std::ceil(pending_chunks));
+  }
+
   void Log(const TypesenseWriteAttempt& attempt) {
     std::lock_guard lock(counters_mu);
     write_attempts.push_back(attempt);
@@ -1334,16 +1402,15 @@ struct TypesenseServer::Impl {
   // Runs one request through the real server's order of checks (API-NOTES §1), with the fault
   // switches where the real readiness gate sits.
   void Serve(const httplib::Request& req, httplib::Response& res, const std::string& body) {
+    Pause(RandomDelay(jitter_ms.load()));  // on the way in: the request has not arrived yet
     const auto arrived = std::chrono::steady_clock::now();
-    if (const int64_t delay = latency_ms.load(); delay > 0) {
-      std::unique_lock lock(stop_mu);
-      stop_cv.wait_for(lock, std::chrono::milliseconds(delay), [&] { return stopping; });
-    }
+    Pause(std::chrono::milliseconds(latency_ms.load()));
     const size_t question = req.target.find('?');
     const std::string raw_path = req.target.substr(0, question);
     const std::string query = question == std::string::npos ? "" : req.target.substr(question + 1);
     Call call{req, SplitPath(raw_path), ParseQuery(query), body};
     auto send = [&](const Reply& reply) {
+      Pause(RandomDelay(jitter_ms.load()));  // on the way back
       res.status = reply.status;
       res.set_content(reply.body, reply.content_type);
     };
@@ -1361,6 +1428,20 @@ struct TypesenseServer::Impl {
 
     const bool gated = call.segments[0] == "collections" || call.segments[0] == "aliases";
     const bool write = gated && req.method != "GET";
+    if (write) {
+      Count([&](TypesenseServerCounters& c) {
+        c.writes_in_flight_peak = std::max(c.writes_in_flight_peak, ++writes_in_flight);
+      });
+    }
+    struct InFlight {
+      Impl* impl;
+      bool write;
+      ~InFlight() {
+        if (!write) return;
+        std::lock_guard lock(impl->counters_mu);
+        --impl->writes_in_flight;
+      }
+    } in_flight{this, write};
     TypesenseWriteAttempt attempt{arrived, req.method, raw_path, kind, 0, false};
     auto finish = [&](const Reply& reply) {
       if (write) {
@@ -1370,7 +1451,8 @@ struct TypesenseServer::Impl {
       send(reply);
     };
 
-    if (gated && (unavailable.load() || (write && Chance(write_unavailable_rate.load())))) {
+    if (gated && (unavailable.load() || (write && Chance(write_unavailable_rate.load())) ||
+                  !QueueReady(write))) {
       Count([](TypesenseServerCounters& c) { ++c.unavailable; });
       return finish(RouteErrorReply(503, "Not Ready or Lagging"));
     }
@@ -1391,7 +1473,11 @@ struct TypesenseServer::Impl {
     }
     const Reply reply = (this->*(route->handler))(call);
     attempt.handled = true;
-    if (write) ++applied_writes;
+    if (write) {
+      ++applied_writes;
+      Enqueue(std::max<double>(1, std::ceil(static_cast<double>(body.size()) / kRaftChunkBytes)));
+    }
+    if (kind == TypesenseRoute::kImport) WhileImportsHeld();
     if (drop) {
       Count([](TypesenseServerCounters& c) { ++c.dropped_after_apply; });
       Log(attempt);
@@ -1419,17 +1505,23 @@ struct TypesenseServer::Impl {
   // ---- Health and stats (API-NOTES §2, §9) ----
 
   Reply Health(const Call&) {
-    return unavailable.load() ? JsonReply(503, json{{"ok", false}})
-                              : JsonReply(200, json{{"ok", true}});
+    return unavailable.load() || !QueueReady(/*write=*/false) ? JsonReply(503, json{{"ok", false}})
+                                                              : JsonReply(200, json{{"ok", true}});
   }
 
   Reply Stats(const Call&) {
-    json stats = {{"delete_latency_ms", 0},         {"delete_requests_per_second", 0},
-                  {"import_latency_ms", 0},         {"import_requests_per_second", 0},
-                  {"latency_ms", json::object()},   {"overloaded_requests_per_second", 0},
-                  {"pending_write_batches", 0},     {"requests_per_second", json::object()},
-                  {"search_latency_ms", 0},         {"search_requests_per_second", 0},
-                  {"total_requests_per_second", 0}, {"write_latency_ms", 0},
+    json stats = {{"delete_latency_ms", 0},
+                  {"delete_requests_per_second", 0},
+                  {"import_latency_ms", 0},
+                  {"import_requests_per_second", 0},
+                  {"latency_ms", json::object()},
+                  {"overloaded_requests_per_second", 0},
+                  {"pending_write_batches", PendingChunks()},
+                  {"requests_per_second", json::object()},
+                  {"search_latency_ms", 0},
+                  {"search_requests_per_second", 0},
+                  {"total_requests_per_second", 0},
+                  {"write_latency_ms", 0},
                   {"write_requests_per_second", 0}};
     return {200, Dump(stats, 2)};
   }
@@ -1444,7 +1536,7 @@ struct TypesenseServer::Impl {
 
   Reply RaftStatus(const Call&) {
     return JsonReply(200, json{{"committed_index", applied_writes.load()},
-                               {"queued_writes", 0},
+                               {"queued_writes", PendingChunks()},
                                {"state", "LEADER"}});
   }
 
@@ -1845,10 +1937,14 @@ struct TypesenseServer::Impl {
       if (value.is_boolean()) return value.get<bool>() ? 1.0 : 0.0;
       return value.is_number() ? value.get<double>() : -HUGE_VAL;
     };
-    std::stable_sort(hits.begin(), hits.end(), [&](const auto& a, const auto& b) {
-      const double ka = sort_key(*a.second), kb = sort_key(*b.second);
-      return ka != kb ? ka > kb : a.first > b.first;
-    });
+    // Only the hits up to the requested page are put in order, so that counting a large
+    // collection (per_page=1) stays cheap; (key, seq) is a total order, so pages are stable.
+    const size_t needed = page > hits.size() ? 0 : std::min(hits.size(), page * per_page);
+    std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(needed), hits.end(),
+                      [&](const auto& a, const auto& b) {
+                        const double ka = sort_key(*a.second), kb = sort_key(*b.second);
+                        return ka != kb ? ka > kb : a.first > b.first;
+                      });
     json page_hits = json::array();
     for (size_t i = (page - 1) * per_page; i < hits.size() && page_hits.size() < per_page; ++i) {
       page_hits.push_back({{"document", Project(*hits[i].second, call.params)},
@@ -2000,7 +2096,7 @@ TypesenseServer::TypesenseServer(TypesenseServerOptions options)
 TypesenseServer::~TypesenseServer() {
   {
     std::lock_guard lock(impl_->stop_mu);
-    impl_->stopping = true;
+    impl_->stopping = true;  // also releases held imports
   }
   impl_->stop_cv.notify_all();
   impl_->http.stop();
@@ -2019,6 +2115,37 @@ void TypesenseServer::SetLatency(std::chrono::milliseconds latency) {
   impl_->latency_ms = latency.count();
 }
 void TypesenseServer::SetDropRate(double rate) { impl_->drop_rate = rate; }
+void TypesenseServer::SetJitter(std::chrono::milliseconds max) { impl_->jitter_ms = max.count(); }
+
+void TypesenseServer::SetWriteQueueModel(std::optional<TypesenseWriteQueueModel> model) {
+  std::lock_guard lock(impl_->queue_mu);
+  impl_->queue_model = model;
+  impl_->pending_chunks = 0;
+  impl_->write_ready = impl_->read_ready = true;
+  impl_->drained_at = std::chrono::steady_clock::now();
+  impl_->next_refresh =
+      impl_->drained_at + (model ? model->refresh_interval : std::chrono::milliseconds(0));
+}
+
+void TypesenseServer::AddPendingWriteBatches(int64_t chunks) {
+  impl_->Enqueue(static_cast<double>(chunks));
+}
+
+int64_t TypesenseServer::PendingWriteBatches() const { return impl_->PendingChunks(); }
+bool TypesenseServer::WritesRefusedForLag() const { return !impl_->QueueReady(/*write=*/true); }
+
+void TypesenseServer::HoldImports(bool hold) {
+  {
+    std::lock_guard lock(impl_->stop_mu);
+    impl_->hold_imports = hold;
+  }
+  impl_->stop_cv.notify_all();
+}
+
+int TypesenseServer::HeldImports() const {
+  std::lock_guard lock(impl_->stop_mu);
+  return impl_->held_imports;
+}
 
 TypesenseServerCounters TypesenseServer::Counters() const {
   std::lock_guard lock(impl_->counters_mu);

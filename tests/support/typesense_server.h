@@ -13,8 +13,9 @@
 // What it leaves out: text relevance (a non-`*` query is a case-insensitive substring match),
 // facets, sorting beyond `default_sorting_field`, nested field paths, vectors, API-key scopes.
 //
-// Fault switches (503s, latency, cut connections) and counters let tests check a client's
-// retry and backoff behaviour; see the members below.
+// Fault switches (503s, latency, cut connections), a model of the write queue whose lag refuses
+// writes in windows of seconds, and counters let tests check a client's retry, backoff and
+// pacing; see the members below.
 //
 // Thread safety: every public member may be called from any thread at any time. Requests run on
 // the server's own worker threads; writes to one collection are applied one request at a time.
@@ -42,6 +43,18 @@ struct TypesenseServerOptions {
   bool discard = false;
   // Seeds the random choices of the fault switches, so a failing test can be replayed.
   uint64_t seed = 1;
+};
+
+// Typesense's write queue (API-NOTES §2): each write that passes the gate adds its raft chunks
+// (one per started 196,605 bytes of body) to `pending_write_batches`, and the indexer drains them
+// at a fixed rate. Every `refresh_interval` the readiness flags are recomputed from the queue; a
+// flag holds until the next refresh, so writes are refused with 503 in windows, never per request
+// at random. /stats.json and /status report the queue.
+struct TypesenseWriteQueueModel {
+  double drained_per_second = 100;  // chunks indexed per second
+  int64_t healthy_write_lag = 500;  // writes 503 while more chunks than this wait
+  int64_t healthy_read_lag = 1000;  // reads too, past this
+  std::chrono::milliseconds refresh_interval{3000};
 };
 
 // The kind of route a request matched; counters are kept per kind.
@@ -72,6 +85,8 @@ struct TypesenseServerCounters {
   // succeeded; counted in discard mode too) and documents deleted.
   int64_t documents_written = 0;
   int64_t documents_deleted = 0;
+  // The most write requests the server was serving at one moment (received, not yet answered).
+  int64_t writes_in_flight_peak = 0;
 
   int64_t Requests(TypesenseRoute route) const {
     const auto it = requests.find(route);
@@ -120,6 +135,26 @@ class TypesenseServer {
   // sees a connection error (libcurl: CURLE_GOT_NOTHING or CURLE_RECV_ERROR), never a status,
   // so it cannot tell the two apart and has to retry idempotently.
   void SetDropRate(double rate);
+  // Each request waits a random time in [0, max] before it reaches the server (the way in), then
+  // another before its answer leaves (the way back). Writes take effect one at a time in the
+  // order they reach the server, like the raft log: requests sent together may be applied in
+  // either order and answered in either order. Zero turns it off.
+  void SetJitter(std::chrono::milliseconds max);
+
+  // ---- Write queue (see TypesenseWriteQueueModel) -------------------------------------------
+  // Turns the model on (the queue starts empty) or off (nullopt: no lag, nothing refused).
+  void SetWriteQueueModel(std::optional<TypesenseWriteQueueModel> model);
+  // Adds chunks as if other clients had written them: a load spike. Needs the model on.
+  void AddPendingWriteBatches(int64_t chunks);
+  int64_t PendingWriteBatches() const;  // what /stats.json reports now
+  bool WritesRefusedForLag() const;      // the model's write flag says "lagging" right now
+
+  // ---- Holding imports ----------------------------------------------------------------------
+  // While on, every import that passes the gate and takes effect then waits, unanswered, until
+  // HoldImports(false) (or the server stops): a test can kill the client while the request is
+  // open and know the write landed without an acknowledgement.
+  void HoldImports(bool hold);
+  int HeldImports() const;  // imports waiting now
 
   // ---- Counters ---------------------------------------------------------------------------
   TypesenseServerCounters Counters() const;  // a copy

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -14,6 +15,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "tests/support/server_process.h"
 
 namespace searchsync::test {
 namespace {
@@ -571,6 +574,104 @@ TEST_CASE("The 503 gate precedes auth: a write rate and an unavailable switch",
   CHECK(attempts[1].path == "/collections/products/documents/import");
   CHECK(std::is_sorted(attempts.begin(), attempts.end(),
                        [](const auto& a, const auto& b) { return a.at < b.at; }));
+}
+
+TEST_CASE("The write queue model reports its lag first, then refuses writes in windows",
+          "[typesense-server]") {
+  ServerFixture f;
+  f.CreateProducts();
+  const std::string doc = R"({"id":"a","name":"a","price":1,"stock":1})";
+  const std::string import = "/collections/products/documents/import?action=upsert";
+  auto pending = [&] { return json::parse(f.Get("/stats.json").body)["pending_write_batches"]; };
+  CHECK(pending() == 0);  // the model off: no lag
+
+  f.server.SetWriteQueueModel(TypesenseWriteQueueModel{
+      .drained_per_second = 40, .healthy_write_lag = 5, .refresh_interval = 400ms});
+  // Each accepted write adds at least one chunk; a body over one chunk adds more.
+  REQUIRE(f.Post(import, doc).status == 200);
+  CHECK(f.server.PendingWriteBatches() >= 0);
+  const std::string big(3 * 196'605, ' ');
+  REQUIRE(f.Post(import, doc + big).status == 200);
+  CHECK(f.server.PendingWriteBatches() >= 2);
+
+  // A spike of 120 chunks: the lag shows in /stats.json and /status at once, while writes still
+  // pass until the next refresh.
+  f.server.AddPendingWriteBatches(120);
+  CHECK(pending() > 100);
+  CHECK(json::parse(f.Get("/status").body)["queued_writes"] > 100);
+  // Then every write is refused until the queue drained below the lag and a refresh saw it:
+  // one window of about 3 s, not refusals scattered at random.
+  std::vector<int> statuses;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    statuses.push_back(f.Post(import, doc).status);
+    if (statuses.back() == 200 && std::count(statuses.begin(), statuses.end(), 503) > 0) break;
+    std::this_thread::sleep_for(20ms);  // pacing the probe, not synchronisation
+  }
+  const auto first_refusal = std::find(statuses.begin(), statuses.end(), 503);
+  REQUIRE(first_refusal != statuses.end());
+  REQUIRE(statuses.back() == 200);
+  // One contiguous window of 503s.
+  CHECK(std::all_of(first_refusal, statuses.end() - 1, [](int status) { return status == 503; }));
+  CHECK(std::distance(first_refusal, statuses.end() - 1) > 20);
+  CHECK(f.server.PendingWriteBatches() <= 5 + 1);
+  // Reads were never refused: the backlog stayed under the read lag.
+  CHECK(f.Get("/collections/products").status == 200);
+
+  // A backlog past the read lag turns reads and /health away too.
+  f.server.SetWriteQueueModel(TypesenseWriteQueueModel{
+      .drained_per_second = 1, .healthy_read_lag = 10, .refresh_interval = 50ms});
+  f.server.AddPendingWriteBatches(1000);
+  CHECK(WaitUntil([&] { return f.Get("/health").status == 503; }, 10s));
+  CHECK(f.Get("/collections/products").status == 503);
+  f.server.SetWriteQueueModel(std::nullopt);
+  CHECK(f.Get("/health").status == 200);
+  CHECK(f.Post(import, doc).status == 200);
+}
+
+TEST_CASE("A held import takes effect and stays unanswered until released", "[typesense-server]") {
+  ServerFixture f;
+  f.CreateProducts();
+  f.server.HoldImports(true);
+  std::atomic<long> status{0};
+  std::thread client([&] {
+    status = f.Post("/collections/products/documents/import?action=upsert",
+                    R"({"id":"held","name":"h","price":1,"stock":1})")
+                 .status;
+  });
+  REQUIRE(WaitUntil([&] { return f.server.HeldImports() == 1; }, 10s));
+  CHECK(f.server.Document("products", "held").has_value());  // applied, not acknowledged
+  CHECK(status == 0);
+  // Other requests are not held.
+  CHECK(f.Get("/collections/products").status == 200);
+  f.server.HoldImports(false);
+  client.join();
+  CHECK(status == 200);
+  CHECK(f.server.HeldImports() == 0);
+}
+
+TEST_CASE("Jitter reorders writes in flight together: the last to arrive is what stays",
+          "[typesense-server]") {
+  ServerFixture f;
+  f.CreateProducts();
+  f.server.SetJitter(40ms);
+  // Two upserts of one id sent a moment apart: without jitter the second always wins; with it,
+  // the first sometimes arrives last.
+  auto upsert = [&](int value) {
+    return f.Post("/collections/products/documents/import?action=upsert",
+                  json{{"id", "x"}, {"name", "x"}, {"price", 1}, {"stock", value}}.dump());
+  };
+  int first_won = 0;
+  constexpr int kRounds = 30;
+  for (int round = 0; round < kRounds; ++round) {
+    std::thread first([&] { CHECK(upsert(1).status == 200); });
+    std::this_thread::sleep_for(2ms);  // sends the second one after the first
+    CHECK(upsert(2).status == 200);
+    first.join();
+    first_won += f.server.Document("products", "x").value()["stock"] == 1;
+  }
+  CHECK(first_won > 0);
+  CHECK(first_won < kRounds);
 }
 
 TEST_CASE("The drop rate cuts connections before and after applying", "[typesense-server]") {
