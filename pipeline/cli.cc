@@ -472,6 +472,21 @@ int RunCli(int argc, char** argv) {
                     "create the collection from the backup's schema when it differs from the "
                     "configured one (refused otherwise)");
 
+  // CLI11 would answer an unknown command with "A subcommand is required".
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::vector<CLI::App*> commands = app.get_subcommands([](CLI::App*) { return true; });
+    std::string names;
+    bool known = false;
+    for (const CLI::App* command : commands) {
+      known |= command->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + command->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "searchsync: unknown command '%s'; the commands are: %s (see --help)\n",
+                   argv[1], names.c_str());
+      return kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -159,8 +159,36 @@ constexpr int kMaxConcurrency = 64;
 // errors about its (unexpanded) value would only repeat it.
 constexpr char kUnexpandedTag[] = "!searchsync/unexpanded";
 constexpr size_t kMaxShownValue = 64;  // longest value echoed in a message
+// A config or schema file is a few KiB; anything past this is the wrong file (or /dev/zero).
+constexpr size_t kMaxFileBytes = 16 << 20;
+// Bounds on the document as its aliases expand: a "billion laughs" (aliases of aliases of
+// lists) is a few lines that expand to 10^9 nodes; a config has a few thousand.
+constexpr size_t kMaxExpandedNodes = 1'000'000;
+constexpr int kMaxExpandedDepth = 500;
 
 // ---- Small helpers -------------------------------------------------------------------------
+
+// The whole of a file of at most kMaxFileBytes (read in pieces, so /dev/zero or a pipe that
+// never ends costs no more), or what is wrong: a directory, unreadable, too large.
+Result<std::string> ReadTextFile(const std::filesystem::path& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return InvalidArgument("is a directory; expected a file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgument(std::string("cannot read: ") + std::strerror(errno));
+  std::string text;
+  char buffer[64 * 1024];
+  while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+    text.append(buffer, static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxFileBytes) {
+      return InvalidArgument("is larger than " + std::to_string(kMaxFileBytes >> 20) +
+                             " MiB; is it the right file?");
+    }
+  }
+  if (in.bad()) return InvalidArgument(std::string("cannot read: ") + std::strerror(errno));
+  return text;
+}
 
 std::string Lower(std::string_view text) {
   std::string out(text);
@@ -329,6 +357,76 @@ void ExpandTree(YAML::Node node, const std::string& path, const std::string& fil
     default:
       return;
   }
+}
+
+// Counts the nodes of the document as its aliases expand; false once there are more than
+// `budget` or they nest deeper than kMaxExpandedDepth (an alias inside its own anchor).
+bool WithinExpansionBounds(const YAML::Node& node, size_t& budget, int depth = 0) {
+  if (budget == 0 || depth > kMaxExpandedDepth) return false;
+  --budget;
+  if (node.IsMap()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (!WithinExpansionBounds(it->first, budget, depth + 1) ||
+          !WithinExpansionBounds(it->second, budget, depth + 1)) {
+        return false;
+      }
+    }
+  } else if (node.IsSequence()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (!WithinExpansionBounds(*it, budget, depth + 1)) return false;
+    }
+  }
+  return true;
+}
+
+bool IsMergeKey(const YAML::Node& key) {
+  return key.IsScalar() && key.Scalar() == "<<" && key.Tag() == "?";  // plain, not "<<"
+}
+
+// Applies YAML merge keys in place (yaml-cpp reads `<<` as an ordinary key): `<<: *base` or
+// `<<: [*a, *b]` adds each key of the merged mappings that the mapping does not set itself,
+// earlier mappings first. REQUIRES: WithinExpansionBounds(node) (so no alias cycles).
+void ApplyMergeKeys(YAML::Node node, const std::string& file, ConfigErrors& errors) {
+  if (node.IsSequence()) {
+    for (auto it = node.begin(); it != node.end(); ++it) ApplyMergeKeys(*it, file, errors);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::vector<YAML::Node> merged;
+  bool has_merge_key = false;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (!IsMergeKey(it->first)) continue;
+    has_merge_key = true;
+    const YAML::Node value = it->second;
+    bool usable = value.IsMap();
+    if (value.IsSequence()) {
+      usable = true;
+      for (auto item = value.begin(); item != value.end(); ++item) usable &= item->IsMap();
+    }
+    if (!usable) {
+      Record(errors, file, MarkOf(value),
+             "<<: a merge key takes a mapping or a list of mappings, like <<: *defaults or "
+             "<<: [*a, *b]");
+      continue;
+    }
+    if (value.IsMap()) {
+      merged.push_back(value);
+    } else {
+      for (auto item = value.begin(); item != value.end(); ++item) merged.push_back(*item);
+    }
+  }
+  if (has_merge_key) {
+    while (node.remove("<<")) {
+    }
+    for (YAML::Node& source : merged) {
+      ApplyMergeKeys(source, file, errors);  // a merged mapping may merge others itself
+      for (auto it = source.begin(); it != source.end(); ++it) {
+        if (!it->first.IsScalar() || Lookup(node, it->first.Scalar()).IsDefined()) continue;
+        node.force_insert(it->first, it->second);
+      }
+    }
+  }
+  for (auto it = node.begin(); it != node.end(); ++it) ApplyMergeKeys(it->second, file, errors);
 }
 
 std::optional<bool> ParseBool(std::string_view text) {
@@ -867,13 +965,11 @@ void ParseTransforms(const Section& pipeline, PipelineConfig& out) {
 
 // Reads a JSON schema file; "" and the compact JSON, or a message.
 std::string ReadSchemaFile(const std::filesystem::path& path, std::string& json) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "cannot read " + path.string() + ": " + std::strerror(errno);
-  std::stringstream text;
-  text << in.rdbuf();
+  Result<std::string> text = ReadTextFile(path);
+  if (!text.ok()) return path.string() + ": " + text.status().message();
   simdjson::dom::parser parser;
   simdjson::dom::element root;
-  const std::string content = text.str();
+  const std::string& content = *text;
   if (const auto error = parser.parse(content).get(root); error) {
     return path.string() + " is not valid JSON: " + simdjson::error_message(error);
   }
@@ -1304,7 +1400,19 @@ Result<std::string> ExpandEnv(std::string_view text) {
       at = dollar + 1;
       continue;
     }
-    const size_t close = text.find('}', dollar);
+    // The matching '}': a default may hold references of its own, ${A:-${B}}.
+    size_t close = std::string_view::npos;
+    for (size_t pos = dollar + 2, depth = 1; pos < text.size(); ++pos) {
+      if (text.substr(pos).starts_with("$${")) {
+        pos += 2;
+      } else if (text.substr(pos).starts_with("${")) {
+        ++depth;
+        ++pos;
+      } else if (text[pos] == '}' && --depth == 0) {
+        close = pos;
+        break;
+      }
+    }
     if (close == std::string_view::npos) {
       return InvalidArgument("unterminated ${ (write $${ for a literal ${)");
     }
@@ -1329,7 +1437,9 @@ Result<std::string> ExpandEnv(std::string_view text) {
     if (value != nullptr && (*value != '\0' || !fallback)) {
       out.append(value);
     } else if (fallback) {
-      out.append(*fallback);
+      Result<std::string> expanded = ExpandEnv(*fallback);  // only when used, as in the shell
+      if (!expanded.ok()) return expanded.status();
+      out.append(*expanded);
     } else {
       return InvalidArgument("environment variable " + std::string(reference) + " is not set");
     }
@@ -1348,8 +1458,24 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
   ConfigErrors errors;
   Config config;
   config.file = file;
+  if (const size_t nul = text.find('\0'); nul != std::string::npos) {
+    const size_t line_start = text.rfind('\n', nul);
+    YAML::Mark mark;
+    mark.line = static_cast<int>(std::count(text.begin(), text.begin() + nul, '\n'));
+    mark.column = static_cast<int>(nul - (line_start == std::string::npos ? 0 : line_start + 1));
+    Record(errors, file, mark, "a NUL byte: this is not a YAML text file");
+    return Failed(errors);
+  }
   try {
-    const YAML::Node root = YAML::Load(text);
+    YAML::Node root = YAML::Load(text);
+    if (size_t budget = kMaxExpandedNodes; !WithinExpansionBounds(root, budget)) {
+      Record(errors, file, YAML::Mark::null_mark(),
+             "the document's aliases expand to more than " + std::to_string(kMaxExpandedNodes) +
+                 " nodes or " + std::to_string(kMaxExpandedDepth) +
+                 " levels (aliases of aliases, or an alias inside its own anchor); use fewer");
+      return Failed(errors);
+    }
+    ApplyMergeKeys(root, file, errors);
     ParseDocument(root, file, config, errors);
   } catch (const YAML::ParserException& e) {
     std::string message = "YAML syntax error: " + e.msg;
@@ -1370,23 +1496,20 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
 }
 
 Result<Config> LoadConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return InvalidArgument(
-        ConfigError{.file = path, .message = std::string("cannot read: ") + std::strerror(errno)}
-            .ToString());
+  Result<std::string> text = ReadTextFile(path);
+  if (!text.ok()) {
+    return InvalidArgument(ConfigError{.file = path, .message = text.status().message()}.ToString());
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseConfig(text.str(), path);
+  return ParseConfig(*text, path);
 }
 
 std::string ConfigReferenceMarkdown() {
   std::string out =
       "Durations carry units: `250ms`, `5s`, `30m`, `24h` (`1h30m` adds up). Sizes are `512KiB`, "
       "`8MiB`, `1GiB` (binary), `KB`/`MB`/`GB` (decimal) or a plain byte count. `${VAR}` and "
-      "`${VAR:-default}` are replaced from the environment in every value; `$${` is a literal "
-      "`${`. Unknown keys are errors.\n\n";
+      "`${VAR:-default}` are replaced from the environment in every value (a default may hold "
+      "references itself: `${A:-${B}}`); `$${` is a literal `${`. YAML anchors, aliases and "
+      "merge keys (`<<: *defaults`) work. Unknown keys are errors.\n\n";
   AppendTable(out, "Top level", kTopKeys);
   AppendTable(out, "`typesense`", kTypesenseKeys);
   AppendTable(out, "`typesense.retry`", kRetryKeys);

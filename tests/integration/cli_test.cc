@@ -126,4 +126,47 @@ TEST_CASE("A libpq option refused only when connecting ends run --once with exit
   }
 }
 
+TEST_CASE("An unknown command is named, with the list of commands", "[cli]") {
+  const Output output = Searchsync({"frobnicate", "-c", "x.yaml"});
+  CHECK(output.exit_code == 2);
+  CHECK(output.err ==
+        "searchsync: unknown command 'frobnicate'; the commands are: run, check, status, "
+        "reindex, snapshot, backup, restore (see --help)\n");
+}
+
+TEST_CASE("check ends with exit 2 on files that never end, directories and alias bombs",
+          "[cli]") {
+  TempDir dir;
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level <= 9; ++level) {
+    bomb += "a" + std::to_string(level) + ": &a" + std::to_string(level) + " [";
+    for (int copy = 0; copy < 10; ++copy) {
+      bomb += (copy ? ", *a" : "*a") + std::to_string(level - 1);
+    }
+    bomb += "]\n";
+  }
+  Write(dir / "bomb.yaml", bomb);
+  Write(dir / "cycle.yaml", "a: &a [*a]\n");
+  Write(dir / "zero-schema.yaml",
+        "typesense: { nodes: [\"http://127.0.0.1:1\"], api_key: k }\n"
+        "pipelines:\n"
+        "  - name: products\n"
+        "    source: { type: couchdb, url: \"http://127.0.0.1:1\", database: animals }\n"
+        "    sink: { collection: products, schema_file: /dev/zero }\n");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"/dev/zero", "/dev/zero: is larger than 16 MiB; is it the right file?"},
+      {dir.path(), dir.path() + ": is a directory; expected a file"},
+      {dir / "bomb.yaml", "aliases expand to more than"},
+      {dir / "cycle.yaml", "an alias inside its own anchor"},
+      {dir / "zero-schema.yaml", "schema_file: /dev/zero: is larger than 16 MiB"},
+  };
+  for (const auto& [file, says] : cases) {
+    INFO(file);
+    const Output output = Searchsync({"check", "-c", file});
+    INFO(output.all());
+    CHECK(output.exit_code == 2);
+    CHECK(output.err.find(says) != std::string::npos);
+  }
+}
+
 }  // namespace searchsync::test

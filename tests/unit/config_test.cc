@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -139,6 +140,12 @@ TEST_CASE("ExpandEnv replaces ${VAR} and ${VAR:-default}", "[config]") {
       {"${SEARCHSYNC_TEST_UNSET:-}", ""},
       {"cost: $5, $$HOME", "cost: $5, $$HOME"},
       {"$${SEARCHSYNC_TEST_HOST}", "${SEARCHSYNC_TEST_HOST}"},
+      // Defaults nest, and are expanded only when used.
+      {"${SEARCHSYNC_TEST_UNSET:-${SEARCHSYNC_TEST_HOST}}", "db.internal"},
+      {"${SEARCHSYNC_TEST_UNSET:-${SEARCHSYNC_TEST_EMPTY:-${SEARCHSYNC_TEST_HOST}:1}}/x",
+       "db.internal:1/x"},
+      {"${SEARCHSYNC_TEST_HOST:-${SEARCHSYNC_TEST_UNSET}}", "db.internal"},
+      {"${SEARCHSYNC_TEST_UNSET:-a}b}", "ab}"},
   };
   for (const auto& [text, expected] : cases) {
     INFO(text);
@@ -149,6 +156,9 @@ TEST_CASE("ExpandEnv replaces ${VAR} and ${VAR:-default}", "[config]") {
   const std::vector<std::pair<std::string, std::string>> errors = {
       {"${SEARCHSYNC_TEST_UNSET}", "environment variable SEARCHSYNC_TEST_UNSET is not set"},
       {"x${SEARCHSYNC_TEST_HOST", "unterminated ${ (write $${ for a literal ${)"},
+      {"${SEARCHSYNC_TEST_UNSET:-${SEARCHSYNC_TEST_HOST}", "unterminated ${ (write $${ for a literal ${)"},
+      {"${SEARCHSYNC_TEST_EMPTY:-${SEARCHSYNC_TEST_UNSET}}",
+       "environment variable SEARCHSYNC_TEST_UNSET is not set"},
       {"${not a name}",
        "a ${...} reference needs a variable name of letters, digits and '_' "
        "(write $${ for a literal ${)"},
@@ -198,7 +208,7 @@ pipelines:
       schema_file: nope.json
     queue: { max_events: 10 }
   - source: SOURCE
-    sink: { collection: x, schema: { name: x, fields: [] }, concurrency: 100 }
+    sink: { collection: x, schema: { name: x, fields: [{ name: t, type: string }] }, concurrency: 100 }
     transforms:
       - rename: { a: id }
       - cst: { a: int }
@@ -228,7 +238,7 @@ pipelines:
           "pipelines[1].sink: missing required key 'collection' (The alias searches use; each "
           "reindex builds a new collection behind it.)",
       At(text, 18, "nope") +
-          "pipelines[1].sink.schema_file: cannot read nope.json: No such file or directory",
+          "pipelines[1].sink.schema_file: nope.json: cannot read: No such file or directory",
       At(text, 19, "10") +
           "pipelines[1].queue.max_events: must be at least sink.batch.max_events (10000), got 10",
       At(text, 20, "source") +
@@ -262,7 +272,7 @@ TEST_CASE("A value whose variable is missing gets that one error", "[config]") {
 pipelines:
   - name: p
     source: SOURCE
-    sink: { collection: p, schema: { fields: [] }, concurrency: "${SEARCHSYNC_TEST_UNSET}" }
+    sink: { collection: p, schema: { fields: [{ name: t, type: string }] }, concurrency: "${SEARCHSYNC_TEST_UNSET}" }
 )");
   CHECK(ErrorsOf(text) ==
         std::vector<std::string>{
@@ -368,7 +378,7 @@ pipelines:
     reindex: { schedule: "0 3 * * *", keep: 3 }
   - name: orders-2
     source: SOURCE
-    sink: { collection: orders, schema: { fields: [] } }
+    sink: { collection: orders, schema: { fields: [{ name: t, type: string }] } }
 )"));
   CHECK(config.file == kFile);
   CHECK(config.typesense.nodes ==
@@ -437,7 +447,7 @@ pipelines:
       - rename: { product_name: name }
       - drop: [internal_notes]
       - cast: { price: float, stock: int32 }
-    sink: { collection: products, schema: { fields: [] } }
+    sink: { collection: products, schema: { fields: [{ name: t, type: string }] } }
 )"));
   Event event{.op = Op::kUpsert,
               .id = "1",
@@ -470,10 +480,12 @@ pipelines:
         fields:
           - { name: title, type: string, locale: "" }
           - { name: price, type: float, facet: true, optional: False }
-          - { name: sku, type: string, facet: "true", sort: 'false' }
+          - { name: sku, type: string, locale: "true" }
           - name: "a \"quoted\" name"
             type: int64
+          - { name: popularity, type: int32 }
         default_sorting_field: ${SEARCHSYNC_TEST_SORT}
+        quoted: 'false'
         token_separators: ["-", "+"]
         symbols_to_index: [+]
         ratio: 0.50
@@ -491,9 +503,9 @@ pipelines:
   CHECK(config.pipelines[0].sink.schema_json ==
         R"({"fields":[{"name":"title","type":"string","locale":""},)"
         R"({"name":"price","type":"float","facet":true,"optional":false},)"
-        R"({"name":"sku","type":"string","facet":"true","sort":"false"},)"
-        R"({"name":"a \"quoted\" name","type":"int64"}],)"
-        R"("default_sorting_field":"popularity","token_separators":["-","+"],)"
+        R"({"name":"sku","type":"string","locale":"true"},)"
+        R"({"name":"a \"quoted\" name","type":"int64"},{"name":"popularity","type":"int32"}],)"
+        R"("default_sorting_field":"popularity","quoted":"false","token_separators":["-","+"],)"
         R"("symbols_to_index":["+"],"ratio":0.5,"count":7,"negative":-3,"exponent":1000,)"
         R"("half":0.5,"nothing":null,"literal_null":"null","version":"1.2.3",)"
         R"("text":"two\nlines\n"})");
@@ -507,7 +519,7 @@ pipelines:
     sink: { collection: a, schema: { default_sorting_field: x } }
   - name: b
     source: SOURCE
-    sink: { collection: b, schema: { fields: [] }, schema_file: b.json }
+    sink: { collection: b, schema: { fields: [{ name: t, type: string }] }, schema_file: b.json }
   - name: c
     source: SOURCE
     sink: { collection: c }
@@ -531,7 +543,8 @@ TEST_CASE("schema_file is read relative to the config file and compacted", "[con
   std::filesystem::create_directories(dir / "schemas");
   {
     std::ofstream(dir / "schemas" / "products.json")
-        << "{\n  \"fields\": [ { \"name\": \"title\", \"type\": \"string\" } ],\n"
+        << "{\n  \"fields\": [ { \"name\": \"title\", \"type\": \"string\" },\n"
+           "    { \"name\": \"popularity\", \"type\": \"int32\" } ],\n"
            "  \"default_sorting_field\": \"popularity\"\n}\n";
     std::ofstream(dir / "schemas" / "named.json") << R"({"name": "x", "fields": []})";
     std::ofstream(dir / "schemas" / "broken.json") << R"({"fields": [)";
@@ -556,7 +569,8 @@ pipelines:
   INFO(config.status().message());
   REQUIRE(config.ok());
   CHECK(config->pipelines[0].sink.schema_json ==
-        R"({"fields":[{"name":"title","type":"string"}],"default_sorting_field":"popularity"})");
+        R"({"fields":[{"name":"title","type":"string"},{"name":"popularity","type":"int32"}],)"
+        R"("default_sorting_field":"popularity"})");
 
   const std::string bad = (dir / "bad.yaml").string();
   const Result<Config> errors = LoadConfig(bad);
@@ -584,7 +598,7 @@ TEST_CASE("Pipeline names are checked and node URLs validated", "[config]") {
 pipelines:
   - name: Products
     source: SOURCE
-    sink: { collection: p, schema: { fields: [] } }
+    sink: { collection: p, schema: { fields: [{ name: t, type: string }] } }
 )");
   CHECK(ErrorsOf(text) ==
         std::vector<std::string>{
@@ -638,13 +652,13 @@ TEST_CASE("An unknown source type suggests a registered one", "[config]") {
 pipelines:
   - name: a
     source: { type: postgress }
-    sink: { collection: a, schema: { fields: [] } }
+    sink: { collection: a, schema: { fields: [{ name: t, type: string }] } }
   - name: b
     source: { table: x }
-    sink: { collection: b, schema: { fields: [] } }
+    sink: { collection: b, schema: { fields: [{ name: t, type: string }] } }
   - name: c
     source: { type: oracle }
-    sink: { collection: c, schema: { fields: [] } }
+    sink: { collection: c, schema: { fields: [{ name: t, type: string }] } }
 )";
   std::string registered;
   for (const SourceRegistration& registration : SourceRegistry()) {
@@ -670,7 +684,7 @@ pipelines:
     source: SOURCE
     sink:
       collection: a
-      schema: { fields: [] }
+      schema: { fields: [{ name: t, type: string }] }
       batch: { max_events: 200000, max_bytes: 1GiB }
 )");
   CHECK(ErrorsOf(text) ==
@@ -773,6 +787,84 @@ TEST_CASE("ConfigReferenceMarkdown renders every key table", "[config]") {
   CHECK(markdown.find("| `timeout` | duration | `60m` | | Client-side timeout of one import "
                       "call. |") != std::string::npos);
   CHECK(markdown.find("| `cast` |") != std::string::npos);
+}
+
+TEST_CASE("A YAML billion laughs is refused instead of expanded", "[config]") {
+  std::string text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level <= 9; ++level) {
+    const std::string previous = "*a" + std::to_string(level - 1);
+    text += "a" + std::to_string(level) + ": &a" + std::to_string(level) + " [";
+    for (int copy = 0; copy < 10; ++copy) text += (copy ? ", " : "") + previous;
+    text += "]\n";
+  }
+  text += "typesense: { nodes: \"http://a:1\", api_key: k, retry: *a9 }\n";
+  const std::vector<std::string> errors = ErrorsOf(text);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0] == std::string(kFile) +
+                         ": the document's aliases expand to more than 1000000 nodes or 500 "
+                         "levels (aliases of aliases, or an alias inside its own anchor); use "
+                         "fewer");
+}
+
+TEST_CASE("Files that are directories, endless or binary get a message that says so",
+          "[config]") {
+  CHECK(LoadConfig("/tmp").status().message() == "/tmp: is a directory; expected a file");
+  CHECK(LoadConfig("/dev/zero").status().message() ==
+        "/dev/zero: is larger than 16 MiB; is it the right file?");
+  const std::string with_nul = "typesense:\n  nodes: ab" + std::string(1, '\0') + "c\n";
+  CHECK(ErrorsOf(with_nul) ==
+        std::vector<std::string>{std::string(kFile) +
+                                 ":2:12: a NUL byte: this is not a YAML text file"});
+  for (const std::string schema_file : {"/tmp", "/dev/zero"}) {
+    INFO(schema_file);
+    const std::vector<std::string> errors = ErrorsOf(WithSource(
+        "typesense: { nodes: \"http://a:1\", api_key: k }\npipelines:\n  - name: p\n"
+        "    source: SOURCE\n    sink: { collection: p, schema_file: " +
+        schema_file + " }\n"));
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].ends_with("pipelines[0].sink.schema_file: " + schema_file +
+                              (schema_file == "/tmp"
+                                   ? ": is a directory; expected a file"
+                                   : ": is larger than 16 MiB; is it the right file?")));
+  }
+}
+
+TEST_CASE("YAML merge keys merge mappings; keys set beside them win", "[config]") {
+  const Config config = Parsed(WithSource(R"(typesense: { nodes: "http://a:1", api_key: k }
+pipelines:
+  - name: products
+    source: SOURCE
+    sink: &sink
+      collection: products
+      schema: { fields: [{ name: t, type: string }] }
+      batch: &batch { max_events: 500, flush_interval: 1s }
+      concurrency: 3
+  - name: orders
+    source: SOURCE
+    sink:
+      <<: [{ collection: orders, concurrency: 5 }, *sink]
+      batch: { <<: *batch, max_events: 7 }
+)"));
+  REQUIRE(config.pipelines.size() == 2);
+  CHECK(config.pipelines[0].sink.collection == "products");
+  CHECK(config.pipelines[0].sink.concurrency == 3);
+  CHECK(config.pipelines[0].sink.batch.max_events == 500);
+  CHECK(config.pipelines[1].sink.collection == "orders");
+  CHECK(config.pipelines[1].sink.concurrency == 5);
+  CHECK(config.pipelines[1].sink.schema_json == config.pipelines[0].sink.schema_json);
+  CHECK(config.pipelines[1].sink.batch.max_events == 7);
+  CHECK(config.pipelines[1].sink.batch.flush_interval == 1s);
+
+  const std::string text = WithSource(R"(typesense: { nodes: "http://a:1", api_key: k, <<: 3 }
+pipelines:
+  - name: products
+    source: SOURCE
+    sink: { collection: p, schema: { fields: [{ name: t, type: string }] } }
+)");
+  CHECK(ErrorsOf(text) ==
+        std::vector<std::string>{At(text, 1, "3 }") +
+                                 "<<: a merge key takes a mapping or a list of mappings, like "
+                                 "<<: *defaults or <<: [*a, *b]"});
 }
 
 }  // namespace searchsync
