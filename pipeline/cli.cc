@@ -180,9 +180,8 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
       std::fprintf(stderr, "pipeline %s failed: %s\n", snapshot.name.c_str(),
                    results[i].message().c_str());
       // A configuration the source or sink refused (kInvalidArgument) is the user's to fix.
-      exit_code = std::max(exit_code, results[i].code() == StatusCode::kInvalidArgument
-                                          ? kExitUsage
-                                          : kExitRuntime);
+      exit_code = std::max(
+          exit_code, results[i].code() == StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime);
     } else if (once && snapshot.dead_lettered_this_run > 0) {
       std::fprintf(stderr,
                    "pipeline %s: %llu document(s) were rejected and stored in the dead-letter "
@@ -213,15 +212,14 @@ int Check(const CommonFlags& flags, bool reference) {
       } else {
         std::printf("pipeline %s: %s: %s\n", pipeline.name.c_str(), what,
                     status.message().c_str());
-        exit_code = std::max(exit_code, status.code() == StatusCode::kInvalidArgument
-                                            ? kExitUsage
-                                            : kExitRuntime);
+        exit_code = std::max(
+            exit_code, status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime);
       }
     }
   }
-  std::printf(exit_code == kExitOk       ? "configuration ok\n"
-              : exit_code == kExitUsage  ? "configuration invalid\n"
-                                         : "configuration valid; checks failed\n");
+  std::printf(exit_code == kExitOk      ? "configuration ok\n"
+              : exit_code == kExitUsage ? "configuration invalid\n"
+                                        : "configuration valid; checks failed\n");
   return exit_code;
 }
 

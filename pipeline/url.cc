@@ -126,8 +126,9 @@ std::string RedactSecrets(std::string text, std::span<const std::string> secrets
   for (const std::string& secret : secrets) {
     if (!secret.empty()) longest_first.push_back(&secret);
   }
-  std::stable_sort(longest_first.begin(), longest_first.end(),
-                   [](const std::string* a, const std::string* b) { return a->size() > b->size(); });
+  std::stable_sort(
+      longest_first.begin(), longest_first.end(),
+      [](const std::string* a, const std::string* b) { return a->size() > b->size(); });
   for (const std::string* secret : longest_first) {
     for (size_t found = text.find(*secret); found != std::string::npos;
          found = text.find(*secret, found + Secret::kRedacted.size())) {

@@ -28,8 +28,8 @@ std::optional<std::string> PercentDecode(std::string_view text);
 // even when it holds an unencoded '/', '?', '#' or '@' that a strict URL parser would read as
 // the start of the path, query or fragment, or as the end of the user info.
 struct UrlUserInfo {
-  size_t begin = 0;  // offset just after "://"
-  size_t end = 0;    // offset of the '@' that ends the user info
+  size_t begin = 0;                          // offset just after "://"
+  size_t end = 0;                            // offset of the '@' that ends the user info
   std::string_view user;                     // as written (percent-encoded)
   std::optional<std::string_view> password;  // after the first ':', as written
   // Parsers disagree on where the host starts: the user info holds an unencoded '/', '?', '#'

@@ -489,7 +489,7 @@ std::vector<std::string> PasswordRegions(const std::string& dsn, bool uri) {
   std::vector<std::string> regions = uri ? UrlSecrets(dsn) : std::vector<std::string>{};
   std::set<std::string, std::less<>> keywords;
   if (std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> defaults(PQconndefaults(),
-                                                                              &PQconninfoFree);
+                                                                            &PQconninfoFree);
       defaults != nullptr) {
     for (const PQconninfoOption* option = defaults.get(); option->keyword; ++option) {
       keywords.insert(option->keyword);
@@ -552,7 +552,8 @@ std::string MaskQuotedPasswordParts(const std::string& message,
 
 Result<std::vector<std::string>> CheckPostgresDsn(const std::string& dsn) {
   const bool uri = IsUri(dsn);
-  if (const std::optional<UrlUserInfo> info = FindUrlUserInfo(dsn); uri && info && info->ambiguous) {
+  if (const std::optional<UrlUserInfo> info = FindUrlUserInfo(dsn);
+      uri && info && info->ambiguous) {
     return InvalidArgument(
         "the URI's user info (before the last '@') holds '/', '?', '#' or '@', so libpq would "
         "read part of the password as the host or the database; percent-encode them in the "

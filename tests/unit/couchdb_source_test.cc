@@ -156,8 +156,8 @@ pipelines:
     source: { type: couchdb, database: animals, url: ")";
   for (const std::string password : {"S3/CRET-pw", "S3#CRET-pw", "S3?CRET-pw", "S3@CRET-pw"}) {
     INFO(password);
-    const auto parsed = ParseConfig(head + "http://admin:" + password + "@127.0.0.1:5984\" }\n",
-                                    "pipelines.yaml");
+    const auto parsed =
+        ParseConfig(head + "http://admin:" + password + "@127.0.0.1:5984\" }\n", "pipelines.yaml");
     REQUIRE_FALSE(parsed.ok());
     const std::string message = parsed.status().message();
     CHECK(message.find("percent-encode") != std::string::npos);
