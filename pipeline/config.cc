@@ -835,8 +835,7 @@ TypesenseOptions ParseTypesense(const Section& section) {
     const YAML::Node at = nodes.IsSequence() ? Element(nodes, index) : nodes;
     section.ErrorAt(at, Indexed(section.PathOf("nodes"), index) +
                             ": expected a URL like http://127.0.0.1:8108, got " +
-                            Shown(RedactUrl(url)) +
-                            " (" + problem + ")");
+                            Shown(RedactUrl(url)) + " (" + problem + ")");
   }
   options.api_key = section.SecretString("api_key");
   if (section.Has("api_key") && section.Node("api_key").IsScalar() && options.api_key.empty()) {
@@ -987,6 +986,199 @@ std::string ReadSchemaFile(const std::filesystem::path& path, std::string& json)
   return "";
 }
 
+// ---- The collection schema, checked as Typesense checks it (API-NOTES.md, POST /collections) --
+
+constexpr std::string_view kFieldTypes[] = {
+    "string",     "int32",    "int64",    "float",   "bool",    "geopoint",
+    "geopolygon", "string[]", "int32[]",  "int64[]", "float[]", "bool[]",
+    "geopoint[]", "object",   "object[]", "auto",    "string*", "image",
+};
+constexpr std::string_view kFieldFlags[] = {"optional", "facet", "index", "sort",
+                                            "infix",    "store", "stem",  "range_index"};
+
+// One thing Typesense would refuse: at `fields[field].key`, or at the top-level `key`.
+struct SchemaProblem {
+  std::optional<size_t> field;
+  std::string key;  // empty: the field (or schema) as a whole
+  std::string message;
+};
+
+std::string Backticked(std::string_view text) { return "`" + std::string(text) + "`"; }
+
+// Every problem Typesense would answer a create-collection call for `schema_json` with 400.
+// REQUIRES: `schema_json` is a JSON object with a "fields" array.
+std::vector<SchemaProblem> CheckSchema(const std::string& schema_json) {
+  std::vector<SchemaProblem> problems;
+  simdjson::dom::parser parser;
+  simdjson::dom::object schema;
+  if (parser.parse(schema_json).get_object().get(schema)) return problems;
+  const auto add = [&](std::optional<size_t> field, std::string key, std::string message) {
+    problems.push_back({field, std::move(key), std::move(message)});
+  };
+  const auto flag = [](simdjson::dom::object object, std::string_view key) {
+    bool value = false;
+    return object[key].get_bool().get(value) == simdjson::SUCCESS ? std::optional(value)
+                                                                  : std::nullopt;
+  };
+  const std::optional<bool> nested = flag(schema, "enable_nested_fields");
+  simdjson::dom::element element;
+  if (schema["enable_nested_fields"].get(element) == simdjson::SUCCESS && !nested) {
+    add(std::nullopt, "enable_nested_fields", "expected true or false");
+  }
+  for (const std::string_view key : {"token_separators", "symbols_to_index"}) {
+    if (schema[key].get(element) != simdjson::SUCCESS) continue;
+    simdjson::dom::array characters;
+    bool usable = element.get_array().get(characters) == simdjson::SUCCESS;
+    for (size_t index = 0; usable && index < characters.size(); ++index) {
+      std::string_view text;
+      usable = characters.at(index).get_string().get(text) == simdjson::SUCCESS && text.size() == 1;
+    }
+    if (!usable) add(std::nullopt, std::string(key), "expected a list of single characters");
+  }
+
+  struct Field {
+    std::string name, type;
+    bool optional = false, sort = false;
+  };
+  std::map<std::string, Field> fields;  // by name, `id` left out (Typesense drops it)
+  simdjson::dom::array specs;
+  if (schema["fields"].get_array().get(specs)) return problems;
+  if (specs.size() == 0) {
+    add(std::nullopt, "fields", "is empty; Typesense needs at least one field");
+  }
+  size_t index = 0;
+  for (simdjson::dom::element spec_element : specs) {
+    const size_t at = index++;
+    simdjson::dom::object spec;
+    if (spec_element.get_object().get(spec)) {
+      add(at, "", "expected a mapping like { name: title, type: string }");
+      continue;
+    }
+    Field field;
+    std::string_view text;
+    if (spec["name"].get_string().get(text) || text.empty()) {
+      add(at, "name", "needs a name, a non-empty string");
+      continue;
+    }
+    field.name = text;
+    if (spec["type"].get_string().get(text)) {
+      add(at, "type", "needs a type, one of: string, int32, int64, float, bool, string[], ...");
+      continue;
+    }
+    field.type = text;
+    if (std::find(std::begin(kFieldTypes), std::end(kFieldTypes), field.type) ==
+        std::end(kFieldTypes)) {
+      const std::string near = Nearest(field.type, kFieldTypes);
+      std::string known;
+      for (const std::string_view type : kFieldTypes) {
+        known += (known.empty() ? "" : ", ") + std::string(type);
+      }
+      add(at, "type",
+          "field " + Backticked(field.name) + " has the unknown type " + Backticked(field.type) +
+              (near.empty() ? "; Typesense's types: " + known
+                            : " (did you mean " + Backticked(near) + "?)"));
+      continue;
+    }
+    if ((field.type == "object" || field.type == "object[]") && !nested.value_or(false)) {
+      add(at, "type",
+          "type " + Backticked(field.type) + " needs enable_nested_fields: true in the schema");
+    }
+    bool flags_usable = true;
+    for (const std::string_view key : kFieldFlags) {
+      if (spec[key].get(element) == simdjson::SUCCESS && !flag(spec, key)) {
+        add(at, std::string(key), "expected true or false");
+        flags_usable = false;
+      }
+    }
+    if (spec["locale"].get(element) == simdjson::SUCCESS && !element.is_string()) {
+      add(at, "locale", "expected a string");
+    }
+    if (!flags_usable) continue;
+    const bool dynamic = field.name.find(".*") != std::string::npos;
+    const bool is_array = field.type.ends_with("[]");
+    field.optional =
+        flag(spec, "optional").value_or(dynamic || field.type == "auto" || field.type == "string*");
+    const bool default_sort = field.type == "int32" || field.type == "int64" ||
+                              field.type == "float" || field.type == "bool" ||
+                              field.type.starts_with("geopoint") || field.type == "geopolygon";
+    field.sort = flag(spec, "sort").value_or(default_sort);
+    if (dynamic && !field.optional) {
+      add(at, "optional",
+          "field " + Backticked(field.name) + " has .* in its name, so it must be optional");
+    }
+    if (flag(spec, "facet").value_or(false) && !flag(spec, "index").value_or(true)) {
+      add(at, "facet", "field " + Backticked(field.name) + " cannot be a facet with index: false");
+    }
+    if (field.sort &&
+        ((is_array && field.type != "geopoint[]") || field.type.starts_with("object"))) {
+      add(at, "sort",
+          "field " + Backticked(field.name) + " of type " + Backticked(field.type) +
+              " cannot be sortable");
+    }
+    if (field.name == "id") continue;
+    if (!fields.emplace(field.name, field).second) {
+      add(at, "name", "duplicate field name " + Backticked(field.name));
+    }
+  }
+
+  if (schema["default_sorting_field"].get(element) != simdjson::SUCCESS) return problems;
+  std::string_view sorting;
+  if (element.get_string().get(sorting)) {
+    add(std::nullopt, "default_sorting_field", "expected the name of a field");
+    return problems;
+  }
+  if (sorting.empty()) return problems;  // what Typesense reports for "no default"
+  const std::string name(sorting);
+  const auto found = fields.find(name);
+  if (name == "id") {
+    add(std::nullopt, "default_sorting_field", "cannot be `id`");
+  } else if (found == fields.end()) {
+    std::vector<std::string_view> names;
+    std::string known;
+    for (const auto& [field_name, field] : fields) {
+      names.push_back(field_name);
+      known += (known.empty() ? "" : ", ") + field_name;
+    }
+    const std::string near = Nearest(name, names);
+    add(std::nullopt, "default_sorting_field",
+        Backticked(name) + " is not a field of the schema" +
+            (!near.empty()   ? " (did you mean " + Backticked(near) + "?)"
+             : known.empty() ? ""
+                             : "; its fields: " + known));
+  } else if (const Field& field = found->second;
+             !(field.type == "int32" || field.type == "int64" || field.type == "float" ||
+               field.type == "bool" || (field.type == "string" && field.sort))) {
+    add(std::nullopt, "default_sorting_field",
+        Backticked(name) + " has type " + Backticked(field.type) +
+            "; it must be an int32, int64, float or bool field, or a string with sort: true");
+  } else if (field.optional) {
+    add(std::nullopt, "default_sorting_field",
+        Backticked(name) + " is optional; the default sorting field must be in every document");
+  }
+  return problems;
+}
+
+// Records each CheckSchema problem: for an inline schema at its YAML node, for a schema file at
+// the schema_file key.
+void ReportSchemaProblems(const Section& sink, const std::string& schema_json,
+                          const std::string& schema_file) {
+  const YAML::Node schema = sink.Node("schema");
+  const YAML::Node fields = Lookup(schema, "fields");
+  for (const SchemaProblem& problem : CheckSchema(schema_json)) {
+    std::string where = problem.field ? Indexed("fields", *problem.field) : "";
+    if (!problem.key.empty()) where = where.empty() ? problem.key : where + "." + problem.key;
+    if (!schema_file.empty()) {
+      sink.Error("schema_file", schema_file + ": " + where + ": " + problem.message);
+      continue;
+    }
+    // (Never assign one YAML::Node to another: that rebinds the node inside the document.)
+    const YAML::Node base = problem.field ? Element(fields, *problem.field) : schema;
+    const YAML::Node value = Lookup(base, problem.key);
+    sink.ErrorAt(value.IsDefined() ? value : base,
+                 sink.PathOf("schema") + "." + where + ": " + problem.message);
+  }
+}
+
 SinkOptions ParseSink(const Section& sink, const Section& batch, bool present,
                       const std::string& config_dir) {
   SinkOptions options;
@@ -1017,13 +1209,20 @@ SinkOptions ParseSink(const Section& sink, const Section& batch, bool present,
                                "points the alias `collection` at them");
         usable = false;
       }
-      if (usable) AppendYamlAsJson(options.schema_json, schema);
+      if (usable) {
+        AppendYamlAsJson(options.schema_json, schema);
+        ReportSchemaProblems(sink, options.schema_json, "");
+      }
     }
   } else {
     std::filesystem::path path = sink.String("schema_file");
     if (path.is_relative()) path = std::filesystem::path(config_dir) / path;
     const std::string problem = ReadSchemaFile(path, options.schema_json);
-    if (!problem.empty()) sink.Error("schema_file", problem);
+    if (!problem.empty()) {
+      sink.Error("schema_file", problem);
+    } else {
+      ReportSchemaProblems(sink, options.schema_json, path.string());
+    }
   }
 
   const int64_t max_events = batch.Int("max_events");
@@ -1498,7 +1697,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
 Result<Config> LoadConfig(const std::string& path) {
   Result<std::string> text = ReadTextFile(path);
   if (!text.ok()) {
-    return InvalidArgument(ConfigError{.file = path, .message = text.status().message()}.ToString());
+    return InvalidArgument(
+        ConfigError{.file = path, .message = text.status().message()}.ToString());
   }
   return ParseConfig(*text, path);
 }

@@ -59,9 +59,11 @@ TEST_CASE("A CouchDB password holding '/' or '#' never reaches any output", "[cl
     Write(dir / "pipelines.yaml",
           ConfigWith(dir, "{ type: couchdb, database: animals, url: \"http://admin:" + password +
                               "@127.0.0.1:1\" }"));
-    for (const std::vector<std::string>& command :
-         {std::vector<std::string>{"check"}, {"run", "--once"}, {"status"}, {"status", "--json"},
-          {"reindex", "products"}}) {
+    for (const std::vector<std::string>& command : {std::vector<std::string>{"check"},
+                                                    {"run", "--once"},
+                                                    {"status"},
+                                                    {"status", "--json"},
+                                                    {"reindex", "products"}}) {
       std::vector<std::string> args = command;
       args.insert(args.end(), {"-c", dir / "pipelines.yaml"});
       const Output output = Searchsync(args);
@@ -89,9 +91,8 @@ TEST_CASE("A Postgres DSN libpq cannot use stops check, run --once and reindex w
     Write(dir / "pipelines.yaml",
           ConfigWith(dir, "{ type: postgres, dsn: \"" + dsn +
                               "\", table: products, primary_key: id, updated_at: updated_at }"));
-    for (const std::vector<std::string>& command : {std::vector<std::string>{"check"},
-                                                    {"run", "--once"},
-                                                    {"reindex", "products"}}) {
+    for (const std::vector<std::string>& command :
+         {std::vector<std::string>{"check"}, {"run", "--once"}, {"reindex", "products"}}) {
       std::vector<std::string> args = command;
       args.insert(args.end(), {"-c", dir / "pipelines.yaml"});
       const Output output = Searchsync(args);
@@ -134,8 +135,7 @@ TEST_CASE("An unknown command is named, with the list of commands", "[cli]") {
         "reindex, snapshot, backup, restore (see --help)\n");
 }
 
-TEST_CASE("check ends with exit 2 on files that never end, directories and alias bombs",
-          "[cli]") {
+TEST_CASE("check ends with exit 2 on files that never end, directories and alias bombs", "[cli]") {
   TempDir dir;
   std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
   for (int level = 1; level <= 9; ++level) {
@@ -167,6 +167,28 @@ TEST_CASE("check ends with exit 2 on files that never end, directories and alias
     CHECK(output.exit_code == 2);
     CHECK(output.err.find(says) != std::string::npos);
   }
+}
+
+TEST_CASE("check refuses a schema Typesense would refuse, before reaching any server", "[cli]") {
+  TempDir dir;
+  Write(dir / "pipelines.yaml",
+        "typesense: { nodes: [\"http://127.0.0.1:1\"], api_key: k }\n"
+        "pipelines:\n"
+        "  - name: products\n"
+        "    source: { type: couchdb, url: \"http://127.0.0.1:1\", database: animals }\n"
+        "    sink:\n"
+        "      collection: products\n"
+        "      schema:\n"
+        "        fields: [{ name: title, type: strin }, { name: rank, type: int32 }]\n"
+        "        default_sorting_field: popularity\n");
+  const Output output = Searchsync({"check", "-c", dir / "pipelines.yaml"});
+  INFO(output.all());
+  CHECK(output.exit_code == 2);
+  CHECK(output.out.find("configuration ok") == std::string::npos);
+  CHECK(output.err.find(":8:39: pipelines[0].sink.schema.fields[0].type: field `title` has the "
+                        "unknown type `strin` (did you mean `string`?)") != std::string::npos);
+  CHECK(output.err.find(":9:32: pipelines[0].sink.schema.default_sorting_field: `popularity` is "
+                        "not a field of the schema") != std::string::npos);
 }
 
 }  // namespace searchsync::test

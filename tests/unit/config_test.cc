@@ -156,7 +156,8 @@ TEST_CASE("ExpandEnv replaces ${VAR} and ${VAR:-default}", "[config]") {
   const std::vector<std::pair<std::string, std::string>> errors = {
       {"${SEARCHSYNC_TEST_UNSET}", "environment variable SEARCHSYNC_TEST_UNSET is not set"},
       {"x${SEARCHSYNC_TEST_HOST", "unterminated ${ (write $${ for a literal ${)"},
-      {"${SEARCHSYNC_TEST_UNSET:-${SEARCHSYNC_TEST_HOST}", "unterminated ${ (write $${ for a literal ${)"},
+      {"${SEARCHSYNC_TEST_UNSET:-${SEARCHSYNC_TEST_HOST}",
+       "unterminated ${ (write $${ for a literal ${)"},
       {"${SEARCHSYNC_TEST_EMPTY:-${SEARCHSYNC_TEST_UNSET}}",
        "environment variable SEARCHSYNC_TEST_UNSET is not set"},
       {"${not a name}",
@@ -806,8 +807,7 @@ TEST_CASE("A YAML billion laughs is refused instead of expanded", "[config]") {
                          "fewer");
 }
 
-TEST_CASE("Files that are directories, endless or binary get a message that says so",
-          "[config]") {
+TEST_CASE("Files that are directories, endless or binary get a message that says so", "[config]") {
   CHECK(LoadConfig("/tmp").status().message() == "/tmp: is a directory; expected a file");
   CHECK(LoadConfig("/dev/zero").status().message() ==
         "/dev/zero: is larger than 16 MiB; is it the right file?");
@@ -817,10 +817,10 @@ TEST_CASE("Files that are directories, endless or binary get a message that says
                                  ":2:12: a NUL byte: this is not a YAML text file"});
   for (const std::string schema_file : {"/tmp", "/dev/zero"}) {
     INFO(schema_file);
-    const std::vector<std::string> errors = ErrorsOf(WithSource(
-        "typesense: { nodes: \"http://a:1\", api_key: k }\npipelines:\n  - name: p\n"
-        "    source: SOURCE\n    sink: { collection: p, schema_file: " +
-        schema_file + " }\n"));
+    const std::vector<std::string> errors = ErrorsOf(
+        WithSource("typesense: { nodes: \"http://a:1\", api_key: k }\npipelines:\n  - name: p\n"
+                   "    source: SOURCE\n    sink: { collection: p, schema_file: " +
+                   schema_file + " }\n"));
     REQUIRE(errors.size() == 1);
     CHECK(errors[0].ends_with("pipelines[0].sink.schema_file: " + schema_file +
                               (schema_file == "/tmp"
@@ -865,6 +865,92 @@ pipelines:
         std::vector<std::string>{At(text, 1, "3 }") +
                                  "<<: a merge key takes a mapping or a list of mappings, like "
                                  "<<: *defaults or <<: [*a, *b]"});
+}
+
+TEST_CASE("The schema is checked as Typesense checks a new collection", "[config]") {
+  const std::string text = WithSource(R"(typesense: { nodes: "http://a:1", api_key: k }
+pipelines:
+  - name: products
+    source: SOURCE
+    sink:
+      collection: products
+      schema:
+        fields:
+          - { name: title, type: strin }
+          - { name: tags, type: "string[]", sort: true }
+          - { name: meta, type: object }
+          - { name: brand, type: string, facet: true, index: false }
+          - { name: "price_.*", type: float, optional: false }
+          - { name: title, type: string, optional: yes }
+          - { name: rank, type: int32 }
+        default_sorting_field: rnak
+  - name: orders
+    source: SOURCE
+    sink:
+      collection: orders
+      schema:
+        fields: [{ name: total, type: float, optional: true }, { name: note, type: string }]
+        default_sorting_field: total
+  - name: notes
+    source: SOURCE
+    sink: { collection: notes, schema: { fields: [], default_sorting_field: note } }
+)");
+  CHECK(ErrorsOf(text) ==
+        std::vector<std::string>{
+            At(text, 9, "strin") +
+                "pipelines[0].sink.schema.fields[0].type: field `title` has the unknown type "
+                "`strin` (did you mean `string`?)",
+            At(text, 10, "true") +
+                "pipelines[0].sink.schema.fields[1].sort: field `tags` of type `string[]` "
+                "cannot be sortable",
+            At(text, 11, "object") + "pipelines[0].sink.schema.fields[2].type: type `object` needs "
+                                     "enable_nested_fields: true in the schema",
+            At(text, 12, "true") +
+                "pipelines[0].sink.schema.fields[3].facet: field `brand` cannot be a facet "
+                "with index: false",
+            At(text, 13, "false") +
+                "pipelines[0].sink.schema.fields[4].optional: field `price_.*` has .* in its "
+                "name, so it must be optional",
+            At(text, 14, "yes") +
+                "pipelines[0].sink.schema.fields[5].optional: expected true or false",
+            At(text, 16, "rnak") +
+                "pipelines[0].sink.schema.default_sorting_field: `rnak` is not a field of the "
+                "schema (did you mean `rank`?)",
+            At(text, 23, "total") +
+                "pipelines[1].sink.schema.default_sorting_field: `total` is optional; the "
+                "default sorting field must be in every document",
+            At(text, 26, "[]") +
+                "pipelines[2].sink.schema.fields: is empty; Typesense needs at least one field",
+            At(text, 26, "note }") +
+                "pipelines[2].sink.schema.default_sorting_field: `note` is not a field of the "
+                "schema",
+        });
+}
+
+TEST_CASE("A schema file is checked the same way, errors naming the file", "[config]") {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("searchsync_schema_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "schema.json")
+      << R"({"fields": [{"name": "title", "type": "string"}, {"name": "n", "type": "int32"},)"
+         R"( {"name": "n", "type": "int64"}], "default_sorting_field": "title"})";
+  const std::string text = WithSource(
+      "typesense: { nodes: \"http://a:1\", api_key: k }\npipelines:\n"
+      "  - name: p\n    source: SOURCE\n"
+      "    sink: { collection: p, schema_file: schema.json }\n");
+  std::ofstream(dir / "pipelines.yaml") << text;
+  const Result<Config> config = LoadConfig((dir / "pipelines.yaml").string());
+  REQUIRE_FALSE(config.ok());
+  const std::string prefix =
+      (dir / "pipelines.yaml").string() + At(text, 5, "schema.json").substr(std::strlen(kFile)) +
+      "pipelines[0].sink.schema_file: " + (dir / "schema.json").string() + ": ";
+  CHECK(Lines(config.status().message()) ==
+        std::vector<std::string>{
+            prefix + "fields[2].name: duplicate field name `n`",
+            prefix + "default_sorting_field: `title` has type `string`; it must be an int32, "
+                     "int64, float or bool field, or a string with sort: true",
+        });
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace searchsync
