@@ -417,8 +417,14 @@ int RunReindexCommand(const Config& config, const std::string& pipeline, bool wa
     last = progress;
     if (progress.state == "running") printer.Update(progress);
   });
+  if (last) printer.Finish(*last);
+  // A source or sink that refused its configuration is the cause, not the reindex it stopped.
+  if (status.code() == StatusCode::kInvalidArgument) {
+    std::fprintf(stderr, "reindex of %s failed: %s\n", pipeline.c_str(),
+                 status.message().c_str());
+    return kExitUsage;
+  }
   if (last) {
-    printer.Finish(*last);
     if (last->state != "running") {
       const int code = Outcome(*last);
       if (code != kExitOk || status.ok()) return code;

@@ -105,7 +105,9 @@ TEST_CASE("A Postgres DSN libpq cannot use stops check, run --once and reindex w
   }
 }
 
-TEST_CASE("A libpq option refused only when connecting ends run --once with exit 2", "[cli]") {
+TEST_CASE("A libpq option refused only when connecting ends check, run --once and reindex with "
+          "exit 2",
+          "[cli]") {
   TempDir dir;
   TypesenseServer typesense({});
   std::string config =
@@ -116,7 +118,7 @@ TEST_CASE("A libpq option refused only when connecting ends run --once with exit
   config.replace(config.find("api_key: k"), 10, "api_key: " + typesense.api_key());
   Write(dir / "pipelines.yaml", config);
   for (const std::vector<std::string>& command :
-       {std::vector<std::string>{"check"}, {"run", "--once"}}) {
+       {std::vector<std::string>{"check"}, {"run", "--once"}, {"reindex", "products"}}) {
     std::vector<std::string> args = command;
     args.insert(args.end(), {"-c", dir / "pipelines.yaml"});
     const Output output = Searchsync(args);
@@ -124,6 +126,28 @@ TEST_CASE("A libpq option refused only when connecting ends run --once with exit
     CHECK(output.exit_code == 2);
     CHECK(output.all().find("sslmode") != std::string::npos);
     CHECK(output.all().find("S3CRET") == std::string::npos);
+  }
+}
+
+TEST_CASE("Kafka settings librdkafka refuses together end check and run --once with exit 2",
+          "[cli]") {
+  TempDir dir;
+  TypesenseServer typesense({});
+  std::string config = ConfigWith(
+      dir,
+      "{ type: maxwell, brokers: \"127.0.0.1:1\", topic: maxwell, group_id: g, database: shop, "
+      "table: products, kafka: { security.protocol: ssl, ssl.ca.location: /nonexistent/ca.pem } }");
+  config.replace(config.find("http://127.0.0.1:1"), 18, typesense.url());
+  config.replace(config.find("api_key: k"), 10, "api_key: " + typesense.api_key());
+  Write(dir / "pipelines.yaml", config);
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"check"}, {"run", "--once"}}) {
+    std::vector<std::string> args = command;
+    args.insert(args.end(), {"-c", dir / "pipelines.yaml"});
+    const Output output = Searchsync(args);
+    INFO(command[0] << ": " << output.all());
+    CHECK(output.exit_code == 2);
+    CHECK(output.all().find("ssl.ca.location") != std::string::npos);
   }
 }
 
