@@ -60,7 +60,8 @@ std::string XmlUnescape(std::string_view text) {
   return out;
 }
 
-// The text of every <tag>...</tag> in an S3 XML answer (flat documents; no nesting needed).
+}  // namespace
+
 std::vector<std::string> XmlValues(std::string_view xml, std::string_view tag) {
   const std::string open = "<" + std::string(tag) + ">";
   const std::string close = "</" + std::string(tag) + ">";
@@ -74,6 +75,8 @@ std::vector<std::string> XmlValues(std::string_view xml, std::string_view tag) {
   }
   return values;
 }
+
+namespace {
 
 std::string XmlValue(std::string_view xml, std::string_view tag) {
   std::vector<std::string> values = XmlValues(xml, tag);

@@ -43,6 +43,10 @@ struct S3Url {
 // kInvalidArgument when `url` is not s3://BUCKET[/PREFIX].
 Result<S3Url> ParseS3Url(std::string_view url);
 
+// The text of every <tag>...</tag> in an S3 XML answer, in order, with the five predefined
+// entities decoded. S3's answers are flat enough that no nesting is needed.
+std::vector<std::string> XmlValues(std::string_view xml, std::string_view tag);
+
 class S3Client {
  public:
   explicit S3Client(S3ClientOptions options);
