@@ -71,8 +71,11 @@ std::string JsonText(std::string_view bytes) {
 }
 
 // The text of a scalar JSON value as a key part: strings unescaped, numbers and booleans as
-// written. False for null, objects and arrays.
-bool KeyPartText(od::value value, std::string& out) {
+// written. False for null, objects and arrays, and for a value a malformed key does not reach
+// (`result` holds that error; converting it to a value would throw).
+bool KeyPartText(simdjson::simdjson_result<od::value> result, std::string& out) {
+  od::value value;
+  if (std::move(result).get(value)) return false;
   od::json_type type;
   if (value.type().get(type)) return false;
   switch (type) {

@@ -114,6 +114,18 @@ TEST_CASE("Malformed Maxwell messages are reported with a reason", "[maxwell]") 
   }
 }
 
+TEST_CASE("A malformed Kafka key is a bad message, not an exception", "[maxwell]") {
+  // Found by fuzz_maxwell: reaching a value inside a broken key used to throw out of Decode.
+  const std::string value = R"({"database":"shop","table":"orders","type":"insert","data":{}})";
+  for (const char* key : {R"(["shop","orders",[{"id":501])", R"({"database":"shop","pk.id":)",
+                          R"(["shop","orders",[{"id":})"}) {
+    INFO(key);
+    const Decoded decoded = Decode(value, key);
+    CHECK(decoded.outcome == Outcome::kBad);
+    CHECK(decoded.reason.find("Kafka key") != std::string::npos);
+  }
+}
+
 TEST_CASE("A bad Maxwell message becomes a dead-letter event naming where it came from",
           "[maxwell]") {
   const Event event = BadMaxwellMessage("maxwell", 3, 17, "k", "\xff\xfe", "not JSON");
