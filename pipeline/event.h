@@ -67,13 +67,22 @@ struct Batch {
 // A document the sink refused for good (e.g. a schema mismatch); it goes to the dead-letter store.
 struct Rejection {
   size_t event_index = 0;  // into Batch::events
-  int code = 0;            // Typesense's per-line code, e.g. 400
+  int code = 0;            // Typesense's per-line or HTTP code, e.g. 400; 0 when none was given
   std::string error;
+
+  // What the dead-letter store keeps: "HTTP 400: <error>", or the error alone without a code.
+  std::string Reason() const {
+    return code > 0 ? "HTTP " + std::to_string(code) + ": " + error : error;
+  }
 };
 
-// The outcome of a Write that reached the sink: everything not listed in `rejected` is stored.
+// The outcome of a Write that reached the sink: everything not listed in `rejected` or
+// `retryable` is stored.
 struct WriteReport {
   std::vector<Rejection> rejected;
+  // Documents the sink could not store this time for a reason that may pass (Typesense: a
+  // per-line 429 or 5xx). The pipeline writes them again; see PipelineRunner::WriteWithRetry.
+  std::vector<Rejection> retryable;
   size_t already_present = 0;  // create_only batches: documents left as they were
 };
 

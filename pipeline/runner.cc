@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <future>
+#include <unordered_map>
 
 #include "pipeline/backoff.h"
 #include "pipeline/json.h"
@@ -57,6 +58,102 @@ bool HasDeletes(const Batch& batch) {
   return std::any_of(batch.events.begin(), batch.events.end(),
                      [](const Event& event) { return event.op == Op::kDelete; });
 }
+
+// How often one document that the sink cannot store for a transient reason (Typesense: a
+// per-line 500) is written alone before it goes to the dead-letter store.
+constexpr int kMaxAttemptsAlone = 5;
+
+// One batch on its way through writes that store only part of it (WriteReport::retryable).
+//
+//   write {a b c d} -> b, d retryable      the others are stored: narrow to {b d}
+//   write {b d}     -> b retryable         narrow to {b}
+//   write {b}       -> b retryable  x5     b alone keeps failing: reject it with its error
+//
+// A write where every document of several is retryable narrows nothing and counts no attempt:
+// the server is failing (e.g. its disk), not the documents, so that is retried like a 503.
+// Per-document order holds because the lane goes on to its next batch only once this one is
+// done. The batch is copied only when narrowed; events may be removed from remaining() between
+// writes (DeleteGuard), as long as no id is added.
+class PartialWrite {
+ public:
+  explicit PartialWrite(Batch& batch) : original_(batch) {}
+
+  // What to write next.
+  Batch& remaining() { return narrowed_ ? *narrowed_ : original_; }
+
+  // Folds in one write of remaining() as it was sent. OK when the batch is done (nothing is
+  // to be written again): outcome() then says what was rejected, in indices of the original
+  // batch. Otherwise kUnavailable: write remaining() again after a backoff.
+  Status Fold(const WriteReport& report) {
+    const Batch& written = remaining();
+    for (const Rejection& rejection : report.rejected) {
+      outcome_.rejected.push_back(Original(rejection));
+    }
+    outcome_.already_present += report.already_present;
+    stored_ += written.size() - report.rejected.size() - report.retryable.size() -
+               report.already_present;
+    if (report.retryable.empty()) return Status::Ok();
+
+    const Rejection& first = report.retryable.front();
+    Status retry = Unavailable("the sink could not store " +
+                               std::to_string(report.retryable.size()) + " of " +
+                               std::to_string(written.size()) + " documents, first id=" +
+                               JsonString(written.events.at(first.event_index).id) + ": " +
+                               first.Reason());
+    if (report.retryable.size() < written.size()) {
+      if (original_index_.empty()) {
+        // From here on the original batch no longer changes: it is not written again.
+        for (size_t event_idx = 0; event_idx < original_.size(); ++event_idx) {
+          original_index_[original_.events[event_idx].id] = event_idx;
+        }
+      }
+      Batch narrowed{.create_only = written.create_only};
+      for (const Rejection& retryable : report.retryable) {
+        narrowed.events.push_back(written.events.at(retryable.event_index));
+        narrowed.byte_size += narrowed.events.back().ByteSize();
+      }
+      narrowed_ = std::move(narrowed);
+      failures_alone_ = 0;
+    } else if (written.size() == 1 && ++failures_alone_ >= kMaxAttemptsAlone) {
+      Rejection rejection = Original(first);
+      rejection.error += " (failed " + std::to_string(failures_alone_) + " times, written alone)";
+      outcome_.rejected.push_back(std::move(rejection));
+      return Status::Ok();
+    }
+    return retry;
+  }
+
+  // Rejects everything not written yet with `error` (code 0: the error says it all). The batch
+  // is then done.
+  void RejectRemaining(const std::string& error) {
+    for (size_t event_idx = 0; event_idx < remaining().size(); ++event_idx) {
+      Rejection rejection = Original({.event_index = event_idx});
+      rejection.error = error;
+      outcome_.rejected.push_back(std::move(rejection));
+    }
+  }
+
+  const WriteReport& outcome() const { return outcome_; }
+  // Documents and deletes the sink stored (create_only: created).
+  size_t stored() const { return stored_; }
+
+ private:
+  // `rejection` with its index into remaining() turned into one into the original batch.
+  Rejection Original(const Rejection& rejection) const {
+    Rejection original = rejection;
+    if (narrowed_) {
+      original.event_index = original_index_.at(narrowed_->events.at(rejection.event_index).id);
+    }
+    return original;
+  }
+
+  Batch& original_;
+  std::optional<Batch> narrowed_;
+  std::unordered_map<std::string, size_t> original_index_;  // id -> index, once narrowed
+  WriteReport outcome_;
+  size_t stored_ = 0;
+  int failures_alone_ = 0;
+};
 
 }  // namespace
 
@@ -234,22 +331,13 @@ void PipelineRunner::DeadLetter(const Event& event, const std::string& error) {
                                        " error=" + JsonString(error));
 }
 
-void PipelineRunner::DeadLetterAll(const PendingBatch& pending, const std::string& error) {
-  for (const Event& event : pending.batch.events) DeadLetter(event, error);
-  if (Failed()) return;
-  for (uint64_t seq : pending.seqs) tracker_.Ack(seq);
-  acked_ += pending.seqs.size();
-  PersistProgress("running");
-}
-
 void PipelineRunner::Acknowledge(const PendingBatch& pending, const WriteReport& report) {
   if (!report.rejected.empty()) {
     std::vector<searchsync::DeadLetter> letters;
     letters.reserve(report.rejected.size());
     for (const Rejection& rejection : report.rejected) {
       letters.push_back(
-          MakeDeadLetter(pending.batch.events.at(rejection.event_index),
-                         "HTTP " + std::to_string(rejection.code) + ": " + rejection.error));
+          MakeDeadLetter(pending.batch.events.at(rejection.event_index), rejection.Reason()));
     }
     // The rejected documents must be safe in the dead-letter store before their events count
     // as acknowledged.
@@ -283,9 +371,11 @@ void PipelineRunner::WriteWithRetry(Lane& lane, PendingBatch& pending) {
   Backoff backoff(retry_.initial_backoff, retry_.max_backoff);
   std::mt19937_64 rng(std::random_device{}());
   const auto started = Clock::now();
+  PartialWrite writing(pending.batch);
   for (;;) {
-    Result<WriteReport> result = sink->Write(pending.batch);
-    if (result.ok()) {
+    Result<WriteReport> result = sink->Write(writing.remaining());
+    const Status status = result.ok() ? writing.Fold(*result) : result.status();
+    if (status.ok()) {
       if (backoff.attempts() > 0) {
         Log(LogLevel::kInfo, component_,
             "sink recovered after " + std::to_string(backoff.attempts()) + " retries");
@@ -295,15 +385,15 @@ void PipelineRunner::WriteWithRetry(Lane& lane, PendingBatch& pending) {
       sink_failing_since_ms_ = 0;
       // Acknowledged only once the shadow has it too: a reindex that saw every event
       // acknowledged knows the new collection holds them.
-      if (shadow) WriteShadow(lane, *shadow, pending, *result);
-      return Acknowledge(pending, *result);
+      if (shadow) WriteShadow(lane, *shadow, pending, writing.outcome());
+      return Acknowledge(pending, writing.outcome());
     }
-    const Status& status = result.status();
     switch (status.code()) {
       case StatusCode::kUnavailable: break;
       case StatusCode::kInvalidArgument:
         // The request itself was refused for good: keep the documents, go on.
-        return DeadLetterAll(pending, status.message());
+        writing.RejectRemaining(status.message());
+        return Acknowledge(pending, writing.outcome());
       default: return Fail(status);
     }
     if (retry_.max_elapsed && Clock::now() - started > *retry_.max_elapsed) {
@@ -577,9 +667,8 @@ void PipelineRunner::DeadLetterRejections(const Batch& batch,
   std::vector<searchsync::DeadLetter> letters;
   letters.reserve(rejected.size());
   for (const Rejection& rejection : rejected) {
-    letters.push_back(MakeDeadLetter(batch.events.at(rejection.event_index),
-                                     prefix + "HTTP " + std::to_string(rejection.code) + ": " +
-                                         rejection.error));
+    letters.push_back(
+        MakeDeadLetter(batch.events.at(rejection.event_index), prefix + rejection.Reason()));
   }
   if (Status status = state_.AddDeadLetters(letters); !status.ok()) return Fail(status);
   dead_lettered_ += letters.size();
@@ -679,26 +768,28 @@ Result<FullReadStats> PipelineRunner::FullRead(Source& full_read, Sink& target,
     }
     if (Failed()) return Cancelled("pipeline stopped");
 
+    PartialWrite writing(batch);
     for (;;) {
       if (stopped()) return Cancelled("full read cancelled");
-      const size_t before = batch.size();
+      Batch& remaining = writing.remaining();
+      const size_t before = remaining.size();
       Result<WriteReport> written = guard->WriteUnguarded(
-          batch, [&](const Batch& unguarded) { return target.Write(unguarded); });
-      stats.skipped_deleted += before - batch.size();
-      if (written.ok()) {
-        stats.created += batch.size() - written->rejected.size() - written->already_present;
-        stats.already_present += written->already_present;
-        stats.rejected += written->rejected.size();
-        DeadLetterRejections(batch, written->rejected, "full read: ");
-        break;
-      }
-      if (written.status().code() == StatusCode::kInvalidArgument) {
+          remaining, [&](const Batch& unguarded) { return target.Write(unguarded); });
+      stats.skipped_deleted += before - remaining.size();
+      Status status = written.ok() ? writing.Fold(*written) : written.status();
+      if (status.code() == StatusCode::kInvalidArgument) {
         // The request as a whole was refused for good: keep the documents, go on.
-        for (const Event& event : batch.events) DeadLetter(event, written.status().message());
-        stats.rejected += batch.size();
+        writing.RejectRemaining(status.message());
+        status = Status::Ok();
+      }
+      if (status.ok()) {
+        stats.created += writing.stored();
+        stats.already_present += writing.outcome().already_present;
+        stats.rejected += writing.outcome().rejected.size();
+        DeadLetterRejections(batch, writing.outcome().rejected, "full read: ");
         break;
       }
-      if (std::optional<Status> end = retry_or_end(written.status())) return *end;
+      if (std::optional<Status> end = retry_or_end(status)) return *end;
     }
     failing_since.reset();
     backoff.Reset();
@@ -706,7 +797,7 @@ Result<FullReadStats> PipelineRunner::FullRead(Source& full_read, Sink& target,
   }
 }
 
-void PipelineRunner::WriteShadow(Lane& lane, Sink& shadow, const PendingBatch& pending,
+void PipelineRunner::WriteShadow(Lane& lane, Sink& shadow, PendingBatch& pending,
                                  const WriteReport& primary) {
   Millis give_up{0};
   {
@@ -724,12 +815,14 @@ void PipelineRunner::WriteShadow(Lane& lane, Sink& shadow, const PendingBatch& p
   std::mt19937_64 rng(std::random_device{}());
   const auto started = Clock::now();
   Status failure;
+  PartialWrite writing(pending.batch);
   for (;;) {
-    Result<WriteReport> result = shadow.Write(pending.batch);
-    if (result.ok()) {
+    Result<WriteReport> result = shadow.Write(writing.remaining());
+    const Status status = result.ok() ? writing.Fold(*result) : result.status();
+    if (status.ok()) {
       // A document both collections refused is dead-lettered once, for the sink's refusal.
       std::vector<Rejection> only_shadow;
-      for (const Rejection& rejection : result->rejected) {
+      for (const Rejection& rejection : writing.outcome().rejected) {
         const bool also_primary =
             std::any_of(primary.rejected.begin(), primary.rejected.end(),
                         [&](const Rejection& r) { return r.event_index == rejection.event_index; });
@@ -744,13 +837,12 @@ void PipelineRunner::WriteShadow(Lane& lane, Sink& shadow, const PendingBatch& p
       }
       return;
     }
-    if (result.status().code() != StatusCode::kUnavailable ||
-        Clock::now() - started > give_up) {
-      failure = result.status();
+    if (status.code() != StatusCode::kUnavailable || Clock::now() - started > give_up) {
+      failure = status;
       break;
     }
     const Millis wait = backoff.Next(rng);
-    lane.retry_log.Warn(component_, "new collection: " + result.status().message() +
+    lane.retry_log.Warn(component_, "new collection: " + status.message() +
                                         " attempt=" + std::to_string(backoff.attempts()) +
                                         " next_in=" + FormatMillis(wait));
     if (!SleepUnlessStopped(wait, /*stop_on_stop_request=*/false)) {

@@ -170,7 +170,7 @@ class PipelineRunner {
   void WriteWithRetry(Lane& lane, PendingBatch& pending);
   // Writes one batch to the shadow with bounded retries; a failure is recorded in
   // shadow_stats_ and ends the shadow. `primary` is the sink's report for the same batch.
-  void WriteShadow(Lane& lane, Sink& shadow, const PendingBatch& pending,
+  void WriteShadow(Lane& lane, Sink& shadow, PendingBatch& pending,
                    const WriteReport& primary);
   void DeadLetterRejections(const Batch& batch, const std::vector<Rejection>& rejected,
                             const std::string& prefix);
@@ -192,7 +192,6 @@ class PipelineRunner {
   // Runs the pipeline's transforms over an upsert in place; when one fails, the event as read
   // goes to the dead-letter store and the result is false.
   bool TransformOrDeadLetter(Event& event);
-  void DeadLetterAll(const PendingBatch& pending, const std::string& error);
   void PersistProgress(const char* state);
   void Fail(const Status& status);
   void SetState(const char* state);

@@ -396,7 +396,14 @@ Status ImportBatch(const Config& config, TypesenseClient& client, const std::str
   Result<WriteReport> report = Retrying(config, component, "import", [&]() -> Result<WriteReport> {
     Result<std::string> answer = client.Import(collection, body, "upsert");
     if (!answer.ok()) return answer.status();
-    return ParseImportResponse(*answer, line_events);
+    Result<WriteReport> parsed = ParseImportResponse(*answer, line_events);
+    if (parsed.ok() && !parsed->retryable.empty()) {
+      // The server failed on these lines, not the documents: the whole import is retried.
+      const Rejection& first = parsed->retryable.front();
+      return Unavailable("typesense import: line " +
+                         std::to_string(first_line + first.event_index) + ": " + first.Reason());
+    }
+    return parsed;
   });
   if (!report.ok()) return report.status();
   if (!report->rejected.empty()) {

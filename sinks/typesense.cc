@@ -1,6 +1,7 @@
 #include "sinks/typesense.h"
 
 #include <chrono>
+#include <span>
 #include <utility>
 
 #include "pipeline/log.h"
@@ -11,6 +12,16 @@ namespace searchsync {
 namespace {
 
 constexpr int kAlreadyExists = 409;  // per-line import code of action=create for a stored id
+constexpr long kPayloadTooLarge = 413;
+
+// Where each line of an import body starts, so that any run of lines is one substring.
+std::vector<size_t> LineStarts(std::string_view jsonl) {
+  std::vector<size_t> starts{0};
+  for (size_t at = jsonl.find('\n'); at != std::string_view::npos; at = jsonl.find('\n', at + 1)) {
+    starts.push_back(at + 1);
+  }
+  return starts;
+}
 
 class TypesenseSink final : public Sink {
  public:
@@ -32,7 +43,16 @@ class TypesenseSink final : public Sink {
   Result<WriteReport> Write(const Batch& batch) override;
 
  private:
-  Status DeleteAll(const Batch& batch);
+  // Sends the batch's deletes. When a proxy or the server refuses a delete by filter as a
+  // whole for good (e.g. 414: its URI is too long for a proxy), the ids go one by one; an id
+  // refused alone is rejected with that reason.
+  Status DeleteAll(const Batch& batch, WriteReport& report);
+  // Imports lines [first, first + count) of `body` and adds their outcome to `report`. A
+  // request refused as a whole for good (a 4xx that is about the request, such as a proxy's
+  // 413 body limit) is split in halves, down to single documents; a document refused alone is
+  // rejected with that reason. Errors: kUnavailable and the like, as from the client.
+  Status ImportLines(const ImportBody& body, std::span<const size_t> line_starts, size_t first,
+                     size_t count, std::string_view action, WriteReport& report);
 
   TypesenseClient client_;
   const std::string component_;
@@ -86,32 +106,93 @@ Status TypesenseSink::Prepare() {
   return Status::Ok();
 }
 
-Status TypesenseSink::DeleteAll(const Batch& batch) {
+Status TypesenseSink::DeleteAll(const Batch& batch, WriteReport& report) {
   const DeletePlan plan = PlanDeletes(batch);
+  bool one_by_one = false;
   for (const std::string& filter : plan.encoded_filters) {
-    if (Status status = client_.DeleteByFilter(collection_, filter); !status.ok()) return status;
+    const Status status = client_.DeleteByFilter(collection_, filter);
+    if (status.code() == StatusCode::kInvalidArgument) {
+      Log(LogLevel::kWarn, component_,
+          status.message() + "; deleting the batch's ids one by one instead");
+      one_by_one = true;
+      break;
+    }
+    if (!status.ok()) return status;
   }
-  for (const std::string& id : plan.single_ids) {
+  for (size_t event_idx = 0; event_idx < batch.events.size(); ++event_idx) {
+    const Event& event = batch.events[event_idx];
+    if (event.op != Op::kDelete || (!one_by_one && IdFitsDeleteFilter(event.id))) continue;
     // Typesense refuses empty ids, so no stored document has one.
-    if (id.empty()) continue;
-    if (Status status = client_.DeleteDocument(collection_, id); !status.ok()) return status;
+    if (event.id.empty()) continue;
+    const Status status = client_.DeleteDocument(collection_, event.id);
+    if (status.code() == StatusCode::kInvalidArgument) {
+      report.rejected.push_back(Rejection{.event_index = event_idx, .error = status.message()});
+    } else if (!status.ok()) {
+      return status;
+    }
   }
   return Status::Ok();
 }
 
+Status TypesenseSink::ImportLines(const ImportBody& body, std::span<const size_t> line_starts,
+                                  size_t first, size_t count, std::string_view action,
+                                  WriteReport& report) {
+  const size_t begin = line_starts[first];
+  const size_t end =
+      first + count < line_starts.size() ? line_starts[first + count] - 1 : body.jsonl.size();
+  const std::string_view lines = std::string_view(body.jsonl).substr(begin, end - begin);
+  const std::string target = ImportTarget(collection_, action);
+  const std::string context = "typesense POST " + target.substr(0, target.find('?'));
+  Result<HttpResponse> response =
+      client_.Send("POST", target, lines, "text/plain", TypesenseClient::Timeout::kBulk);
+  if (!response.ok()) return response.status();
+  const Status status = ClassifyHttpResult(context, "", response->status, response->body);
+  const std::span<const size_t> line_events =
+      std::span<const size_t>(body.line_events).subspan(first, count);
+  if (status.ok()) {
+    Result<WriteReport> part = ParseImportResponse(response->body, line_events);
+    if (!part.ok()) return Status(part.status().code(), context + ": " + part.status().message());
+    report.rejected.insert(report.rejected.end(), part->rejected.begin(), part->rejected.end());
+    report.retryable.insert(report.retryable.end(), part->retryable.begin(), part->retryable.end());
+    return Status::Ok();
+  }
+  if (status.code() != StatusCode::kInvalidArgument) return status;
+  if (count == 1) {
+    const std::string why =
+        response->status == kPayloadTooLarge
+            ? "the document is too large: a request holding only this document (" +
+                  std::to_string(lines.size()) +
+                  " bytes) exceeds a body size limit between searchsync and Typesense (e.g. "
+                  "nginx's client_max_body_size)"
+            : ServerMessage(response->body) + " (a request holding only this document)";
+    report.rejected.push_back(Rejection{.event_index = line_events.front(),
+                                        .code = static_cast<int>(response->status),
+                                        .error = context + ": " + why});
+    return Status::Ok();
+  }
+  if (count == body.line_events.size()) {
+    Log(LogLevel::kWarn, component_,
+        status.message() + "; the import of " + std::to_string(count) +
+            " documents was refused as a whole, sending it in smaller parts");
+  }
+  const size_t half = count / 2;
+  if (Status part = ImportLines(body, line_starts, first, half, action, report); !part.ok()) {
+    return part;
+  }
+  return ImportLines(body, line_starts, first + half, count - half, action, report);
+}
+
 Result<WriteReport> TypesenseSink::Write(const Batch& batch) {
   // Ids are unique within a batch, so deletes and the import may go in either order.
-  if (Status status = DeleteAll(batch); !status.ok()) return status;
+  Result<WriteReport> report = WriteReport{};
+  if (Status status = DeleteAll(batch, *report); !status.ok()) return status;
 
   const ImportBody body = EncodeUpserts(batch);
-  if (body.empty()) return WriteReport{};
-  Result<std::string> response =
-      client_.Import(collection_, body.jsonl, batch.create_only ? "create" : "upsert");
-  if (!response.ok()) return response.status();
-  Result<WriteReport> report = ParseImportResponse(*response, body.line_events);
-  if (!report.ok()) {
-    return Status(report.status().code(), "typesense POST /collections/" + collection_ +
-                                              "/documents/import: " + report.status().message());
+  if (body.empty()) return report;
+  if (Status status = ImportLines(body, LineStarts(body.jsonl), 0, body.line_events.size(),
+                                  batch.create_only ? "create" : "upsert", *report);
+      !status.ok()) {
+    return status;
   }
   if (batch.create_only) {
     // 409 "A document with id X already exists.": a live change got there first and wins.

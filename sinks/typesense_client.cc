@@ -65,6 +65,7 @@ struct TypesenseClient::Exchange {
   std::string transport_error;  // set when no complete response arrived
   long status = 0;
   std::string body;
+  std::string redirect_to;      // the absolute Location of a 3xx answer
   bool body_delivered = false;  // on_body saw at least one chunk
   bool aborted = false;         // on_body asked to stop
 };
@@ -174,6 +175,12 @@ TypesenseClient::Exchange TypesenseClient::Perform(const std::string& node, std:
   const CURLcode code = curl_easy_perform(handle);
   if (code == CURLE_OK) {
     curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &exchange.status);
+    // Without CURLOPT_FOLLOWLOCATION libcurl still resolves where a 3xx points.
+    char* redirect = nullptr;
+    if (curl_easy_getinfo(handle, CURLINFO_REDIRECT_URL, &redirect) == CURLE_OK &&
+        redirect != nullptr) {
+      exchange.redirect_to = redirect;
+    }
   } else if (!exchange.aborted) {
     exchange.transport_error = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
   }
@@ -212,8 +219,8 @@ Result<HttpResponse> TypesenseClient::SendVia(std::string_view method, std::stri
     const std::string& node = options_.nodes[node_idx];
     Exchange exchange = Perform(node, method, target, body, content_type, timeout, on_body);
     if (exchange.aborted) return HttpResponse{.status = exchange.status};
-    Status status =
-        ClassifyHttpResult(context, exchange.transport_error, exchange.status, exchange.body);
+    Status status = ClassifyHttpResult(context, exchange.transport_error, exchange.status,
+                                       exchange.body, exchange.redirect_to);
     if (status.code() != StatusCode::kUnavailable) {
       preferred_node_.store(node_idx);
       return HttpResponse{.status = exchange.status, .body = std::move(exchange.body)};
@@ -365,9 +372,8 @@ Status TypesenseClient::DropCollection(std::string_view name) {
 
 Result<std::string> TypesenseClient::Import(std::string_view collection, std::string_view jsonl,
                                             std::string_view action) {
-  const std::string target =
-      CollectionPath(collection) + "/documents/import?action=" + PercentEncode(action);
-  Result<HttpResponse> response = Call("POST", target, jsonl, "text/plain", Timeout::kBulk);
+  Result<HttpResponse> response =
+      Call("POST", ImportTarget(collection, action), jsonl, "text/plain", Timeout::kBulk);
   if (!response.ok()) return response.status();
   return std::move(response->body);
 }

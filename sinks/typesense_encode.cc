@@ -44,6 +44,14 @@ Result<ImportLineResult> ParseImportLine(simdjson::dom::parser& parser, std::str
   if (object["code"].get_int64().get(code) == simdjson::SUCCESS) result.code = code;
   std::string_view error;
   if (object["error"].get_string().get(error) == simdjson::SUCCESS) result.error = error;
+  if (TrimBlank(result.error).empty()) {
+    // Real servers always say why; a proxy or an unusual version may not. The line itself is
+    // the only evidence there is.
+    std::string shown(line.substr(0, kMaxServerMessageBytes));
+    if (line.size() > shown.size()) shown += "...";
+    result.error =
+        "typesense refused the document without giving a reason (result line: " + shown + ")";
+  }
   return result;
 }
 
@@ -95,13 +103,11 @@ Result<WriteReport> ParseImportResponse(std::string_view body,
                          result.status().message());
     }
     if (!result->success) {
-      if (result->code == 429 || result->code >= 500) {
-        return Unavailable("import result line " + std::to_string(line_idx + 1) + ": code " +
-                           std::to_string(result->code) + ": " + result->error);
-      }
-      report.rejected.push_back(Rejection{.event_index = line_events[line_idx],
-                                          .code = static_cast<int>(result->code),
-                                          .error = std::move(result->error)});
+      const bool server_failed = result->code == 429 || result->code >= 500;
+      (server_failed ? report.retryable : report.rejected)
+          .push_back(Rejection{.event_index = line_events[line_idx],
+                               .code = static_cast<int>(result->code),
+                               .error = std::move(result->error)});
     }
     ++line_idx;
   }
@@ -174,6 +180,14 @@ std::string FilterDeleteTarget(std::string_view collection, std::string_view enc
   AppendPercentEncoded(target, collection);
   target += "/documents?filter_by=";
   target += encoded_filter;
+  return target;
+}
+
+std::string ImportTarget(std::string_view collection, std::string_view action) {
+  std::string target = "/collections/";
+  AppendPercentEncoded(target, collection);
+  target += "/documents/import?action=";
+  AppendPercentEncoded(target, action);
   return target;
 }
 
@@ -258,14 +272,41 @@ std::string ServerMessage(std::string_view body) {
   return message;
 }
 
+std::string NodeOfUrl(std::string_view url) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return "";
+  const size_t authority_start = scheme_end + 3;
+  const size_t authority_end = url.find_first_of("/?#", authority_start);
+  std::string_view authority = url.substr(authority_start, authority_end - authority_start);
+  // Credentials in a redirect target are never repeated.
+  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    authority.remove_prefix(at + 1);
+  }
+  if (authority.empty()) return "";
+  return std::string(url.substr(0, authority_start)) + std::string(authority);
+}
+
 Status ClassifyHttpResult(std::string_view context, std::string_view transport_error,
-                          long http_status, std::string_view body) {
+                          long http_status, std::string_view body, std::string_view redirect_to) {
   std::string prefix(context);
   prefix += ": ";
   if (!transport_error.empty()) return Unavailable(prefix + std::string(transport_error));
   if (http_status >= 200 && http_status < 300) return Status::Ok();
 
   prefix += "HTTP " + std::to_string(http_status);
+  if (http_status >= 300 && http_status < 400) {
+    // A redirect says where the server is, never what is wrong with the documents. It is not
+    // followed: libcurl would turn a POST into a GET and send the API key to another host.
+    const std::string node = NodeOfUrl(redirect_to);
+    if (node.empty()) {
+      return Unavailable(prefix +
+                         ": a redirect without a usable Location (typesense.nodes must name the "
+                         "Typesense server itself, not a redirecting proxy)");
+    }
+    return Unavailable(prefix + ": redirected to " + node +
+                       " (searchsync does not follow redirects: set typesense.nodes to " + node +
+                       ")");
+  }
   const std::string message = ServerMessage(body);
   const std::string with_message = message.empty() ? prefix : prefix + ": " + message;
   if (http_status == 401 || http_status == 403) {

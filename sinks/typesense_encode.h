@@ -34,10 +34,11 @@ ImportBody EncodeUpserts(const Batch& batch);
 
 // Reads the import response: one result line per line sent, in order; blank lines are skipped.
 // Success: `rejected` lists each failure line `{"code":400,"error":"...","success":false}` as
-// a Rejection of the event its line came from (`line_events`, see ImportBody).
+// a Rejection of the event its line came from (`line_events`, see ImportBody); a failure line
+// with no error text gets a reason that quotes it. Failure lines with code 429 or >= 500 (the
+// server, not necessarily the document, failed) go to `retryable` instead.
 // kUnavailable (retry the whole batch; upserts are idempotent) when the number of result lines
-// differs from `line_events.size()`, when a line is not a result object, or when a failure
-// line carries code 429 or >= 500 (the server, not the document, failed).
+// differs from `line_events.size()` or when a line is not a result object.
 Result<WriteReport> ParseImportResponse(std::string_view body, std::span<const size_t> line_events);
 
 // ---- Deletes by id -------------------------------------------------------------------------
@@ -75,6 +76,8 @@ std::string IdListFilter(std::span<const std::string_view> ids);
 
 // `/collections/{c}/documents?filter_by=<encoded_filter>` (request target for DELETE).
 std::string FilterDeleteTarget(std::string_view collection, std::string_view encoded_filter);
+// `/collections/{c}/documents/import?action=<action>` (request target for POST).
+std::string ImportTarget(std::string_view collection, std::string_view action);
 // `/collections/{c}/documents/{id}?ignore_not_found=true` (request target for DELETE).
 std::string DocumentDeleteTarget(std::string_view collection, std::string_view id);
 
@@ -95,13 +98,20 @@ Result<std::string> SchemaWithName(std::string_view schema_json, std::string_vie
 // ("typesense POST /collections/products/documents/import") and starts every message.
 //   transport_error non-empty (no response: refused, reset, timed out) -> kUnavailable
 //   2xx                               -> OK
+//   3xx                               -> kUnavailable, naming the node `redirect_to` (the
+//                                        absolute Location) points at: a misconfigured node,
+//                                        never a verdict on documents
 //   401, 403                          -> kFailedPrecondition: the API key was refused
 //   404                               -> kFailedPrecondition: collection or alias missing
 //   408, 422 (server busy, out of disk or memory, writes skipped), 429, 5xx -> kUnavailable
 //   other 4xx                         -> kInvalidArgument with the server's message
 // `body` need not be valid JSON; the server's "message" is quoted when it can be read.
 Status ClassifyHttpResult(std::string_view context, std::string_view transport_error,
-                          long http_status, std::string_view body);
+                          long http_status, std::string_view body,
+                          std::string_view redirect_to = {});
+
+// "scheme://host[:port]" of an absolute URL, without credentials; "" when it has none.
+std::string NodeOfUrl(std::string_view url);
 
 // The server's error text from an error body: the "message" string of a JSON body, or else
 // the body itself, trimmed and cut to a few hundred bytes.

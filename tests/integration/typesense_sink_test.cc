@@ -311,6 +311,139 @@ TEST_CASE("Typesense sink returns kUnavailable when connections are cut, and ret
   CHECK(fixture.Stored().size() == 2);
 }
 
+TEST_CASE("Typesense sink retries a redirect, stores nothing, and names where it points",
+          "[integration][typesense-sink]") {
+  SinkFixture fixture;
+  std::unique_ptr<Sink> sink = fixture.PreparedSink();
+  fixture.server.SetProxyReply(test::TypesenseProxyReply{
+      .status = 301,
+      .location = "https://search.example.com/collections/products/documents/import",
+      .body = "<html><head><title>301 Moved Permanently</title></head></html>"});
+  const Result<WriteReport> write =
+      sink->Write(MakeBatch({Upsert("1", "one"), Upsert("2", "two")}));
+  REQUIRE_FALSE(write.ok());
+  CHECK(write.status().code() == StatusCode::kUnavailable);
+  CHECK_THAT(write.status().message(),
+             Catch::Contains("HTTP 301: redirected to https://search.example.com") &&
+                 Catch::Contains("set typesense.nodes to https://search.example.com"));
+  CHECK(fixture.Stored().empty());
+
+  fixture.server.SetProxyReply(std::nullopt);
+  const Result<WriteReport> retried =
+      sink->Write(MakeBatch({Upsert("1", "one"), Upsert("2", "two")}));
+  REQUIRE(retried.ok());
+  CHECK(fixture.Stored().size() == 2);
+}
+
+TEST_CASE("Typesense sink halves an import a proxy finds too large, down to the one document",
+          "[integration][typesense-sink]") {
+  SinkFixture fixture;
+  std::unique_ptr<Sink> sink = fixture.PreparedSink();
+  std::vector<Event> events;
+  for (int i = 0; i < 40; ++i) {
+    events.push_back(Upsert("doc-" + std::to_string(i), "name " + std::to_string(i)));
+  }
+  events.push_back(Upsert("huge", std::string(4000, 'x')));
+  events.push_back(Delete("gone"));
+  const Batch batch = MakeBatch(events);
+  // About eight small documents fit under the limit; the huge one never does.
+  fixture.server.SetProxyReply(test::TypesenseProxyReply{
+      .status = 413,
+      .body = "<html><head><title>413 Request Entity Too Large</title></head></html>",
+      .min_body_bytes = 300});
+
+  const Result<WriteReport> report = sink->Write(batch);
+  REQUIRE(report.ok());
+  CHECK(report->retryable.empty());
+  REQUIRE(report->rejected.size() == 1);
+  CHECK(report->rejected[0].event_index == 40);
+  CHECK(report->rejected[0].code == 413);
+  CHECK_THAT(report->rejected[0].Reason(),
+             Catch::StartsWith("HTTP 413: typesense POST /collections/products_") &&
+                 Catch::Contains("the document is too large: a request holding only this "
+                                 "document (4023 bytes) exceeds a body size limit"));
+  const auto stored = fixture.Stored();
+  CHECK(stored.size() == 40);
+  CHECK(stored.count("huge") == 0);
+  CHECK(stored.at("doc-39")["name"] == "name 39");
+}
+
+TEST_CASE("Typesense sink halves an import refused with another 4xx, down to single documents",
+          "[integration][typesense-sink]") {
+  SinkFixture fixture;
+  std::unique_ptr<Sink> sink = fixture.PreparedSink();
+  // Every import is refused, so are the halves, down to single documents: each one is rejected
+  // with the reason.
+  fixture.server.SetProxyReply(
+      test::TypesenseProxyReply{.status = 400, .body = R"({"message": "Bad request"})"});
+  const Result<WriteReport> report =
+      sink->Write(MakeBatch({Upsert("1", "one"), Upsert("2", "two"), Upsert("3", "three")}));
+  REQUIRE(report.ok());
+  REQUIRE(report->rejected.size() == 3);
+  for (size_t event_idx = 0; event_idx < 3; ++event_idx) {
+    CHECK(report->rejected[event_idx].event_index == event_idx);
+    CHECK(report->rejected[event_idx].code == 400);
+    CHECK_THAT(report->rejected[event_idx].error,
+               Catch::EndsWith("Bad request (a request holding only this document)"));
+  }
+  // One request for the batch, two halves, then single documents: 1 + 2 + 2 (the half of two).
+  CHECK(fixture.server.Counters().Requests(test::TypesenseRoute::kImport) == 5);
+}
+
+TEST_CASE("Typesense sink deletes one by one when a delete by filter is refused as a whole",
+          "[integration][typesense-sink]") {
+  SinkFixture fixture;
+  std::unique_ptr<Sink> sink = fixture.PreparedSink();
+  REQUIRE(sink->Write(MakeBatch({Upsert("a", "a"), Upsert("b", "b"), Upsert("c", "c")})).ok());
+  fixture.server.SetProxyReply(
+      test::TypesenseProxyReply{.route = test::TypesenseRoute::kDeleteByFilter,
+                                .status = 414,
+                                .body = "<html>414 Request-URI Too Large</html>"});
+  const Result<WriteReport> report =
+      sink->Write(MakeBatch({Delete("a"), Delete("b"), Upsert("d", "d")}));
+  REQUIRE(report.ok());
+  CHECK(report->rejected.empty());
+  const auto stored = fixture.Stored();
+  CHECK(stored.size() == 2);
+  CHECK(stored.count("c") == 1);
+  CHECK(stored.count("d") == 1);
+
+  // A delete refused even alone is that document's rejection; the rest of the batch is written.
+  fixture.server.SetProxyReply(test::TypesenseProxyReply{
+      .route = test::TypesenseRoute::kDocument, .status = 400, .body = "bad request"});
+  const Result<WriteReport> refused = sink->Write(MakeBatch({Delete("*"), Upsert("e", "e")}));
+  REQUIRE(refused.ok());
+  REQUIRE(refused->rejected.size() == 1);
+  CHECK(refused->rejected[0].event_index == 0);
+  CHECK_THAT(refused->rejected[0].Reason(), Catch::Contains("HTTP 400: bad request"));
+  CHECK(fixture.Stored().count("e") == 1);
+}
+
+TEST_CASE("Typesense sink reports a document whose result line says 500 as retryable",
+          "[integration][typesense-sink]") {
+  SinkFixture fixture;
+  std::unique_ptr<Sink> sink = fixture.PreparedSink();
+  fixture.server.SetImportLineResults(
+      {{"poison",
+        {{"code", 500}, {"error", "Could not write to on-disk storage."}, {"success", false}}},
+       {"silent", {{"success", false}}}});
+  const Result<WriteReport> report = sink->Write(MakeBatch(
+      {Upsert("a", "a"), Upsert("poison", "p"), Upsert("silent", "s"), Upsert("b", "b")}));
+  REQUIRE(report.ok());
+  REQUIRE(report->retryable.size() == 1);
+  CHECK(report->retryable[0].event_index == 1);
+  CHECK(report->retryable[0].Reason() == "HTTP 500: Could not write to on-disk storage.");
+  REQUIRE(report->rejected.size() == 1);
+  CHECK(report->rejected[0].event_index == 2);
+  CHECK(report->rejected[0].Reason() ==
+        "typesense refused the document without giving a reason (result line: "
+        "{\"success\":false})");
+  const auto stored = fixture.Stored();
+  CHECK(stored.size() == 2);
+  CHECK(stored.count("a") == 1);
+  CHECK(stored.count("b") == 1);
+}
+
 TEST_CASE("Typesense sink times out a slow server as kUnavailable",
           "[integration][typesense-sink]") {
   SinkFixture fixture;

@@ -80,6 +80,13 @@ Result<WriteReport> FakeSink::Write(const Batch& batch) {
   WriteReport report;
   for (size_t i = 0; i < batch.events.size(); ++i) {
     const Event& event = batch.events[i];
+    ++s.writes_of_id[event.id];
+    if (auto it = s.retryable_ids.find(event.id); it != s.retryable_ids.end() && it->second != 0) {
+      if (it->second > 0) --it->second;
+      report.retryable.push_back(
+          {.event_index = i, .code = 500, .error = "Could not write to on-disk storage."});
+      continue;
+    }
     if (s.reject_ids.count(event.id)) {
       report.rejected.push_back({.event_index = i, .code = 400, .error = "Field `v` must be an int32."});
       continue;

@@ -65,6 +65,10 @@ class FakeSink : public Sink {
     std::map<std::string, std::string> index;  // id -> value of field "v"
     std::vector<size_t> batch_sizes;
     std::set<std::string> reject_ids;          // rejected like a schema mismatch
+    // Ids answered as retryable (like Typesense's per-line 500) by the next N writes that hold
+    // them (-1: every write); the rest of the batch is stored.
+    std::map<std::string, int> retryable_ids;
+    std::map<std::string, int> writes_of_id;   // how many writes held each id
     int unavailable_writes = 0;                // the next N writes fail with kUnavailable
     int fail_after_batches = -1;               // after N good batches, fail for good
     std::atomic<bool> blocked{false};          // writes wait while set

@@ -38,6 +38,7 @@ using json = nlohmann::json;
 
 constexpr char kJsonType[] = "application/json; charset=utf-8";
 constexpr char kTextType[] = "text/plain; charset=utf-8";
+constexpr char kHtmlType[] = "text/html";  // what proxies answer with
 constexpr size_t kMaxWriteAttempts = 100'000;
 constexpr size_t kMaxFilterOps = 100;        // --filter-by-max-ops default
 constexpr int kMaxPerPage = 250;             // --max-per-page default
@@ -52,6 +53,7 @@ struct Reply {
   int status = 200;
   std::string body;
   std::string content_type = kJsonType;
+  std::string location;  // a Location header, when not empty
 };
 
 // Never throws on invalid UTF-8 (ids come from URLs, which may hold any bytes).
@@ -1224,6 +1226,9 @@ struct TypesenseServer::Impl {
   std::atomic<bool> unavailable{false};
   std::atomic<int64_t> latency_ms{0};
   std::atomic<int64_t> jitter_ms{0};
+  std::mutex faults_mu;
+  std::optional<TypesenseProxyReply> proxy_reply;     // guarded by faults_mu
+  std::map<std::string, json> import_line_overrides;  // guarded by faults_mu
   std::mutex rng_mu;
   std::mt19937_64 rng;
   mutable std::mutex stop_mu;
@@ -1413,6 +1418,7 @@ struct TypesenseServer::Impl {
       Pause(RandomDelay(jitter_ms.load()));  // on the way back
       res.status = reply.status;
       res.set_content(reply.body, reply.content_type);
+      if (!reply.location.empty()) res.set_header("Location", reply.location);
     };
 
     if (req.method == "GET" && !call.segments.empty() && call.segments.back() == "search" &&
@@ -1451,6 +1457,7 @@ struct TypesenseServer::Impl {
       send(reply);
     };
 
+    if (std::optional<Reply> proxied = ProxyReply(kind, body.size())) return finish(*proxied);
     if (gated && (unavailable.load() || (write && Chance(write_unavailable_rate.load())) ||
                   !QueueReady(write))) {
       Count([](TypesenseServerCounters& c) { ++c.unavailable; });
@@ -1485,6 +1492,26 @@ struct TypesenseServer::Impl {
       return send(reply);
     }
     finish(reply);
+  }
+
+  // What the proxy in front answers instead of the server, if anything.
+  std::optional<Reply> ProxyReply(TypesenseRoute kind, size_t body_bytes) {
+    std::lock_guard lock(faults_mu);
+    if (!proxy_reply || proxy_reply->route != kind || body_bytes < proxy_reply->min_body_bytes) {
+      return std::nullopt;
+    }
+    return Reply{.status = proxy_reply->status,
+                 .body = proxy_reply->body,
+                 .content_type = kHtmlType,
+                 .location = proxy_reply->location};
+  }
+
+  std::optional<json> ImportLineOverride(const json& doc) {
+    if (!doc.is_object() || !doc.contains("id") || !doc["id"].is_string()) return std::nullopt;
+    std::lock_guard lock(faults_mu);
+    const auto it = import_line_overrides.find(doc["id"].get<std::string>());
+    if (it == import_line_overrides.end()) return std::nullopt;
+    return it->second;
   }
 
   // Resolves a collection name, then an alias (a real name wins). REQUIRES: mu not held.
@@ -1719,6 +1746,9 @@ struct TypesenseServer::Impl {
             {"code", 400}, {"error", std::string("Bad JSON: ") + e.what()}, {"success", false}};
       }
       if (result.is_null()) {
+        if (std::optional<json> forced = ImportLineOverride(doc)) result = std::move(*forced);
+      }
+      if (result.is_null()) {
         const json id = doc.is_object() && doc.contains("id") ? doc["id"] : json();
         WriteResult write =
             WriteDocument(*c, std::move(doc), *action, dirty_values, options.discard);
@@ -1733,7 +1763,7 @@ struct TypesenseServer::Impl {
           if (!id.is_null() && return_id == "true") result["id"] = id;
         }
       }
-      if (!result["success"].get<bool>() && return_doc == "true") result["document"] = line;
+      if (!result.value("success", false) && return_doc == "true") result["document"] = line;
       if (!out.empty()) out += '\n';
       out += Dump(result);
     }
@@ -2145,6 +2175,15 @@ void TypesenseServer::HoldImports(bool hold) {
 int TypesenseServer::HeldImports() const {
   std::lock_guard lock(impl_->stop_mu);
   return impl_->held_imports;
+}
+
+void TypesenseServer::SetProxyReply(std::optional<TypesenseProxyReply> reply) {
+  std::lock_guard lock(impl_->faults_mu);
+  impl_->proxy_reply = std::move(reply);
+}
+void TypesenseServer::SetImportLineResults(std::map<std::string, nlohmann::json> results) {
+  std::lock_guard lock(impl_->faults_mu);
+  impl_->import_line_overrides = std::move(results);
 }
 
 TypesenseServerCounters TypesenseServer::Counters() const {

@@ -94,6 +94,15 @@ struct TypesenseServerCounters {
   }
 };
 
+// What a proxy in front of the server answers in its place (SetProxyReply).
+struct TypesenseProxyReply {
+  TypesenseRoute route = TypesenseRoute::kImport;  // the requests it answers
+  int status = 301;
+  std::string location;       // sent as the Location header when not empty
+  std::string body;           // sent as text/html
+  size_t min_body_bytes = 0;  // only requests whose body is at least this long (a body limit)
+};
+
 // One write request (any non-GET on /collections/** or /aliases/**), whatever its outcome.
 struct TypesenseWriteAttempt {
   std::chrono::steady_clock::time_point at;  // when the request arrived
@@ -135,6 +144,15 @@ class TypesenseServer {
   // sees a connection error (libcurl: CURLE_GOT_NOTHING or CURLE_RECV_ERROR), never a status,
   // so it cannot tell the two apart and has to retry idempotently.
   void SetDropRate(double rate);
+  // A proxy in front of the server: requests of `reply->route` (with a body of at least
+  // `min_body_bytes`) get its answer and never reach the server, e.g. 301 to another URL, or
+  // 413 for bodies over nginx's client_max_body_size. It answers before the readiness gate and
+  // authentication. nullopt removes it.
+  void SetProxyReply(std::optional<TypesenseProxyReply> reply);
+  // Import lines whose document id is a key of `results` are not applied; that result line is
+  // answered instead, e.g. {"code":500,"error":"Could not write to on-disk storage.",
+  // "success":false}. The other lines of the import are applied as usual. Empty clears.
+  void SetImportLineResults(std::map<std::string, nlohmann::json> results);
   // Each request waits a random time in [0, max] before it reaches the server (the way in), then
   // another before its answer leaves (the way back). Writes take effect one at a time in the
   // order they reach the server, like the raft log: requests sent together may be applied in

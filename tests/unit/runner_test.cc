@@ -224,5 +224,69 @@ TEST_CASE("Runner pauses the source while the sink is blocked: memory stays boun
   CHECK(view->index.size() == 5000);
 }
 
+TEST_CASE("Runner dead-letters a document the sink keeps failing alone, stores the rest, and a "
+          "later change of that document still wins",
+          "[runner]") {
+  Harness harness;
+  const std::vector<Event> events = {Upsert("a"), Upsert("poison", "1"), Upsert("b"),
+                                     Upsert("c"), Upsert("d"),           Upsert("e"),
+                                     Upsert("poison", "2"), Upsert("f")};
+  auto sink = std::make_unique<FakeSink>();
+  auto view = sink->shared();
+  // A per-line 500 for "poison" in its first batch, then in the five writes of it alone; the
+  // later change of it is stored.
+  view->retryable_ids["poison"] = 6;
+  PipelineRunner runner(TestPipeline(/*max_events=*/3, /*concurrency=*/1), kFastRetry,
+                        std::make_unique<FakeSource>(events), std::move(sink), *harness.state,
+                        {.once = true, .poll_batch = 7});
+  REQUIRE(runner.Run().ok());
+  for (const char* id : {"a", "b", "c", "d", "e", "f"}) CHECK(view->index.count(id) == 1);
+  REQUIRE(view->index.count("poison") == 1);
+  CHECK(view->index.at("poison") == "2");
+  CHECK(view->writes_of_id.at("poison") == 7);
+  const auto letters = harness.state->ListDeadLetters("products", 10).value();
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].document_id == "poison");
+  CHECK(letters[0].document == R"({"id":"poison","v":1})");
+  CHECK(letters[0].error ==
+        "HTTP 500: Could not write to on-disk storage. (failed 5 times, written alone)");
+  const PipelineState state = harness.state->Load("products").value();
+  CHECK(state.checkpoint.token == "8");
+  CHECK(state.state == "caught_up");
+}
+
+TEST_CASE("Runner stores a document that fails alone fewer times than the bound", "[runner]") {
+  Harness harness;
+  auto sink = std::make_unique<FakeSink>();
+  auto view = sink->shared();
+  view->retryable_ids["slow"] = 4;
+  PipelineRunner runner(TestPipeline(), kFastRetry,
+                        std::make_unique<FakeSource>(std::vector<Event>{Upsert("slow")}),
+                        std::move(sink), *harness.state, {.once = true});
+  REQUIRE(runner.Run().ok());
+  CHECK(view->index.count("slow") == 1);
+  CHECK(harness.state->CountDeadLetters("products").value() == 0);
+}
+
+TEST_CASE("Runner retries, and never dead-letters, when the sink fails every document of a "
+          "batch (the server, not the documents)",
+          "[runner]") {
+  Harness harness;
+  auto sink = std::make_unique<FakeSink>();
+  auto view = sink->shared();
+  std::vector<Event> events;
+  for (const char* id : {"a", "b", "c", "d"}) {
+    events.push_back(Upsert(id));
+    view->retryable_ids[id] = 12;  // more than the bound for one document alone
+  }
+  PipelineRunner runner(TestPipeline(/*max_events=*/10, /*concurrency=*/1), kFastRetry,
+                        std::make_unique<FakeSource>(events), std::move(sink), *harness.state,
+                        {.once = true});
+  REQUIRE(runner.Run().ok());
+  CHECK(view->index.size() == 4);
+  CHECK(harness.state->CountDeadLetters("products").value() == 0);
+  CHECK(harness.state->Load("products").value().checkpoint.token == "4");
+}
+
 }  // namespace
 }  // namespace searchsync

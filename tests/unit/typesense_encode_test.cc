@@ -154,11 +154,24 @@ TEST_CASE("ParseImportResponse maps failure lines to rejections, table-driven",
        {0, 1},
        {{1, 400, "e"}}},
       {"nothing sent, empty body", "", {}, {}},
+      {"failure line without code or error",
+       "{\"success\":true}\n{\"success\":false}",
+       {0, 1},
+       {{1, 0,
+         "typesense refused the document without giving a reason (result line: "
+         "{\"success\":false})"}}},
+      {"failure line with a code but an empty error",
+       R"({"code":400,"error":" ","success":false})",
+       {0},
+       {{0, 400,
+         R"(typesense refused the document without giving a reason (result line: )"
+         R"({"code":400,"error":" ","success":false}))"}}},
   };
   for (const Case& c : cases) {
     INFO(c.name);
     const Result<WriteReport> report = ParseImportResponse(c.body, c.line_events);
     REQUIRE(report.ok());
+    CHECK(report->retryable.empty());
     REQUIRE(report->rejected.size() == c.rejected.size());
     for (size_t rejection_idx = 0; rejection_idx < c.rejected.size(); ++rejection_idx) {
       CHECK(report->rejected[rejection_idx].event_index == c.rejected[rejection_idx].event_index);
@@ -180,11 +193,6 @@ TEST_CASE("ParseImportResponse asks for a retry when the server, not a document,
       {"fewer result lines", "{\"success\":true}", 2, "1 result lines for 2 documents"},
       {"more result lines", "{\"success\":true}\n{\"success\":true}", 1, "more result lines"},
       {"empty body for sent lines", "", 1, "0 result lines for 1 documents"},
-      {"line code 503", R"({"code":503,"error":"Not Ready","success":false})", 1, "code 503"},
-      {"line code 500",
-       R"({"code":500,"error":"Could not write to on-disk storage.","success":false})", 1,
-       "on-disk storage"},
-      {"line code 429", R"({"code":429,"error":"slow down","success":false})", 1, "code 429"},
       {"line not JSON", "<html>bad gateway</html>", 1, "not JSON"},
       {"line not an object", "[1,2]", 1, "not a JSON object"},
       {"line without success", R"({"code":400})", 1, "success"},
@@ -198,6 +206,38 @@ TEST_CASE("ParseImportResponse asks for a retry when the server, not a document,
     CHECK(report.status().code() == StatusCode::kUnavailable);
     CHECK_THAT(report.status().message(), Catch::Contains(c.message_part));
   }
+}
+
+TEST_CASE("ParseImportResponse lists lines the server failed (429, 5xx) as retryable",
+          "[typesense-encode]") {
+  const std::string body =
+      "{\"success\":true}\n"
+      R"({"code":500,"error":"Could not write to on-disk storage.","success":false})"
+      "\n"
+      R"({"code":400,"error":"Field `price` must be a float.","success":false})"
+      "\n"
+      R"({"code":429,"error":"slow down","success":false})"
+      "\n"
+      R"({"code":503,"error":"Not Ready","success":false})";
+  const std::vector<size_t> line_events = {0, 2, 4, 6, 8};
+  const Result<WriteReport> report = ParseImportResponse(body, line_events);
+  REQUIRE(report.ok());
+  REQUIRE(report->rejected.size() == 1);
+  CHECK(report->rejected[0].event_index == 4);
+  REQUIRE(report->retryable.size() == 3);
+  CHECK(report->retryable[0].event_index == 2);
+  CHECK(report->retryable[0].Reason() == "HTTP 500: Could not write to on-disk storage.");
+  CHECK(report->retryable[1].event_index == 6);
+  CHECK(report->retryable[1].code == 429);
+  CHECK(report->retryable[2].event_index == 8);
+  CHECK(report->retryable[2].code == 503);
+}
+
+TEST_CASE("Rejection::Reason shows the HTTP code only when there is one", "[typesense-encode]") {
+  CHECK(Rejection{.code = 400, .error = "Field `v` must be an int32."}.Reason() ==
+        "HTTP 400: Field `v` must be an int32.");
+  CHECK(Rejection{.code = 0, .error = "refused without a reason"}.Reason() ==
+        "refused without a reason");
 }
 
 // ---- Deletes -------------------------------------------------------------------------------
@@ -381,11 +421,42 @@ TEST_CASE("ClassifyHttpResult maps HTTP outcomes to one action each, table-drive
       {"", 409, R"({"message":"A document with id x already exists."})",
        StatusCode::kInvalidArgument, ctx + ": HTTP 409: A document with id x already exists."},
       {"", 400, "", StatusCode::kInvalidArgument, ctx + ": HTTP 400"},
+      {"", 413, "<html><head><title>413 Request Entity Too Large</title></head></html>",
+       StatusCode::kInvalidArgument,
+       ctx + ": HTTP 413: <html><head><title>413 Request Entity Too Large</title></head></html>"},
   };
   for (const Case& c : cases) {
     INFO("HTTP " << c.status << " " << c.body);
     const Status status = ClassifyHttpResult(ctx, c.transport_error, c.status, c.body);
     CHECK(status.code() == c.code);
+    CHECK(status.message() == c.message);
+  }
+}
+
+TEST_CASE("ClassifyHttpResult retries a redirect and names the node it points at",
+          "[typesense-encode]") {
+  const std::string ctx = "typesense POST /collections/products/documents/import";
+  struct Case {
+    long status;
+    std::string redirect_to;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {301, "https://search.example.com/collections/products/documents/import?action=upsert",
+       ctx + ": HTTP 301: redirected to https://search.example.com (searchsync does not follow "
+             "redirects: set typesense.nodes to https://search.example.com)"},
+      {308, "http://user:pw@10.0.0.7:8108/health",
+       ctx + ": HTTP 308: redirected to http://10.0.0.7:8108 (searchsync does not follow "
+             "redirects: set typesense.nodes to http://10.0.0.7:8108)"},
+      {302, "",
+       ctx + ": HTTP 302: a redirect without a usable Location (typesense.nodes must name the "
+             "Typesense server itself, not a redirecting proxy)"},
+  };
+  for (const Case& c : cases) {
+    INFO("HTTP " << c.status << " to " << c.redirect_to);
+    const Status status =
+        ClassifyHttpResult(ctx, "", c.status, "<html>Moved</html>", c.redirect_to);
+    CHECK(status.code() == StatusCode::kUnavailable);
     CHECK(status.message() == c.message);
   }
 }

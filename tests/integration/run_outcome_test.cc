@@ -1,0 +1,142 @@
+// What `searchsync run` does when Typesense, or a proxy in front of it, misbehaves: redirects,
+// body limits, documents the server fails on. Each test runs the real binary against
+// PostgreSQL and the Typesense test server.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "pipeline/state_store.h"
+#include "tests/integration/sync_fixture.h"
+
+namespace searchsync {
+namespace {
+
+using namespace std::chrono_literals;
+using test::CommandResult;
+using test::SyncFixture;
+using test::WaitUntil;
+
+// The products config with `retry` as the typesense.retry mapping.
+void WriteConfigWithRetry(SyncFixture& world, const std::string& retry) {
+  world.WriteProductsConfig();
+  std::ifstream in(world.config_path());
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string yaml = text.str();
+  const std::string default_retry = "retry: { initial_backoff: 50ms, max_backoff: 1s }";
+  const size_t at = yaml.find(default_retry);
+  REQUIRE(at != std::string::npos);
+  yaml.replace(at, default_retry.size(), "retry: " + retry);
+  world.WriteConfig(yaml);
+}
+
+nlohmann::json StatusJson(SyncFixture& world) {
+  const CommandResult status = world.RunSearchsync({"status", "--json"});
+  INFO(status.err);
+  REQUIRE(status.exit_code == 0);
+  return nlohmann::json::parse(status.out)["pipelines"][0];
+}
+
+uint64_t DeadLetterCount(SyncFixture& world) {
+  auto store = std::move(StateStore::Open(world.dir() / "state").value());
+  return store->CountDeadLetters("products").value();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a redirect from a proxy is retried, dead-letters nothing, acknowledges nothing, and "
+    "the error names the URL for typesense.nodes",
+    "[integration][run-outcome]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 50);
+  WriteConfigWithRetry(world, "{ initial_backoff: 50ms, max_backoff: 200ms, max_elapsed: 2s }");
+  world.typesense().SetProxyReply(test::TypesenseProxyReply{
+      .status = 301,
+      .location = "https://typesense.internal.example/collections/x/documents/import",
+      .body = "<html>301 Moved Permanently</html>"});
+
+  const CommandResult run = world.RunSearchsync({"run", "--once"});
+  INFO(run.err);
+  CHECK(run.exit_code == 1);
+  CHECK_THAT(run.err, Catch::Contains("set typesense.nodes to https://typesense.internal.example"));
+  CHECK(world.typesense().Counters().Requests(test::TypesenseRoute::kImport) > 1);
+  CHECK(DeadLetterCount(world) == 0);
+  CHECK(world.IndexDocuments().empty());
+  const nlohmann::json status = StatusJson(world);
+  CHECK(status["checkpoint"] == "");
+  CHECK(status["events_acked"] == 0);
+
+  world.typesense().SetProxyReply(std::nullopt);
+  const CommandResult fixed = world.RunSearchsync({"run", "--once"});
+  INFO(fixed.err);
+  REQUIRE(fixed.exit_code == 0);
+  CHECK(world.IndexMatchesProducts() == "");
+}
+
+TEST_CASE(
+    "a proxy's body limit splits imports; only a document too large alone is "
+    "dead-lettered, with that reason",
+    "[integration][run-outcome]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 200);
+  world.Exec("UPDATE products SET name = repeat('x', 20000) WHERE id = 'p-77'");
+  world.WriteProductsConfig();
+  world.typesense().SetProxyReply(test::TypesenseProxyReply{
+      .status = 413, .body = "<html>413 Request Entity Too Large</html>", .min_body_bytes = 8000});
+
+  const CommandResult run = world.RunSearchsync({"run", "--once"});
+  INFO(run.err);
+  CHECK(run.exit_code == 1);  // a document was dead-lettered
+  const auto documents = world.IndexDocuments();
+  CHECK(documents.size() == 199);
+  CHECK(documents.count("p-77") == 0);
+  auto store = std::move(StateStore::Open(world.dir() / "state").value());
+  const auto letters = store->ListDeadLetters("products", 10).value();
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].document_id == "p-77");
+  CHECK_THAT(letters[0].error,
+             Catch::StartsWith("HTTP 413: ") && Catch::Contains("the document is too large"));
+}
+
+TEST_CASE(
+    "a document Typesense keeps failing with 500 is dead-lettered after bounded attempts "
+    "and newer changes go on",
+    "[integration][run-outcome]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 100);
+  world.WriteProductsConfig();
+  world.typesense().SetImportLineResults(
+      {{"p-13",
+        {{"code", 500}, {"error", "Could not write to on-disk storage."}, {"success", false}}}});
+
+  const CommandResult run = world.RunSearchsync({"run", "--once"}, 2min);
+  INFO(run.err);
+  CHECK(run.exit_code == 1);  // a document was dead-lettered
+  CHECK(world.IndexDocuments().size() == 99);
+  auto store = std::move(StateStore::Open(world.dir() / "state").value());
+  const auto letters = store->ListDeadLetters("products", 10).value();
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].document_id == "p-13");
+  CHECK(letters[0].error ==
+        "HTTP 500: Could not write to on-disk storage. (failed 5 times, written alone)");
+
+  // A later change of the same row is stored once Typesense takes it.
+  world.typesense().SetImportLineResults({});
+  world.Exec("UPDATE products SET name = 'fixed' WHERE id = 'p-13'");
+  const CommandResult again = world.RunSearchsync({"run", "--once"});
+  INFO(again.err);
+  REQUIRE(again.exit_code == 0);
+  CHECK(world.IndexDocuments().at("p-13")["name"] == "fixed");
+}
+
+}  // namespace searchsync
