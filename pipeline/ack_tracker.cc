@@ -21,11 +21,12 @@ void AckTracker::Ack(uint64_t seq) {
   }
 }
 
-std::optional<Checkpoint> AckTracker::TakeAdvanced() {
+std::optional<AckTracker::Prefix> AckTracker::TakeAdvanced() {
   std::lock_guard lock(mutex_);
-  std::optional<Checkpoint> result = std::move(advanced_);
+  if (!advanced_) return std::nullopt;
+  Prefix prefix{.position = std::move(*advanced_), .events = first_seq_ - 1};
   advanced_.reset();
-  return result;
+  return prefix;
 }
 
 bool AckTracker::AllAcked() const {

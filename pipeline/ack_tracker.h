@@ -25,8 +25,14 @@ class AckTracker {
   uint64_t Register(Checkpoint position_after);
   // Marks `seq` acknowledged (stored in the sink, or in the dead-letter store).
   void Ack(uint64_t seq);
-  // The position after the longest acknowledged prefix, if it moved since the last call.
-  std::optional<Checkpoint> TakeAdvanced();
+  // The longest acknowledged prefix: the position after it, and how many events it holds.
+  struct Prefix {
+    Checkpoint position;
+    uint64_t events = 0;
+    bool operator==(const Prefix&) const = default;
+  };
+  // The acknowledged prefix, if it grew since the last call.
+  std::optional<Prefix> TakeAdvanced();
   // True when every registered event is acknowledged.
   bool AllAcked() const;
   // True when every event up to and including `seq` is acknowledged (always for seq 0).
@@ -44,7 +50,7 @@ class AckTracker {
   mutable std::mutex mutex_;
   std::deque<Entry> entries_;  // seqs [first_seq_, first_seq_ + size)
   uint64_t first_seq_ = 1;
-  std::optional<Checkpoint> advanced_;
+  std::optional<Checkpoint> advanced_;  // set when the prefix grew since TakeAdvanced
 };
 
 }  // namespace searchsync

@@ -224,6 +224,27 @@ void PipelineRunner::Stop() {
   wake_.notify_all();
 }
 
+void PipelineRunner::StopNow() {
+  Stop();
+  EndGrace("stopping now");
+}
+
+void PipelineRunner::EndGrace(const std::string& why) {
+  if (abandon_.exchange(true)) return;
+  Log(LogLevel::kWarn, component_,
+      why + " without waiting for " + std::to_string(tracker_.in_flight()) +
+          " unacknowledged events; they will be read again on the next start");
+  wake_.notify_all();
+  for (auto& lane : lanes_) lane->changed.notify_all();
+}
+
+void PipelineRunner::Recovered(std::atomic<int64_t>& failing_since_ms) {
+  if (failing_since_ms.exchange(0) == 0) return;
+  if (sink_failing_since_ms_ != 0 || source_failing_since_ms_ != 0) return;
+  std::lock_guard lock(status_mutex_);
+  if (failure_.ok()) last_error_.clear();  // a failure's error stays
+}
+
 void PipelineRunner::SetState(const char* state) {
   std::lock_guard lock(status_mutex_);
   if (state_name_ != "failed") state_name_ = state;
@@ -284,6 +305,8 @@ PipelineSnapshot PipelineRunner::Snapshot() const {
   }
   if (failing_since_ms != 0) {
     snapshot.retrying_for = std::max(Millis(0), SteadyMillis(now) - Millis(failing_since_ms));
+    // Caught up or not, a pipeline whose sink or source keeps failing is retrying.
+    if (snapshot.state == "running" || snapshot.state == "caught_up") snapshot.state = "retrying";
   }
   {
     std::lock_guard lock(persist_mutex_);
@@ -297,11 +320,16 @@ PipelineSnapshot PipelineRunner::Snapshot() const {
 
 void PipelineRunner::PersistProgress(const char* state) {
   std::lock_guard lock(persist_mutex_);
-  if (std::optional<Checkpoint> advanced = tracker_.TakeAdvanced()) persisted_ = *advanced;
+  if (std::optional<AckTracker::Prefix> advanced = tracker_.TakeAdvanced()) {
+    persisted_ = std::move(advanced->position);
+    persisted_events_ = advanced->events;
+  }
+  // The counters stored with a checkpoint count the events up to it and none past it: those
+  // are read (and counted) again after a crash or a stop that left them unacknowledged.
   PipelineState row{.pipeline = config_.name,
                     .checkpoint = persisted_,
-                    .counters = {.events_read = base_counters_.events_read + read_,
-                                 .events_acked = base_counters_.events_acked + acked_,
+                    .counters = {.events_read = base_counters_.events_read + persisted_events_,
+                                 .events_acked = base_counters_.events_acked + persisted_events_,
                                  .dead_lettered = base_counters_.dead_lettered + dead_lettered_},
                     .state = state};
   {
@@ -379,10 +407,9 @@ void PipelineRunner::WriteWithRetry(Lane& lane, PendingBatch& pending) {
       if (backoff.attempts() > 0) {
         Log(LogLevel::kInfo, component_,
             "sink recovered after " + std::to_string(backoff.attempts()) + " retries");
-        SetState("running");
       }
       ++batches_;
-      sink_failing_since_ms_ = 0;
+      Recovered(sink_failing_since_ms_);
       // Acknowledged only once the shadow has it too: a reindex that saw every event
       // acknowledged knows the new collection holds them.
       if (shadow) WriteShadow(lane, *shadow, pending, writing.outcome());
@@ -407,7 +434,6 @@ void PipelineRunner::WriteWithRetry(Lane& lane, PendingBatch& pending) {
     }
     ++retries_;
     MarkFailing(sink_failing_since_ms_);
-    SetState("retrying");
     lane.retry_log.Warn(component_, status.message() + " attempt=" +
                                    std::to_string(backoff.attempts()) +
                                    " next_in=" + FormatMillis(wait));
@@ -464,9 +490,14 @@ Status PipelineRunner::PrepareSink() {
   Backoff backoff(retry_.initial_backoff, retry_.max_backoff);
   std::mt19937_64 rng(std::random_device{}());
   ThrottledLog log;
+  const auto started = Clock::now();
   for (;;) {
     Status status = sink_->Prepare();
     if (status.ok() || status.code() != StatusCode::kUnavailable) return status;
+    if (retry_.max_elapsed && Clock::now() - started > *retry_.max_elapsed) {
+      return Unavailable(status.message() + " (gave up after retry.max_elapsed " +
+                         FormatMillis(*retry_.max_elapsed) + ")");
+    }
     const Millis wait = backoff.Next(rng);
     log.Warn(component_, status.message() + " next_in=" + FormatMillis(wait));
     if (!SleepUnlessStopped(wait, true)) return Cancelled("stopped before the sink was ready");
@@ -512,7 +543,7 @@ void PipelineRunner::SourceLoop() {
       SleepUnlessStopped(wait, true);
       continue;
     }
-    source_failing_since_ms_ = 0;
+    Recovered(source_failing_since_ms_);
     backoff.Reset();
     std::vector<Event>& events = *polled;
     if (events.empty()) {
@@ -522,7 +553,10 @@ void PipelineRunner::SourceLoop() {
         registered_before_empty_poll_ = registered_before_poll;
       }
       caught_up_changed_.notify_all();
-      if (options_.once) return;
+      if (options_.once) {
+        source_caught_up_ = true;
+        return;
+      }
       SetState("caught_up");
       draining_ = true;  // nothing more is coming soon: let partial batches go
       for (auto& lane : lanes_) lane->changed.notify_all();
@@ -573,6 +607,9 @@ Status PipelineRunner::Run() {
   {
     std::lock_guard lock(persist_mutex_);  // Snapshot() may read them from any thread
     base_counters_ = loaded->counters;
+    // Everything up to the checkpoint was read and acknowledged, so the two counts agree (a
+    // store written before they were kept that way may count re-read events twice).
+    base_counters_.events_read = base_counters_.events_acked;
     persisted_ = loaded->checkpoint;
   }
   Log(LogLevel::kInfo, component_,
@@ -614,14 +651,7 @@ Status PipelineRunner::Run() {
         std::unique_lock lock(wake_mutex_);
         wake_.wait_for(lock, 20ms);
       }
-      if (!abandon_) {
-        Log(LogLevel::kWarn, component_,
-            "stopping without waiting for " + std::to_string(tracker_.in_flight()) +
-                " unacknowledged events; they will be read again on the next start");
-        abandon_ = true;
-        wake_.notify_all();
-        for (auto& lane : lanes_) lane->changed.notify_all();
-      }
+      EndGrace("shutdown grace of " + FormatMillis(options_.shutdown_grace) + " over: stopping");
     });
   }
   dispatcher.join();
@@ -631,19 +661,25 @@ Status PipelineRunner::Run() {
   if (grace_timer.joinable()) grace_timer.join();
 
   const bool failed = Failed();
-  PersistProgress(failed ? "failed" : (options_.once ? "caught_up" : "stopped"));
+  const uint64_t unacknowledged = read_ - acked_;
+  // Caught up only when the source had nothing more to give and all it gave is acknowledged.
+  const bool caught_up = options_.once && source_caught_up_ && unacknowledged == 0 && !failed;
+  const char* final_state = failed ? "failed" : (caught_up ? "caught_up" : "stopped");
+  PersistProgress(final_state);
   {
     std::lock_guard lock(persist_mutex_);
     if (Status status = source_->Commit(persisted_); !status.ok()) {
       Log(LogLevel::kWarn, component_, "source commit: " + status.message());
     }
   }
-  SetState(options_.once ? "caught_up" : "stopped");
+  SetState(final_state);
   std::lock_guard lock(status_mutex_);
-  Log(failed ? LogLevel::kError : LogLevel::kInfo, component_,
+  Log(failed ? LogLevel::kError : (unacknowledged > 0 ? LogLevel::kWarn : LogLevel::kInfo),
+      component_,
       failed ? "stopped with error: " + failure_.message()
-             : std::string(options_.once ? "caught up" : "stopped") +
-                   " read=" + std::to_string(read_) + " acked=" + std::to_string(acked_) +
+             : std::string(caught_up ? "caught up" : "stopped") + " read=" +
+                   std::to_string(read_) + " acked=" + std::to_string(acked_) +
+                   " unacknowledged=" + std::to_string(unacknowledged) +
                    " dead_lettered=" + std::to_string(dead_lettered_));
   return failure_;
 }

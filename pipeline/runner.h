@@ -47,10 +47,13 @@ struct RunOptions {
 
 struct PipelineSnapshot {
   std::string name;
-  std::string state;  // starting, running, caught_up, retrying, stopping, stopped, failed
+  // starting, running, caught_up, retrying, stopping, stopped, failed. `retrying` while the
+  // sink or the source keeps failing; after a run, `caught_up` only for a --once run that read
+  // everything the source had and got all of it acknowledged, else `stopped` (or `failed`).
+  std::string state;
   PipelineCounters counters;
   uint64_t dead_lettered_this_run = 0;
-  std::string last_error;
+  std::string last_error;  // the failure, or the error being retried; empty once recovered
   std::string checkpoint;
   size_t queue_events = 0;
   size_t in_flight = 0;  // read but not yet acknowledged
@@ -124,8 +127,12 @@ class PipelineRunner {
   // Runs on the calling thread until caught up (once) or Stop(). OK when it stopped cleanly;
   // otherwise the error that stopped the pipeline (also recorded in the state store).
   Status Run();
-  // Requests a graceful stop: stop reading, flush what is held, checkpoint. Any thread.
+  // Requests a graceful stop: stop reading, flush what is held (retrying for up to
+  // RunOptions::shutdown_grace), checkpoint. Any thread.
   void Stop();
+  // Stop() without the grace period: writes that are retrying give up at once, what is not
+  // acknowledged stays so and is read again on the next start. Any thread.
+  void StopNow();
   PipelineSnapshot Snapshot() const;  // any thread
 
   // ---- Full reads and reindex (any thread, while Run is running) -------------------------
@@ -194,6 +201,10 @@ class PipelineRunner {
   bool TransformOrDeadLetter(Event& event);
   void PersistProgress(const char* state);
   void Fail(const Status& status);
+  // Ends the shutdown grace period (once): lanes give up what they retry. `why` starts the log.
+  void EndGrace(const std::string& why);
+  // A failure streak (sink or source) ended; last_error is cleared once none is going on.
+  void Recovered(std::atomic<int64_t>& failing_since_ms);
   void SetState(const char* state);
   bool Failed() const;
   // Sleeps up to `wait`; returns early (false) when the pipeline stops or gives up.
@@ -236,6 +247,7 @@ class PipelineRunner {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> draining_{false};   // flush partial batches now
   std::atomic<bool> abandon_{false};    // give up on unacknowledged work
+  std::atomic<bool> source_caught_up_{false};  // once: the source had nothing more to give
   std::mutex wake_mutex_;
   std::condition_variable wake_;
 
@@ -247,6 +259,7 @@ class PipelineRunner {
   // Persisting: the checkpoint and the counters it accounts for, written together.
   mutable std::mutex persist_mutex_;
   Checkpoint persisted_;
+  uint64_t persisted_events_ = 0;  // events of this run up to persisted_
   PipelineCounters base_counters_;
   std::atomic<uint64_t> read_{0};
   std::atomic<uint64_t> acked_{0};

@@ -1,9 +1,6 @@
-// What `searchsync run` does when Typesense, or a proxy in front of it, misbehaves: redirects,
-// body limits, documents the server fails on. Each test runs the real binary against
-// PostgreSQL and the Typesense test server.
-
-#include <fcntl.h>
-#include <unistd.h>
+// What `searchsync run` does when Typesense, a proxy in front of it, or the machine misbehaves:
+// redirects, body limits, documents the server fails on, an unreachable server at start-up, a
+// crash. Each test runs the real binary against PostgreSQL and the Typesense test server.
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -137,6 +134,41 @@ TEST_CASE(
   INFO(again.err);
   REQUIRE(again.exit_code == 0);
   CHECK(world.IndexDocuments().at("p-13")["name"] == "fixed");
+}
+
+TEST_CASE("typesense.retry.max_elapsed also bounds the start-up calls",
+          "[integration][run-outcome]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 5);
+  WriteConfigWithRetry(world, "{ initial_backoff: 50ms, max_backoff: 200ms, max_elapsed: 1s }");
+  world.typesense().SetUnavailable(true);
+  const CommandResult run = world.RunSearchsync({"run", "--once"}, 2min);
+  INFO(run.err);
+  CHECK(run.exit_code == 1);
+  CHECK_THAT(run.err, Catch::Contains("HTTP 503") &&
+                          Catch::Contains("gave up after retry.max_elapsed 1.0s"));
+}
+
+TEST_CASE("after kill -9 and recovery, events read and acknowledged agree",
+          "[integration][run-outcome]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 3000);
+  world.WriteProductsConfig("{ max_events: 100, flush_interval: 100ms }");
+  world.typesense().SetLatency(50ms);
+  auto daemon = world.StartDaemon();
+  REQUIRE(WaitUntil([&] { return world.typesense().Counters().documents_written >= 500; }, 60s));
+  daemon->Kill9();
+  world.typesense().SetLatency(0ms);
+
+  const CommandResult run = world.RunSearchsync({"run", "--once"});
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  const nlohmann::json status = StatusJson(world);
+  CHECK(status["events_read"] == status["events_acked"]);
+  CHECK(status["events_acked"] >= 3000);
+  CHECK(world.IndexMatchesProducts() == "");
 }
 
 }  // namespace searchsync

@@ -22,6 +22,8 @@ Result<std::vector<Event>> FakeSource::Poll(const Checkpoint& from, size_t max_e
     if (fail_after >= 0 && start >= static_cast<size_t>(fail_after)) {
       return Unavailable("fake full read: connection refused");
     }
+  } else if (shared_->unavailable) {
+    return Unavailable("fake source: connection refused");
   }
   std::vector<Event> out;
   for (size_t i = start; i < events_.size() && out.size() < max_events; ++i) {
@@ -74,6 +76,9 @@ Result<WriteReport> FakeSink::Write(const Batch& batch) {
   if (s.unavailable_writes > 0) {
     --s.unavailable_writes;
     return Unavailable("fake sink: HTTP 503");
+  }
+  for (const Event& event : batch.events) {
+    if (s.unavailable_ids.count(event.id)) return Unavailable("fake sink: HTTP 503");
   }
   if (s.fail_after_batches == 0) return s.permanent_error;
   if (s.fail_after_batches > 0) --s.fail_after_batches;

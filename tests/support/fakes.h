@@ -44,6 +44,8 @@ class FakeSource : public Source {
     std::atomic<long> full_read_fail_after{-1};
     // Full reads wait before each Poll while set.
     std::atomic<bool> full_read_blocked{false};
+    // Live polls fail with kUnavailable while set (the database cannot be reached).
+    std::atomic<bool> unavailable{false};
   };
   std::shared_ptr<Shared> shared() const { return shared_; }
 
@@ -70,6 +72,7 @@ class FakeSink : public Sink {
     std::map<std::string, int> retryable_ids;
     std::map<std::string, int> writes_of_id;   // how many writes held each id
     int unavailable_writes = 0;                // the next N writes fail with kUnavailable
+    std::set<std::string> unavailable_ids;     // writes holding one of these fail so
     int fail_after_batches = -1;               // after N good batches, fail for good
     std::atomic<bool> blocked{false};          // writes wait while set
     std::atomic<int> writes_in_flight{0};
@@ -78,11 +81,15 @@ class FakeSink : public Sink {
     bool same_id_in_two_writes = false;        // per-id order violation detector (live writes)
     int create_only_batches = 0;
     Status permanent_error = FailedPrecondition("typesense refused the API key");
+    std::atomic<bool> prepare_unavailable{false};  // Prepare fails with kUnavailable while set
   };
 
   FakeSink() = default;
   Status HealthCheck() override { return Status::Ok(); }
-  Status Prepare() override { return Status::Ok(); }
+  Status Prepare() override {
+    return shared_->prepare_unavailable ? Unavailable("fake sink: GET /aliases/products: HTTP 503")
+                                        : Status::Ok();
+  }
   Result<WriteReport> Write(const Batch& batch) override;
   std::shared_ptr<Shared> shared() const { return shared_; }
 

@@ -8,6 +8,8 @@ namespace searchsync {
 namespace {
 
 Checkpoint At(int n) { return {std::to_string(n)}; }
+// The prefix through event n, whose position is At(n).
+AckTracker::Prefix Through(int n) { return {At(n), static_cast<uint64_t>(n)}; }
 
 TEST_CASE("AckTracker checkpoints only the contiguous acknowledged prefix", "[ack]") {
   AckTracker tracker;
@@ -15,15 +17,15 @@ TEST_CASE("AckTracker checkpoints only the contiguous acknowledged prefix", "[ac
   tracker.Ack(2);
   CHECK_FALSE(tracker.TakeAdvanced());  // 1 still in flight
   tracker.Ack(1);
-  CHECK(tracker.TakeAdvanced() == At(2));
+  CHECK(tracker.TakeAdvanced() == Through(2));
   tracker.Ack(4);
   tracker.Ack(5);
   CHECK_FALSE(tracker.TakeAdvanced());  // 3 still in flight
   tracker.Ack(3);
-  CHECK(tracker.TakeAdvanced() == At(5));
+  CHECK(tracker.TakeAdvanced() == Through(5));
   CHECK_FALSE(tracker.AllAcked());
   tracker.Ack(6);
-  CHECK(tracker.TakeAdvanced() == At(6));
+  CHECK(tracker.TakeAdvanced() == Through(6));
   CHECK(tracker.AllAcked());
   CHECK_FALSE(tracker.TakeAdvanced());
 }
@@ -48,7 +50,7 @@ TEST_CASE("AckTracker never reports a position past an unacknowledged event unde
   }
   for (auto& thread : threads) thread.join();
   CHECK(tracker.AllAcked());
-  CHECK(tracker.TakeAdvanced() == At(kEvents));
+  CHECK(tracker.TakeAdvanced() == Through(kEvents));
 }
 
 }  // namespace

@@ -1,10 +1,13 @@
 #include "pipeline/runner.h"
 
 #include <catch2/catch.hpp>
+#include <climits>
+#include <future>
 #include <random>
 #include <thread>
 
 #include "tests/support/fakes.h"
+#include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
 
 namespace searchsync {
@@ -15,6 +18,16 @@ using test::Delete;
 using test::FakeSink;
 using test::FakeSource;
 using test::Upsert;
+using test::WaitUntil;
+
+// Runs `runner` on its own thread; the future is ready once Run returned.
+std::future<Status> RunInBackground(PipelineRunner& runner) {
+  return std::async(std::launch::async, [&runner] { return runner.Run(); });
+}
+
+bool Returns(std::future<Status>& run) {
+  return run.wait_for(test::ScaledTimeout(60s)) == std::future_status::ready;
+}
 
 PipelineConfig TestPipeline(size_t max_events = 10, int concurrency = 2) {
   PipelineConfig config{.name = "products"};
@@ -286,6 +299,143 @@ TEST_CASE("Runner retries, and never dead-letters, when the sink fails every doc
   CHECK(view->index.size() == 4);
   CHECK(harness.state->CountDeadLetters("products").value() == 0);
   CHECK(harness.state->Load("products").value().checkpoint.token == "4");
+}
+
+TEST_CASE("Runner gives up at start-up after retry.max_elapsed when the sink cannot be prepared",
+          "[runner]") {
+  Harness harness;
+  auto sink = std::make_unique<FakeSink>();
+  sink->shared()->prepare_unavailable = true;
+  RetryOptions retry = kFastRetry;
+  retry.max_elapsed = 50ms;
+  PipelineRunner runner(TestPipeline(), retry,
+                        std::make_unique<FakeSource>(std::vector<Event>{Upsert("a")}),
+                        std::move(sink), *harness.state, {.once = true});
+  std::future<Status> run = RunInBackground(runner);
+  if (!Returns(run)) {
+    runner.Stop();
+    run.wait();
+    FAIL("start-up was retried past retry.max_elapsed");
+  }
+  const Status status = run.get();
+  CHECK(status.code() == StatusCode::kUnavailable);
+  CHECK_THAT(status.message(), Catch::Contains("HTTP 503") &&
+                                   Catch::Contains("gave up after retry.max_elapsed 0.1s"));
+  CHECK(harness.state->Load("products").value().state == "failed");
+}
+
+TEST_CASE("Runner says retrying while the sink fails, even with the source caught up, and "
+          "clears last_error once it recovers",
+          "[runner]") {
+  Harness harness;
+  auto sink = std::make_unique<FakeSink>();
+  auto view = sink->shared();
+  view->unavailable_writes = INT_MAX;
+  std::vector<Event> events;
+  for (int i = 0; i < 5; ++i) events.push_back(Upsert("id-" + std::to_string(i)));
+  PipelineConfig config = TestPipeline();
+  config.sink.batch.flush_interval = 1ms;
+  PipelineRunner runner(config, kFastRetry, std::make_unique<FakeSource>(events),
+                        std::move(sink), *harness.state, {});
+  std::future<Status> run = RunInBackground(runner);
+  REQUIRE(WaitUntil([&] { return runner.Snapshot().retries >= 20; }, 60s));
+  // The source polls (and finds nothing) every 10 ms meanwhile.
+  for (int sample = 0; sample < 100; ++sample) {
+    const PipelineSnapshot snapshot = runner.Snapshot();
+    REQUIRE(snapshot.state == "retrying");
+    CHECK_THAT(snapshot.last_error, Catch::Contains("HTTP 503"));
+    std::this_thread::sleep_for(2ms);  // spreads the samples over source polls
+  }
+  {
+    std::lock_guard lock(view->mutex);
+    view->unavailable_writes = 0;
+  }
+  REQUIRE(WaitUntil([&] { return runner.Snapshot().state == "caught_up"; }, 60s));
+  CHECK(runner.Snapshot().last_error.empty());
+  CHECK(view->index.size() == 5);
+  runner.Stop();
+  REQUIRE(Returns(run));
+  CHECK(run.get().ok());
+  CHECK(harness.state->Load("products").value().last_error.empty());
+}
+
+TEST_CASE("Runner with a source that never answers says retrying, and a stopped --once run is "
+          "stopped, not caught_up",
+          "[runner]") {
+  Harness harness;
+  auto source = std::make_unique<FakeSource>(std::vector<Event>{Upsert("a")});
+  source->shared()->unavailable = true;
+  PipelineRunner runner(TestPipeline(), kFastRetry, std::move(source),
+                        std::make_unique<FakeSink>(), *harness.state, {.once = true});
+  std::future<Status> run = RunInBackground(runner);
+  REQUIRE(WaitUntil([&] { return runner.Snapshot().retries >= 3; }, 60s));
+  CHECK(runner.Snapshot().state == "retrying");
+  CHECK_THAT(runner.Snapshot().last_error, Catch::Contains("connection refused"));
+  runner.Stop();
+  REQUIRE(Returns(run));
+  CHECK(run.get().ok());
+  CHECK(runner.Snapshot().state == "stopped");
+  CHECK(harness.state->Load("products").value().state == "stopped");
+}
+
+TEST_CASE("Runner stopped with events unacknowledged stores counters that agree with its "
+          "checkpoint, so a restart shows no false backlog",
+          "[runner]") {
+  Harness harness;
+  std::vector<Event> events;
+  for (int i = 0; i < 200; ++i) events.push_back(Upsert("id-" + std::to_string(i)));
+  auto sink = std::make_unique<FakeSink>();
+  auto view = sink->shared();
+  view->unavailable_ids = {"id-120"};  // its batch is retried until the stop gives up on it
+  PipelineRunner runner(TestPipeline(/*max_events=*/10, /*concurrency=*/2), kFastRetry,
+                        std::make_unique<FakeSource>(events), std::move(sink), *harness.state,
+                        {.once = true, .shutdown_grace = 100ms, .poll_batch = 50});
+  std::future<Status> run = RunInBackground(runner);
+  REQUIRE(WaitUntil(
+      [&] {
+        const PipelineSnapshot snapshot = runner.Snapshot();
+        return snapshot.counters.events_read == 200 && snapshot.retries >= 3;
+      },
+      60s));
+  runner.Stop();
+  REQUIRE(Returns(run));
+  CHECK(run.get().ok());
+  const PipelineSnapshot stopped = runner.Snapshot();
+  CHECK(stopped.state == "stopped");
+  CHECK(stopped.in_flight > 0);
+  const PipelineState first = harness.state->Load("products").value();
+  CHECK(first.state == "stopped");
+  const uint64_t checkpoint = std::stoull(first.checkpoint.token);
+  CHECK(checkpoint <= 120);
+  CHECK(first.counters.events_read == checkpoint);
+  CHECK(first.counters.events_acked == checkpoint);
+
+  // The restart reads from the checkpoint again and counts each event once.
+  view->unavailable_ids.clear();
+  std::shared_ptr<FakeSink::Shared> second;
+  REQUIRE(harness.RunOnce(TestPipeline(), events, &second).ok());
+  const PipelineState after = harness.state->Load("products").value();
+  CHECK(after.checkpoint.token == "200");
+  CHECK(after.counters.events_read == 200);
+  CHECK(after.counters.events_acked == 200);
+}
+
+TEST_CASE("Runner StopNow ends the shutdown grace period at once", "[runner]") {
+  Harness harness;
+  auto sink = std::make_unique<FakeSink>();
+  sink->shared()->unavailable_writes = INT_MAX;
+  PipelineRunner runner(TestPipeline(), kFastRetry,
+                        std::make_unique<FakeSource>(std::vector<Event>{Upsert("a")}),
+                        std::move(sink), *harness.state,
+                        {.once = true, .shutdown_grace = std::chrono::hours(1)});
+  std::future<Status> run = RunInBackground(runner);
+  REQUIRE(WaitUntil([&] { return runner.Snapshot().retries >= 3; }, 60s));
+  runner.Stop();
+  runner.StopNow();
+  REQUIRE(Returns(run));
+  CHECK(run.get().ok());
+  CHECK(runner.Snapshot().in_flight == 1);
+  CHECK(harness.state->Load("products").value().state == "stopped");
 }
 
 }  // namespace
