@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -53,23 +54,45 @@ std::optional<Config> LoadOrReport(const std::string& file) {
   return std::move(*config);
 }
 
-// Blocks SIGINT/SIGTERM in every thread and hands them to `on_signal` from a watcher thread.
+// The signals that stop `run`. SIGHUP too: a closed terminal or a supervisor's reload must not
+// kill the daemon without a flush, and there are no log files to reopen (logs go to stderr).
+sigset_t StopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  return signals;
+}
+
+// Blocks the stop signals in every thread and handles them on a watcher thread: the first
+// calls `on_stop` (graceful), any later one `on_stop_now` (ends the shutdown grace period).
 class SignalWatcher {
  public:
-  explicit SignalWatcher(std::function<void()> on_signal) {
-    sigemptyset(&signals_);
-    sigaddset(&signals_, SIGINT);
-    sigaddset(&signals_, SIGTERM);
+  SignalWatcher(std::function<void()> on_stop, std::function<void()> on_stop_now)
+      : signals_(StopSignals()) {
     pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
-    thread_ = std::thread([this, on_signal = std::move(on_signal)] {
+    thread_ = std::thread([this, on_stop = std::move(on_stop),
+                           on_stop_now = std::move(on_stop_now)] {
       const timespec tick{0, 100'000'000};
+      bool stopping = false;
       while (!done_) {
         const int signal = sigtimedwait(&signals_, nullptr, &tick);
-        if (signal == SIGINT || signal == SIGTERM) {
+        if (signal <= 0) continue;
+        const std::string name = signal == SIGINT   ? "SIGINT"
+                                 : signal == SIGHUP ? "SIGHUP"
+                                                    : "SIGTERM";
+        if (!stopping) {
           Log(LogLevel::kInfo, "searchsync",
-              std::string("received ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +
-                  ": flushing and checkpointing before exit");
-          on_signal();
+              "received " + name +
+                  ": flushing and checkpointing before exit (send it again to stop without "
+                  "waiting)");
+          stopping = true;
+          on_stop();
+        } else {
+          Log(LogLevel::kWarn, "searchsync",
+              "received " + name + " again: stopping without waiting for unacknowledged events");
+          on_stop_now();
         }
       }
     });
@@ -113,12 +136,9 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
     std::fprintf(stderr, "%s\n", status.message().c_str());
     return kExitRuntime;
   }
-  // Every thread started from here on (admin API, schedules, pipelines) inherits blocked
-  // SIGINT/SIGTERM, so only the SignalWatcher takes them; one arriving before it exists waits.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
+  // Every thread started from here on (admin API, schedules, pipelines) inherits the blocked
+  // stop signals, so only the SignalWatcher takes them; one arriving before it exists waits.
+  const sigset_t stop_signals = StopSignals();
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   // A changed schema is applied by a reindex, not by failing imports: say so at start.
@@ -144,14 +164,18 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
     return services.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime;
   }
   std::unique_ptr<BackupSchedules> backups;
-  SignalWatcher watcher([&] {
-    if (backups) backups->Stop();
-    (*services)->StopSchedules();
-    reindex.CancelAll();  // drops the new collections; aliases stay where they are
-    for (auto& runner : runners) runner->Stop();
-  });
+  SignalWatcher watcher(
+      [&] {
+        if (backups) backups->Stop();
+        (*services)->StopSchedules();
+        reindex.CancelAll();  // drops the new collections; aliases stay where they are
+        for (auto& runner : runners) runner->Stop();
+      },
+      [&] {
+        for (auto& runner : runners) runner->StopNow();
+      });
   // Backups and snapshots on their schedules (not in a one-shot pass). Started after the
-  // watcher, so their threads inherit its blocked SIGINT/SIGTERM.
+  // watcher, so their threads inherit its blocked stop signals.
   if (!once) {
     Result<std::unique_ptr<BackupSchedules>> started = BackupSchedules::Start(*config, pipelines);
     if (!started.ok()) {
@@ -173,22 +197,37 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
   }
   for (auto& thread : threads) thread.join();
 
+  // The outcome, in the log format asked for. Anything read but not acknowledged, and a --once
+  // pass that did not get to the end, is a failure of this run even though nothing is lost.
   int exit_code = kExitOk;
   for (size_t i = 0; i < runners.size(); ++i) {
     const PipelineSnapshot snapshot = runners[i]->Snapshot();
+    const std::string component = "pipeline=" + snapshot.name;
     if (!results[i].ok()) {
-      std::fprintf(stderr, "pipeline %s failed: %s\n", snapshot.name.c_str(),
-                   results[i].message().c_str());
+      Log(LogLevel::kError, component, "pipeline failed: " + results[i].message());
       // A configuration the source or sink refused (kInvalidArgument) is the user's to fix.
       exit_code = std::max(
           exit_code, results[i].code() == StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime);
-    } else if (once && snapshot.dead_lettered_this_run > 0) {
-      std::fprintf(stderr,
-                   "pipeline %s: %llu document(s) were rejected and stored in the dead-letter "
-                   "store; see `searchsync status -c %s`\n",
-                   snapshot.name.c_str(),
-                   static_cast<unsigned long long>(snapshot.dead_lettered_this_run),
-                   flags.config_file.c_str());
+      continue;
+    }
+    const uint64_t unacknowledged = snapshot.counters.events_read - snapshot.counters.events_acked;
+    if (unacknowledged > 0) {
+      Log(LogLevel::kError, component,
+          "stopped with " + std::to_string(unacknowledged) +
+              " events read but not acknowledged by Typesense; they are read again on the next "
+              "start");
+      exit_code = std::max(exit_code, kExitRuntime);
+    } else if (once && snapshot.state != "caught_up") {
+      Log(LogLevel::kError, component,
+          "stopped before catching up; the next run goes on from checkpoint " +
+              JsonString(snapshot.checkpoint));
+      exit_code = std::max(exit_code, kExitRuntime);
+    }
+    if (once && snapshot.dead_lettered_this_run > 0) {
+      Log(LogLevel::kError, component,
+          std::to_string(snapshot.dead_lettered_this_run) +
+              " document(s) were rejected and stored in the dead-letter store; see `searchsync "
+              "status -c " + flags.config_file + "`");
       exit_code = std::max(exit_code, kExitRuntime);
     }
   }
@@ -396,6 +435,9 @@ int Restore(const CommonFlags& flags, const std::string& pipeline_name, const st
 }  // namespace
 
 int RunCli(int argc, char** argv) {
+  // A closed stdout or stderr (`searchsync run 2>&1 | head`) must fail writes, not kill the
+  // process before it flushes and checkpoints.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"searchsync keeps a Typesense search index in step with a primary database."};
   app.set_version_flag("--version", std::string("searchsync ") + SEARCHSYNC_VERSION);
   app.require_subcommand(1);
@@ -410,7 +452,7 @@ int RunCli(int argc, char** argv) {
 
   std::vector<std::string> selected;
   bool once = false;
-  CLI::App* run = app.add_subcommand("run", "run the pipelines until SIGTERM/SIGINT");
+  CLI::App* run = app.add_subcommand("run", "run the pipelines until SIGTERM, SIGINT or SIGHUP");
   add_common(run);
   run->add_option("--pipeline", selected, "run only this pipeline (repeatable)");
   run->add_flag("--once", once,

@@ -1,6 +1,9 @@
-// What `searchsync run` does when Typesense, a proxy in front of it, or the machine misbehaves:
-// redirects, body limits, documents the server fails on, an unreachable server at start-up, a
-// crash. Each test runs the real binary against PostgreSQL and the Typesense test server.
+// What `searchsync run` does when Typesense, a proxy in front of it, or the operating system
+// misbehaves: redirects, documents the server fails on, signals, a closed stderr, a crash. Each
+// test runs the real binary against PostgreSQL and the Typesense test server.
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -150,6 +153,77 @@ TEST_CASE("typesense.retry.max_elapsed also bounds the start-up calls",
                           Catch::Contains("gave up after retry.max_elapsed 1.0s"));
 }
 
+TEST_CASE(
+    "run --once stopped with events unacknowledged exits 1, says stopped, and a second "
+    "SIGTERM ends the grace period",
+    "[integration][run-outcome]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 300);
+  world.WriteProductsConfig();
+  REQUIRE(world.RunSearchsync({"run", "--once"}).exit_code == 0);
+  world.Exec("UPDATE products SET name = 'pending' WHERE id IN ('p-1', 'p-2', 'p-3')");
+  world.typesense().SetWriteUnavailableRate(1.0);  // reads work, every write gets 503
+
+  auto daemon = world.StartDaemon({"--once"});
+  REQUIRE(WaitUntil([&] { return world.typesense().Counters().unavailable > 0; }, 60s));
+  daemon->Signal(SIGTERM);
+  REQUIRE(WaitUntil(
+      [&] { return daemon->ReadStderr().find("received SIGTERM") != std::string::npos; }, 60s));
+  daemon->Signal(SIGTERM);
+  // Well within the 30 s grace period that the first signal started.
+  const std::optional<int> code = daemon->Wait(20s);
+  INFO(daemon->Describe());
+  REQUIRE(code.has_value());
+  CHECK(*code == 1);
+  const std::string err = daemon->ReadStderr();
+  CHECK_THAT(err, Catch::Contains("again: stopping without waiting"));
+  CHECK_THAT(err, Catch::Contains("stopped with 3 events read but not acknowledged"));
+  world.typesense().SetWriteUnavailableRate(0.0);
+  const nlohmann::json status = StatusJson(world);
+  CHECK(status["state"] == "stopped");
+  CHECK(status["events_read"] == status["events_acked"]);
+}
+
+TEST_CASE("SIGHUP stops run like SIGTERM, with a log line and a final checkpoint",
+          "[integration][run-outcome]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 100);
+  world.WriteProductsConfig();
+  auto daemon = world.StartDaemon();
+  REQUIRE(WaitUntil([&] { return world.IndexDocuments().size() == 100; }, 60s));
+  daemon->Signal(SIGHUP);
+  const std::optional<int> code = daemon->Wait(60s);
+  INFO(daemon->Describe());
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK_THAT(daemon->ReadStderr(), Catch::Contains("received SIGHUP"));
+  const nlohmann::json status = StatusJson(world);
+  CHECK(status["state"] == "stopped");
+  CHECK(status["events_acked"] == 100);
+}
+
+TEST_CASE("run survives a closed stderr (run 2>&1 | head)", "[integration][run-outcome]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 100);
+  world.WriteProductsConfig();
+  int stderr_pipe[2];
+  REQUIRE(::pipe2(stderr_pipe, O_CLOEXEC) == 0);
+  auto daemon = test::ServerProcess::Start(
+      {.argv = {SEARCHSYNC_BINARY, "run", "-c", world.config_path()},
+       .env = world.Env(),
+       .stderr_path = "/proc/self/fd/" + std::to_string(stderr_pipe[1])});
+  ::close(stderr_pipe[1]);
+  ::close(stderr_pipe[0]);  // nobody reads stderr any more: every log line fails with EPIPE
+  REQUIRE(daemon.ok());
+  REQUIRE(WaitUntil([&] { return world.IndexDocuments().size() == 100; }, 60s));
+  world.Exec("UPDATE products SET name = 'after' WHERE id = 'p-5'");
+  REQUIRE(WaitUntil([&] { return world.IndexDocuments().at("p-5")["name"] == "after"; }, 60s));
+  CHECK((*daemon)->Stop() == 0);
+}
+
 TEST_CASE("after kill -9 and recovery, events read and acknowledged agree",
           "[integration][run-outcome]") {
   SyncFixture world;
@@ -169,6 +243,29 @@ TEST_CASE("after kill -9 and recovery, events read and acknowledged agree",
   CHECK(status["events_read"] == status["events_acked"]);
   CHECK(status["events_acked"] >= 3000);
   CHECK(world.IndexMatchesProducts() == "");
+}
+
+TEST_CASE("with --log-format json every line run writes to stderr is JSON, the summary too",
+          "[integration][run-outcome]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 20);
+  // A null inside string[] passes the transforms but Typesense rejects it: a summary line.
+  world.Exec("UPDATE products SET tags = ARRAY['a', NULL] WHERE id = 'p-4'");
+  world.WriteProductsConfig();
+  const CommandResult run = world.RunSearchsync({"run", "--once", "--log-format", "json"});
+  INFO(run.err);
+  CHECK(run.exit_code == 1);
+  std::istringstream lines(run.err);
+  std::string line;
+  int summary_lines = 0;
+  while (std::getline(lines, line)) {
+    INFO(line);
+    const nlohmann::json parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    REQUIRE_FALSE(parsed.is_discarded());
+    if (parsed.value("msg", "").find("dead-letter store") != std::string::npos) ++summary_lines;
+  }
+  CHECK(summary_lines >= 1);
 }
 
 }  // namespace searchsync
