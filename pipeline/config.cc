@@ -83,7 +83,9 @@ constexpr KeySpec kStateKeys[] = {
 
 constexpr KeySpec kAdminKeys[] = {
     {"listen", KeyType::kString, "", false,
-     "`host:port` of the admin API, e.g. `127.0.0.1:8090`; unset: no admin API."},
+     "`host:port` of the admin API, e.g. `127.0.0.1:8090`; port `0` picks a free port, logged "
+     "as `admin API listening on HOST:PORT` (for tests: `status` and `reindex` cannot find "
+     "it); unset: no admin API."},
     {"token", KeyType::kSecret, "", false,
      "Bearer token every call must carry; required when `listen` is not a loopback address."},
 };
@@ -870,7 +872,7 @@ AdminOptions ParseAdmin(const Section& section) {
   const size_t colon = options.listen.rfind(':');
   const std::optional<int64_t> port =
       colon == std::string::npos ? std::nullopt : ParseInt(options.listen.substr(colon + 1));
-  if (!port || *port < 1 || *port > 65535) {
+  if (!port || *port < 0 || *port > 65535) {  // 0: a free port, logged at start
     section.Error("listen", "expected host:port like 127.0.0.1:8090, got " + Shown(options.listen));
     return options;
   }

@@ -15,25 +15,38 @@ namespace {
 
 constexpr const char* kToken = "on-call-token-1";
 
-// The products world with an admin API on a free loopback port.
+constexpr const char* kAnyPort = "listen: 127.0.0.1:0\n";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The products world with an admin API on loopback, on a port the daemon picks.
 struct AdminFixture {
-  AdminFixture(int rows, const std::string& token = kToken) : port(PickFreePort()) {
+  AdminFixture(int rows, const std::string& token = kToken) {
     world.CreateProductsTable();
     world.InsertProducts(1, rows);
     world.WriteProductsConfig();
-    std::ifstream in(world.config_path());
-    std::stringstream yaml;
-    yaml << in.rdbuf();
-    yaml << "admin:\n  listen: 127.0.0.1:" << port << "\n";
-    if (!token.empty()) yaml << "  token: " << token << "\n";
-    world.WriteConfig(yaml.str());
-    client = std::make_unique<httplib::Client>("127.0.0.1", port);
-    client->set_connection_timeout(2, 0);
-    client->set_read_timeout(30, 0);
+    std::string yaml = ReadFile(world.config_path()) + "admin:\n  " + kAnyPort;
+    if (!token.empty()) yaml += "  token: " + token + "\n";
+    world.WriteConfig(yaml);
   }
 
   std::unique_ptr<ServerProcess> StartDaemon() {
     auto daemon = world.StartDaemon();
+    port = AdminPort(*daemon);
+    // The CLI finds the daemon through admin.listen: name the port it got. The daemon read its
+    // config at start and does not read it again.
+    std::string yaml = ReadFile(world.config_path());
+    yaml.replace(yaml.find(kAnyPort), std::string(kAnyPort).size(),
+                 "listen: 127.0.0.1:" + std::to_string(port) + "\n");
+    world.WriteConfig(yaml);
+    client = std::make_unique<httplib::Client>("127.0.0.1", port);
+    client->set_connection_timeout(2, 0);
+    client->set_read_timeout(30, 0);
     REQUIRE(daemon->WaitReady([&] { return Get("/health", kToken).status() != 0; }, 60s).ok());
     return daemon;
   }
@@ -78,7 +91,7 @@ struct AdminFixture {
   }
 
   SyncFixture world;
-  int port;
+  int port = 0;  // known once the daemon started
   std::unique_ptr<httplib::Client> client;
 };
 
@@ -143,6 +156,14 @@ TEST_CASE("Admin API of a running daemon: tokens, metrics that move with the wor
   REQUIRE(WaitUntil([&] { return f.Metric("searchsync_events_acked_total" + kProducts) == 710; },
                     60s, 100ms));
 
+  // A row Typesense rejects (a null inside string[]) is dead-lettered, and counted.
+  f.world.Exec("UPDATE products SET tags = ARRAY['a', NULL] WHERE id = 'p-42'");
+  CHECK(WaitUntil(
+      [&] { return f.Metric("searchsync_events_dead_lettered_total" + kProducts) == 1; }, 60s,
+      100ms));
+  CHECK(f.Metric("searchsync_events_acked_total" + kProducts) == 711);
+  CHECK(f.Status()["pipelines"][0]["dead_lettered"] == 1);
+
   // The collection behind the alias is dropped: the pipeline stops, /health says so.
   const std::string live = f.AliasTarget().empty() ? "products" : f.AliasTarget();
   httplib::Client typesense("127.0.0.1", f.world.typesense().port());
@@ -164,10 +185,7 @@ TEST_CASE("Admin API of a running daemon: tokens, metrics that move with the wor
 TEST_CASE("searchsync run refuses an admin API beyond loopback without a token",
           "[integration][admin]") {
   AdminFixture f(1, /*token=*/"");
-  std::ifstream in(f.world.config_path());
-  std::stringstream yaml;
-  yaml << in.rdbuf();
-  std::string text = yaml.str();
+  std::string text = ReadFile(f.world.config_path());
   const std::string loopback = "listen: 127.0.0.1:";
   text.replace(text.find(loopback), loopback.size(), "listen: 0.0.0.0:");
   f.world.WriteConfig(text);
@@ -228,10 +246,7 @@ TEST_CASE("searchsync reindex --wait with no daemon on admin.listen reindexes by
 TEST_CASE("A reindex.schedule fires in the daemon (every minute: waits up to a minute)",
           "[integration][admin][reindex][schedule]") {
   AdminFixture f(500);
-  std::ifstream in(f.world.config_path());
-  std::stringstream yaml;
-  yaml << in.rdbuf();
-  std::string text = yaml.str();
+  std::string text = ReadFile(f.world.config_path());
   const std::string sink = "    sink:\n";
   text.insert(text.find(sink), "    reindex: { schedule: \"* * * * *\", keep: 1 }\n");
   f.world.WriteConfig(text);

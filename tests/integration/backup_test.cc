@@ -410,11 +410,11 @@ TEST_CASE("run takes scheduled backups and snapshots, counted in metrics; status
   std::ifstream written(world.config_path());
   const std::string config((std::istreambuf_iterator<char>(written)),
                            std::istreambuf_iterator<char>());
-  const int admin_port = PickFreePort();
   world.WriteConfig("snapshot: { path: " + snapshots + ", schedule: \"* * * * *\" }\n" +
-                    "admin: { listen: \"127.0.0.1:" + std::to_string(admin_port) + "\" }\n" + config +
+                    "admin: { listen: \"127.0.0.1:0\" }\n" + config +
                     "    backup: { to: " + backups + ", schedule: \"* * * * *\", keep: 3 }\n");
   auto daemon = world.StartDaemon();
+  const int admin_port = AdminPort(*daemon);
   // The schedule fires at the next whole minute: the first backup lands within about 60 s.
   REQUIRE(WaitUntil([&] { return world.IndexDocuments().size() == 200; }, 30s));
   const bool backed_up = WaitUntil(

@@ -1,12 +1,19 @@
 #include "tests/integration/sync_fixture.h"
 
+#include <httplib.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "tests/support/prometheus_text.h"
+
 namespace searchsync::test {
+
+using namespace std::chrono_literals;
+
 SyncFixture::SyncFixture(SyncFixtureOptions options) : options_(options) {
   auto pg = PostgresServer::Start();
   if (!pg.ok()) FAIL("postgres: " << pg.status().message());
@@ -92,6 +99,24 @@ pipelines:
       batch: )" + sink_batch_yaml + R"(
       concurrency: 2
 )");
+}
+
+void SyncFixture::EnableAdmin() {
+  std::ofstream(config_path(), std::ios::app) << "admin:\n  listen: 127.0.0.1:0\n";
+}
+
+int AdminPort(ServerProcess& daemon) {
+  const int port = WaitForLoggedPort(daemon, "admin API listening on 127.0.0.1:", 60s);
+  if (port == 0) FAIL("the daemon logged no admin port: " << daemon.Describe());
+  return port;
+}
+
+double AdminMetric(int port, const std::string& key) {
+  httplib::Client admin("127.0.0.1", port);
+  admin.set_read_timeout(30, 0);
+  const auto answer = admin.Get("/metrics");
+  if (!answer || answer->status != 200) return -1;
+  return ParsePrometheus(answer->body).Value(key);
 }
 
 std::vector<std::string> SyncFixture::Env() const {

@@ -60,6 +60,10 @@ class SyncFixture {
                            const std::string& api_key = "${TYPESENSE_API_KEY}");
   void WriteConfig(const std::string& yaml);
 
+  // Appends `admin: { listen: 127.0.0.1:0 }` to the config (call after Write*Config): a daemon
+  // then serves its admin API on a port of its choosing and logs it; see AdminPort().
+  void EnableAdmin();
+
   // Environment for searchsync: PG_DSN, TYPESENSE_URL, TYPESENSE_API_KEY.
   std::vector<std::string> Env() const;
   // Runs `searchsync <args> -c <config>` to completion.
@@ -80,6 +84,12 @@ class SyncFixture {
   std::unique_ptr<PostgresServer> pg_;
   std::unique_ptr<TypesenseServer> typesense_;
 };
+
+// The admin API port a daemon started after EnableAdmin() logged; fails the test without it.
+int AdminPort(ServerProcess& daemon);
+// One sample of the daemon's GET /metrics (no token: loopback), e.g.
+// "searchsync_events_read_total{pipeline=\"products\"}"; -1 when absent or unreachable.
+double AdminMetric(int port, const std::string& key);
 
 // Peak resident set of a running process in KiB (VmHWM), or its current RSS (VmRSS).
 int64_t ProcessRssKiB(int pid, bool peak = false);

@@ -8,6 +8,8 @@ namespace searchsync::test {
 
 namespace {
 
+constexpr int kMaxPortAttempts = 3;
+
 std::string PouchdbServerBinary() {
   return std::string(SEARCHSYNC_SOURCE_DIR) + "/tests/node/node_modules/.bin/pouchdb-server";
 }
@@ -24,24 +26,40 @@ Result<std::unique_ptr<CouchdbServer>> CouchdbServer::Start() {
   }
   std::unique_ptr<CouchdbServer> server(new CouchdbServer());
   server->data_dir_ = MakeTempDir("searchsync-couchdb-");
-  server->port_ = PickFreePort();
-  if (server->data_dir_.empty() || server->port_ == 0) {
-    return Internal("could not make a temp dir or find a free port");
-  }
-  if (Status status = server->Spawn(); !status.ok()) return status;
+  if (server->data_dir_.empty()) return Internal("could not make a temp dir");
+  if (Status status = server->Spawn(/*keep_port=*/false); !status.ok()) return status;
   return server;
 }
 
-Status CouchdbServer::Spawn() {
+Status CouchdbServer::Spawn(bool keep_port) {
   std::filesystem::create_directories(data_dir_ + "/data");
-  auto process = ServerProcess::Start({
-      .argv = {"node", PouchdbServerBinary(), "--port", std::to_string(port_), "--host",
-               "127.0.0.1", "--dir", data_dir_ + "/data"},
-      .working_dir = data_dir_,
-  });
-  if (!process.ok()) return process.status();
-  process_ = std::move(*process);
-  return process_->WaitReady([&] { return Request("GET", "/").status == 200; }, 30s);
+  Status last = Status::Ok();
+  for (int attempt = 0; attempt < kMaxPortAttempts; ++attempt) {
+    if (!keep_port) port_ = PickFreePort();
+    if (port_ == 0) return Internal("CouchdbServer: no free port");
+    auto process = ServerProcess::Start({
+        .argv = {"node", PouchdbServerBinary(), "--port", std::to_string(port_), "--host",
+                 "127.0.0.1", "--dir", data_dir_ + "/data"},
+        .working_dir = data_dir_,
+    });
+    if (!process.ok()) return process.status();
+    // Our process says it listens (so another server on the port cannot pass for it), and
+    // answers.
+    last = (*process)->WaitReady(
+        [&] {
+          return (*process)->ReadStdout().find("pouchdb-server has started on") !=
+                     std::string::npos &&
+                 Request("GET", "/").status == 200;
+        },
+        30s);
+    if (last.ok()) {
+      process_ = std::move(*process);
+      return Status::Ok();
+    }
+    const bool port_taken = (*process)->ReadStderr().find("already in use") != std::string::npos;
+    if (keep_port || !port_taken) break;
+  }
+  return last;
 }
 
 CouchdbServer::~CouchdbServer() {
@@ -89,7 +107,7 @@ void CouchdbServer::Kill9() {
 
 Status CouchdbServer::Restart() {
   process_.reset();
-  return Spawn();
+  return Spawn(/*keep_port=*/true);
 }
 
 }  // namespace searchsync::test

@@ -47,7 +47,10 @@ class CouchdbServer {
 
  private:
   CouchdbServer() = default;
-  Status Spawn();
+  // Starts pouchdb-server on port_ (keep_port) or on a free port. pouchdb-server cannot listen on
+  // port 0 and report the port it got, so a port picked free may be taken before it binds: then
+  // it tries another.
+  Status Spawn(bool keep_port);
 
   std::string data_dir_;
   int port_ = 0;

@@ -138,8 +138,14 @@ Status MariadbServer::StartServer() {
     if (::geteuid() == 0) options.argv.push_back("--user=root");
     auto process = ServerProcess::Start(std::move(options));
     if (!process.ok()) return process.status();
+    // MariaDB cannot listen on port 0, so the port picked free may be taken before it binds.
+    // Our server's own log must say it is ready (it exits when the bind fails), so that another
+    // server on the port cannot pass for it.
     last = (*process)->WaitReady(
         [&] {
+          if (FileTail(dir_ + "/server.log").find("ready for connections") == std::string::npos) {
+            return false;
+          }
           try {
             return Connect(options_, port_) != nullptr;
           } catch (const sql::SQLException&) {

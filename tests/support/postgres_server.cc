@@ -152,7 +152,11 @@ Status PostgresServer::StartServer() {
     }
     auto process = ServerProcess::Start(std::move(options));
     if (!process.ok()) return process.status();
-    const std::string probe_dsn = DsnFor("postgres") + "?connect_timeout=2";
+    // PostgreSQL cannot listen on port 0, so the port picked free may be taken before it binds.
+    // Probe through its own Unix socket: over TCP another server on the port could answer. It
+    // accepts connections only once it holds its TCP port (it exits when the bind fails).
+    const std::string probe_dsn = "postgresql://postgres@/postgres?host=" + dir_ +
+                                  "&port=" + std::to_string(port_) + "&connect_timeout=2";
     last = (*process)->WaitReady([&] { return CanConnect(probe_dsn); }, options_.start_timeout);
     if (last.ok()) {
       process_ = std::move(*process);

@@ -24,18 +24,19 @@ Result<std::unique_ptr<S3Server>> S3Server::Start(const std::string& bucket) {
   std::unique_ptr<S3Server> server(new S3Server());
   server->bucket_ = bucket;
   server->data_dir_ = MakeTempDir("searchsync-s3-");
-  server->port_ = PickFreePort();
-  if (server->data_dir_.empty() || server->port_ == 0) {
-    return Internal("could not make a temp dir or find a free port");
-  }
+  if (server->data_dir_.empty()) return Internal("could not make a temp dir");
+  // Port 0: s3rver binds a free port and prints it.
   auto process = ServerProcess::Start({
       .argv = {"node", S3rverBinary(), "--directory", server->data_dir_, "--address",
-               "127.0.0.1", "--port", std::to_string(server->port_), "--silent",
-               "--configure-bucket", bucket},
+               "127.0.0.1", "--port", "0", "--silent", "--configure-bucket", bucket},
       .working_dir = server->data_dir_,
   });
   if (!process.ok()) return process.status();
   server->process_ = std::move(*process);
+  server->port_ = WaitForLoggedPort(*server->process_, "S3rver listening on 127.0.0.1:", 30s);
+  if (server->port_ == 0) {
+    return Unavailable("s3rver printed no port: " + server->process_->Describe());
+  }
   const int port = server->port_;
   Status ready = server->process_->WaitReady(
       [port] {

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -110,6 +111,25 @@ int PickFreePort() {
   }
   ::close(fd);
   return port;
+}
+
+int WaitForLoggedPort(ServerProcess& process, const std::string& prefix,
+                      std::chrono::milliseconds timeout) {
+  int port = 0;
+  auto find = [&] {
+    for (const std::string& text : {process.ReadStderr(), process.ReadStdout()}) {
+      const size_t at = text.find(prefix);
+      if (at == std::string::npos) continue;
+      size_t end = at + prefix.size();
+      while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+      if (end == at + prefix.size() || end == text.size()) continue;  // the number may be partial
+      port = std::stoi(text.substr(at + prefix.size(), end - at - prefix.size()));
+      return true;
+    }
+    return false;
+  };
+  const Status ready = process.WaitReady(find, timeout);
+  return ready.ok() && port > 0 && port <= 65535 ? port : 0;
 }
 
 std::string MakeTempDir(const std::string& prefix) {

@@ -114,4 +114,10 @@ class ServerProcess {
   std::string log_dir_;  // our temp dir for output files, removed in the destructor
 };
 
+// Waits until `process` prints `prefix` followed by a port number (on stdout or stderr) and
+// returns that number; 0 when it does not within the (scaled) `timeout` or the process exits.
+// For servers told to listen on port 0 that log the port they got.
+int WaitForLoggedPort(ServerProcess& process, const std::string& prefix,
+                      std::chrono::milliseconds timeout);
+
 }  // namespace searchsync::test
