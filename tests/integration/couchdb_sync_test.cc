@@ -243,8 +243,20 @@ TEST_CASE("couchdb: the server killed and restarted mid-feed loses nothing",
   world.typesense().SetLatency(20ms);
   auto daemon = world.StartDaemon();
   REQUIRE(WaitUntil([&] { return world.typesense().Counters().documents_written > 0; }, 60s));
+  // Lines of the source's retries (the sink's carry "attempt=" too).
+  auto source_retries = [&] {
+    std::istringstream log(daemon->ReadStderr());
+    size_t count = 0;
+    for (std::string line; std::getline(log, line);) {
+      count += line.find("next_in=") != std::string::npos &&
+               line.find(" attempt=") == std::string::npos;
+    }
+    return count;
+  };
+  const size_t retries_before = source_retries();
   world.couch().Kill9();
-  std::this_thread::sleep_for(1500ms);  // the outage the source rides out
+  // The outage lasts until the source has run into it and retries.
+  REQUIRE(WaitUntil([&] { return source_retries() > retries_before; }, 60s));
   REQUIRE(world.couch().Restart().ok());
   world.typesense().SetLatency(0ms);
   world.CreateAnimals(2000, 500);

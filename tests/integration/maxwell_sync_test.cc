@@ -333,9 +333,11 @@ TEST_CASE("Maxwell: broker errors and a broker down for a while lose nothing",
                                     RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
                                     RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
   std::thread outage([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // The broker goes down once the run is under way (documents arrive), for 3 s.
+    WaitUntil([&] { return world.typesense.Counters().documents_written > 0; },
+              std::chrono::seconds(60), std::chrono::milliseconds(1));
     rd_kafka_mock_broker_set_down(cluster, 2);
-    std::this_thread::sleep_for(std::chrono::seconds(3));
+    std::this_thread::sleep_for(std::chrono::seconds(3));  // the outage itself, not a wait
     rd_kafka_mock_broker_set_up(cluster, 2);
   });
   const int first = world.RunOnce();

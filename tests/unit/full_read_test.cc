@@ -92,6 +92,7 @@ TEST_CASE("DeleteGuard drops ids deleted before the import and holds deletes beh
 
   // A Record that arrives while an import holds the guard waits until the import is done.
   std::atomic<bool> importing{false};
+  std::atomic<bool> recording{false};
   std::atomic<bool> recorded{false};
   std::atomic<bool> recorded_during_import{false};  // Catch assertions stay on this thread
   std::thread importer([&] {
@@ -99,7 +100,10 @@ TEST_CASE("DeleteGuard drops ids deleted before the import and holds deletes beh
     batch.events = {Upsert("d")};
     (void)guard.WriteUnguarded(batch, [&](const Batch&) {
       importing = true;
-      std::this_thread::sleep_for(50ms);
+      // Once Record has been called, give it 200 ms to return: it must not while we import.
+      while (!recording) std::this_thread::yield();
+      const auto deadline = std::chrono::steady_clock::now() + 200ms;
+      while (!recorded && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
       recorded_during_import = recorded.load();
       return Result<WriteReport>(WriteReport{});
     });
@@ -107,6 +111,7 @@ TEST_CASE("DeleteGuard drops ids deleted before the import and holds deletes beh
   REQUIRE(Eventually([&] { return importing.load(); }));
   Batch later;
   later.events = {Delete("d")};
+  recording = true;
   guard.Record(later);
   recorded = true;
   importer.join();
@@ -320,14 +325,11 @@ TEST_CASE("WaitCaughtUp ends with kCancelled when cancelled", "[full_read]") {
   LiveRunner live;
   live.sink->blocked = true;
   live.source->Append(Upsert("a"));
-  std::atomic<bool> cancel{false};
-  std::thread canceller([&] {
-    std::this_thread::sleep_for(50ms);
-    cancel = true;
-  });
-  CHECK(live.runner->WaitCaughtUp([&] { return cancel.load(); }, 30s).code() ==
+  // Cancelled on the third look: WaitCaughtUp was waiting, and the cancel ends it.
+  int looks = 0;
+  CHECK(live.runner->WaitCaughtUp([&] { return ++looks > 2; }, 30s).code() ==
         StatusCode::kCancelled);
-  canceller.join();
+  CHECK(looks == 3);
   live.sink->blocked = false;
   REQUIRE(live.runner->WaitCaughtUp({}, 30s).ok());
 }
