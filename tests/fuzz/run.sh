@@ -24,11 +24,15 @@ fi
 
 launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# -O1 and line tables only, as fuzzing builds usually are: quick to build, fast enough to run,
+# and stack traces still name the line.
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -gline-tables-only" \
   -DCMAKE_CXX_COMPILER=clang++ -DSEARCHSYNC_FUZZ=ON "${launcher[@]}" >/dev/null
-cmake --build "$build_dir" --target "${targets[@]/#/fuzz_}"
-
 mkdir -p "$work"
+if ! cmake --build "$build_dir" --target "${targets[@]/#/fuzz_}" >"$work/build.log" 2>&1; then
+  tail -60 "$work/build.log"
+  exit 1
+fi
 summary=()
 for target in "${targets[@]}"; do
   corpus="$work/corpus-$target"
