@@ -35,6 +35,21 @@
 //     guarantee. HealthCheck warns about this.
 //   - Two-phase transactions (PREPARE TRANSACTION) are not covered.
 //
+// Time zones
+// ----------
+// A `timestamp` (without time zone) column holds wall-clock times in whatever zone its writer
+// used: now() and triggers write the session's TimeZone, which for the writers is the server's
+// (what SHOW TimeZone says in a new session); applications that write the value themselves
+// often use UTC (updated_at_time_zone). This session runs in UTC, so the horizon is a UTC
+// instant; a `timestamp` column is compared with `horizon AT TIME ZONE zone`, its own wall
+// time, so the bare column (and its index) orders the pages and the cursor keeps the column's
+// text. The epoch used to merge rows with tombstones is the true instant (`col AT TIME ZONE
+// zone`). Documents carry every `timestamp` value as RFC 3339 UTC, converted by the server.
+// A zone with daylight saving time repeats an hour each autumn: rows written during the
+// repeated hour sort before rows written just before it and can be missed. Nothing in the data
+// tells the two hours apart, so the source says so (a WARN at start and in `check`) rather
+// than guess; the fix is timestamptz, or UTC.
+//
 // Deletes from a tombstone table follow the same rule on (deleted_at, id), and both streams are
 // merged by timestamp, a tombstone first on a tie, so "delete, then insert again" ends with the
 // row present. When a page comes back full, events past its last timestamp wait for the next
@@ -74,7 +89,10 @@ constexpr KeySpec kTombstoneKeyTable[] = {
     {"id_column", KeyType::kString, "", true,
      "column holding the deleted document's id (for a composite key: the joined id)"},
     {"deleted_at_column", KeyType::kString, "", true,
-     "column holding when it was deleted (timestamptz); index (deleted_at, id)"},
+     "column holding when it was deleted (timestamptz or timestamp); index (deleted_at, id)"},
+    {"deleted_at_time_zone", KeyType::kString, "", false,
+     "for a timestamp (no zone) deleted_at: the IANA zone its values are written in; default: "
+     "the server's TimeZone"},
 };
 
 constexpr KeySpec kDeletesKeyTable[] = {
@@ -95,13 +113,19 @@ constexpr KeySpec kPostgresKeyTable[] = {
     {"primary_key", KeyType::kStringList, "", true,
      "key column, or a list for a composite key (ids are the parts joined by |)"},
     {"updated_at", KeyType::kString, "", true,
-     "timestamptz column set on every insert and update; index (updated_at, primary_key)"},
+     "timestamptz (or timestamp) column set on every insert and update; index (updated_at, "
+     "primary_key)"},
+    {"updated_at_time_zone", KeyType::kString, "", false,
+     "for a timestamp (no zone) updated_at: the IANA zone the application writes it in, e.g. "
+     "UTC; default: the server's TimeZone (what now() writes). Also the zone of other "
+     "timestamp values in documents"},
     {"poll_interval", KeyType::kDuration, "30s", false, "wait after a poll that found nothing new"},
     {"page_size", KeyType::kInt, "10000", false, "rows per keyset page"},
     {"commit_margin", KeyType::kDuration, "0s", false,
      "extra safety below the horizon, for updated_at set by application clocks"},
     {"deletes", KeyType::kMapping, "", false,
-     "{ soft_delete_column, tombstone_table: { table, id_column, deleted_at_column } }"},
+     "{ soft_delete_column, tombstone_table: { table, id_column, deleted_at_column, "
+     "deleted_at_time_zone } }"},
 };
 
 // ---- PostgreSQL type OIDs (pg_type.dat) -------------------------------------------------------
@@ -228,17 +252,17 @@ void AppendCompactJson(std::string& out, std::string_view text) {
   }
 }
 
-// "2026-11-21 05:00:00.5+00" -> "2026-11-21T05:00:00.5Z"; "...+05:30" keeps its offset, "+05"
-// becomes "+05:00". Values RFC 3339 cannot express (BC dates, infinity) are returned unchanged.
-std::string IsoTimestamp(std::string_view text) {
+// A timestamp's text form as RFC 3339: "2026-11-21 05:00:00.5+00" -> "2026-11-21T05:00:00.5Z";
+// "...+05:30" keeps its offset, "+05" becomes "+05:00"; a text without an offset (a `timestamp`
+// already converted to UTC wall time) gets "Z". nullopt for what RFC 3339 cannot express:
+// infinity, -infinity, BC dates and years past 9999.
+std::optional<std::string> Rfc3339Timestamp(std::string_view text) {
   const size_t space = text.find(' ');
-  if (space == std::string_view::npos || text.ends_with(" BC") || space + 9 > text.size()) {
-    return std::string(text);
-  }
+  if (space != 10 || text.ends_with(" BC") || space + 9 > text.size()) return std::nullopt;
   std::string out(text);
   out[space] = 'T';
   const size_t sign = out.find_first_of("+-", space + 1);
-  if (sign == std::string::npos) return out;
+  if (sign == std::string::npos) return out + "Z";
   const std::string offset = out.substr(sign + 1);
   if (offset == "00" || offset == "00:00") return out.substr(0, sign) + "Z";
   if (offset.size() == 2) return out + ":00";
@@ -294,7 +318,13 @@ void AppendByteaJson(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
-void AppendValueJson(std::string& out, ValueKind kind, std::string_view text) {
+// `timestamp` (no zone) values as written -> the same instant as UTC timestamptz text
+// ("2026-11-21 05:00:00+00"), for a source whose values are not written in UTC.
+using UtcTimestamps = std::unordered_map<std::string, std::string>;
+
+// `utc`: how `timestamp` values convert to UTC; nullptr when they are written in UTC already.
+void AppendValueJson(std::string& out, ValueKind kind, std::string_view text,
+                     const UtcTimestamps* utc = nullptr) {
   switch (kind) {
     case ValueKind::kInteger:
     case ValueKind::kNumber:
@@ -307,9 +337,18 @@ void AppendValueJson(std::string& out, ValueKind kind, std::string_view text) {
     case ValueKind::kJson:
       AppendCompactJson(out, text);
       return;
-    case ValueKind::kTimestampTz:
     case ValueKind::kTimestamp:
-      AppendJsonString(out, IsoTimestamp(text));
+      if (utc != nullptr) {
+        const auto found = utc->find(std::string(text));
+        if (found != utc->end()) text = found->second;
+      }
+      [[fallthrough]];
+    case ValueKind::kTimestampTz:
+      if (const std::optional<std::string> rfc3339 = Rfc3339Timestamp(text)) {
+        AppendJsonString(out, *rfc3339);
+      } else {
+        out += "null";
+      }
       return;
     case ValueKind::kBytea:
       AppendByteaJson(out, text);
@@ -325,8 +364,11 @@ void AppendValueJson(std::string& out, ValueKind kind, std::string_view text) {
 // escapes). Postgres prints [lower:upper] bounds first when they do not start at 1.
 class ArrayLiteralParser {
  public:
-  ArrayLiteralParser(std::string_view text, ValueKind element_kind)
-      : text_(text), kind_(element_kind) {}
+  // `utc` as for AppendValueJson; `elements`, when given, also receives every non-NULL element.
+  ArrayLiteralParser(std::string_view text, ValueKind element_kind,
+                     const UtcTimestamps* utc = nullptr,
+                     std::vector<std::string>* elements = nullptr)
+      : text_(text), kind_(element_kind), utc_(utc), elements_(elements) {}
 
   bool Parse(std::string& out) {
     if (Peek() == '[') {  // "[0:2]={...}": bounds carry no data for JSON
@@ -416,12 +458,15 @@ class ArrayLiteralParser {
         return true;
       }
     }
-    AppendValueJson(out, kind_, element);
+    AppendValueJson(out, kind_, element, utc_);
+    if (elements_ != nullptr) elements_->push_back(std::move(element));
     return true;
   }
 
   std::string_view text_;
   ValueKind kind_;
+  const UtcTimestamps* utc_;
+  std::vector<std::string>* elements_;
   size_t pos_ = 0;
 };
 
@@ -437,12 +482,28 @@ std::string QuoteIdent(std::string_view name) {
   return out;
 }
 
-// Microseconds since the epoch of a timestamp(tz) expression; ±infinity sort first and last.
-std::string EpochMicrosSql(const std::string& column) {
-  return "CASE WHEN isfinite(" + column + ") THEN (EXTRACT(EPOCH FROM " + column +
-         ") * 1000000)::int8 WHEN " + column + " < 'epoch' THEN '" +
-         std::to_string(std::numeric_limits<int64_t>::min()) + "'::int8 ELSE '" +
-         std::to_string(std::numeric_limits<int64_t>::max()) + "'::int8 END";
+// Microseconds since the epoch of a timestamptz expression; NULL and -infinity sort first,
+// infinity last.
+std::string EpochMicrosSql(const std::string& instant) {
+  const std::string first = "'" + std::to_string(std::numeric_limits<int64_t>::min()) + "'::int8";
+  const std::string last = "'" + std::to_string(std::numeric_limits<int64_t>::max()) + "'::int8";
+  return "CASE WHEN " + instant + " IS NULL THEN " + first + " WHEN isfinite(" + instant +
+         ") THEN (EXTRACT(EPOCH FROM " + instant + ") * 1000000)::int8 WHEN " + instant +
+         " < 'epoch' THEN " + first + " ELSE " + last + " END";
+}
+
+// Zone names that mean UTC: `timestamp` values written in them need no conversion.
+bool IsUtcZone(std::string_view zone) {
+  static constexpr std::string_view kUtcNames[] = {"UTC",       "Etc/UTC",       "UCT",  "Etc/UCT",
+                                                   "GMT",       "Etc/GMT",       "GMT0", "Etc/GMT0",
+                                                   "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
+                                                   "Greenwich", "Etc/Greenwich", "Z"};
+  for (const std::string_view name : kUtcNames) {
+    if (zone.size() == name.size() && strncasecmp(zone.data(), name.data(), name.size()) == 0) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // "2026-11-21 05:00:00.123456+00" for microseconds since the epoch (proleptic Gregorian).
@@ -646,7 +707,11 @@ std::string EncodePostgresCursor(const PostgresCursor& cursor) {
   std::string out = "{\"rows\":[";
   for (size_t part_idx = 0; part_idx < cursor.rows.size(); ++part_idx) {
     if (part_idx > 0) out.push_back(',');
-    AppendJsonString(out, cursor.rows[part_idx]);
+    if (part_idx == 0 && cursor.rows_updated_at_null) {
+      out += "null";
+    } else {
+      AppendJsonString(out, cursor.rows[part_idx]);
+    }
   }
   out += "],\"tombstones\":[";
   for (size_t part_idx = 0; part_idx < cursor.tombstones.size(); ++part_idx) {
@@ -685,6 +750,11 @@ Result<PostgresCursor> DecodePostgresCursor(std::string_view token) {
     simdjson::dom::array array;
     if (field.value.get_array().get(array) != simdjson::SUCCESS) return bad("not a list");
     for (const simdjson::dom::element item : array) {
+      if (item.is_null() && target == &cursor.rows && target->empty()) {
+        cursor.rows_updated_at_null = true;
+        target->emplace_back();
+        continue;
+      }
       std::string_view text;
       if (item.get_string().get(text) != simdjson::SUCCESS) return bad("not a string");
       target->emplace_back(text);
@@ -798,14 +868,32 @@ class PostgresSource final : public Source {
   // when it may be unusable.
   Status Failure(const std::exception& error, std::string_view context);
   void CheckColumns(pqxx::nontransaction& tx);
+  // Which zone each `timestamp` (no zone) column is read in; see "Time zones" at the top.
+  void ResolveZones(pqxx::nontransaction& tx);
+  void BuildStatements(pqxx::nontransaction& tx);
+  std::string KeyColumnsSql() const;     // t.updated_at, t.pk...
+  std::string TombstoneKeysSql() const;  // t.deleted_at, t.id
+  // Logged once per source at its first connection (and by every HealthCheck).
+  void LogZones() const;
   void CheckPrivileges(pqxx::nontransaction& tx);
+  // Asks the planner whether the page queries can read an index in order; a WARN otherwise.
+  void CheckIndexes();
+  void CheckIndexesOrThrow();
+  // Rows with updated_at ahead of the database's clock are held back by the horizon until it
+  // gets there; a WARN (at most once a minute) says how many and how far ahead.
+  void WarnRowsAhead(pqxx::nontransaction& tx);
   // The horizon as text ("2026-11-21 05:00:00.123456+00") for the page statements' $1.
   std::string ReadHorizon(pqxx::nontransaction& tx);
   void ResolveTypes(pqxx::nontransaction& tx, const pqxx::result& result);
   Codec CodecFor(uint32_t type_oid) const;
   uint32_t BaseType(uint32_t type_oid) const;
-  Result<std::vector<Event>> Merge(const pqxx::result& rows, const pqxx::result& tombstones,
-                                   PostgresCursor cursor, size_t limit, size_t max_events);
+  // Fills utc_timestamps_ for the `timestamp` values of `rows` (one round trip), unless they are
+  // written in UTC.
+  void ConvertTimestamps(pqxx::nontransaction& tx, const pqxx::result& rows,
+                         const std::vector<Codec>& codecs);
+  Result<std::vector<Event>> Merge(const pqxx::result& rows, const std::vector<Codec>& codecs,
+                                   const pqxx::result& tombstones, PostgresCursor cursor,
+                                   size_t limit, size_t max_events);
   Status RowToEvent(const pqxx::row& row, const std::vector<Codec>& codecs, Event& event,
                     std::vector<std::string>& row_cursor) const;
 
@@ -814,19 +902,35 @@ class PostgresSource final : public Source {
   const std::vector<std::string> secrets_;  // scrubbed from every message
   std::string context_;                     // "postgres table=products"
   std::string component_;                   // for log lines
+  std::string source_sql_;                  // what follows FROM: a quoted name or (query)
 
-  // SQL, built once.
-  std::string rows_first_sql_;  // $1 horizon, $2 limit
-  std::string rows_next_sql_;   // ... $3.. cursor (updated_at, pk...)
+  // Learnt from the database at each connection.
+  std::string server_zone_;         // TimeZone as a new session sees it
+  std::string rows_zone_;           // updated_at is a `timestamp`: the zone of its values; else ""
+  std::string tombstones_zone_;     // the same for the tombstone table's deleted_at
+  std::string values_zone_;         // the zone of `timestamp` values in documents
+  bool rows_zone_has_dst_ = false;  // clocks in rows_zone_ go back an hour each autumn
+  bool tombstones_zone_has_dst_ = false;
+  bool updated_at_is_timestamp_ = false;  // a `timestamp` (no zone), not a timestamptz
+  bool deleted_at_is_timestamp_ = false;
+  bool soft_delete_is_bool_ = false;
+
+  // SQL, built at each connection (it depends on column types and zones).
+  std::string rows_first_sql_;   // $1 horizon, $2 limit
+  std::string rows_next_sql_;    // ... $3.. cursor (updated_at, pk...)
+  std::string nulls_first_sql_;  // rows whose updated_at is NULL: $1 limit
+  std::string nulls_next_sql_;   // ... $2.. cursor (pk...)
+  std::string null_count_sql_;
+  std::string ahead_sql_;  // how many rows are ahead of now(), and how far
   std::string tombstones_first_sql_;
   std::string tombstones_next_sql_;
   std::string check_rows_sql_;
   std::string check_tombstones_sql_;
-  std::string count_sql_;  // $1 horizon; the soft-delete condition is added on first use
+  std::string count_sql_;   // $1 horizon
   size_t key_columns_ = 0;  // leading bookkeeping columns of a row page, before t.*
 
   std::unique_ptr<pqxx::connection> connection_;
-  bool privileges_checked_ = false;
+  bool startup_checked_ = false;  // the once-per-source checks and log lines
 
   struct TypeInfo {
     char type_type = 'b';   // pg_type.typtype: 'd' domain, ...
@@ -835,12 +939,14 @@ class PostgresSource final : public Source {
     bool is_array = false;  // typcategory 'A' with a ',' delimiter
   };
   std::unordered_map<uint32_t, TypeInfo> types_;  // types outside the built-in tables
+  UtcTimestamps utc_timestamps_;                  // of the current page; see ConvertTimestamps
 
   // Sessions of other roles seen in a transaction whose start we cannot see: pid -> the
   // horizon bound we hold for them (the previous look, when they were not yet seen).
   std::map<int, int64_t> hidden_since_micros_;
   std::optional<int64_t> previous_now_micros_;
   std::chrono::steady_clock::time_point last_stall_warning_{};
+  std::chrono::steady_clock::time_point last_ahead_check_{};
 };
 
 PostgresSource::PostgresSource(PostgresOptions options, bool full_read)
@@ -849,59 +955,111 @@ PostgresSource::PostgresSource(PostgresOptions options, bool full_read)
       secrets_(DsnSecrets(options_.dsn.value())) {
   context_ = options_.table.empty() ? "postgres query" : "postgres table=" + options_.table;
   component_ = options_.log_component;
-
-  std::string source;
   if (!options_.table.empty()) {
-    source = QuotePostgresName(options_.table);
+    source_sql_ = QuotePostgresName(options_.table);
   } else {
     std::string_view query = options_.query;
     while (!query.empty() &&
            (query.back() == ';' || std::isspace(static_cast<unsigned char>(query.back())))) {
       query.remove_suffix(1);
     }
-    source = "(" + std::string(query) + "\n)";
+    source_sql_ = "(" + std::string(query) + "\n)";
   }
+  const std::string keys = KeyColumnsSql();
+  std::string check = "SELECT " + keys;
+  if (!options_.soft_delete_column.empty()) {
+    check += ", t." + QuoteIdent(options_.soft_delete_column);
+  }
+  check_rows_sql_ = check + " FROM " + source_sql_ + " AS t LIMIT 0";
+  if (options_.tombstones) {
+    check_tombstones_sql_ = "SELECT " + TombstoneKeysSql() + " FROM " +
+                            QuotePostgresName(options_.tombstones->table) + " AS t LIMIT 0";
+  }
+}
+
+std::string PostgresSource::KeyColumnsSql() const {
+  std::string keys = "t." + QuoteIdent(options_.updated_at);
+  for (const std::string& column : options_.primary_key) keys += ", t." + QuoteIdent(column);
+  return keys;
+}
+
+std::string PostgresSource::TombstoneKeysSql() const {
+  return "t." + QuoteIdent(options_.tombstones->deleted_at_column) + ", t." +
+         QuoteIdent(options_.tombstones->id_column);
+}
+
+void PostgresSource::BuildStatements(pqxx::nontransaction& tx) {
+  // A `timestamp` column is compared with the horizon converted to its zone, never the other
+  // way round: the comparison stays on the bare column, so an index on it still serves.
+  const auto horizon_in = [&](const std::string& zone) {
+    return zone.empty() ? std::string("$1::timestamptz")
+                        : "($1::timestamptz AT TIME ZONE " + tx.quote(zone) + ")";
+  };
+  const auto instant_of = [&](const std::string& column, const std::string& zone) {
+    return zone.empty() ? column : "(" + column + " AT TIME ZONE " + tx.quote(zone) + ")";
+  };
   const std::string updated_at = "t." + QuoteIdent(options_.updated_at);
-  std::string keys = updated_at;
+  const std::string keys = KeyColumnsSql();
   std::string cursor_params;
-  int param = 3;
-  for (const std::string& column : options_.primary_key) {
-    keys += ", t." + QuoteIdent(column);
-  }
   for (size_t part_idx = 0; part_idx <= options_.primary_key.size(); ++part_idx) {
     if (part_idx > 0) cursor_params += ", ";
-    cursor_params += "$" + std::to_string(param++);
+    cursor_params += "$" + std::to_string(3 + part_idx);
   }
-  std::string select = "SELECT " + EpochMicrosSql(updated_at) + ", " + keys;
+  std::string select = "SELECT " + EpochMicrosSql(instant_of(updated_at, rows_zone_)) + ", " + keys;
   key_columns_ = 2 + options_.primary_key.size();
   if (!options_.soft_delete_column.empty()) {
     select += ", t." + QuoteIdent(options_.soft_delete_column);
     ++key_columns_;
   }
-  select += ", t.* FROM " + source + " AS t WHERE " + updated_at + " < $1";
+  const std::string below_horizon = updated_at + " < " + horizon_in(rows_zone_);
+  select += ", t.* FROM " + source_sql_ + " AS t WHERE ";
   const std::string order = " ORDER BY " + keys + " LIMIT $2";
-  rows_first_sql_ = select + order;
-  rows_next_sql_ = select + " AND (" + keys + ") > (" + cursor_params + ")" + order;
+  rows_first_sql_ = select + below_horizon + order;
+  rows_next_sql_ = select + below_horizon + " AND (" + keys + ") > (" + cursor_params + ")" + order;
 
-  std::string check = "SELECT " + keys;
-  if (!options_.soft_delete_column.empty()) {
-    check += ", t." + QuoteIdent(options_.soft_delete_column);
+  // Rows whose updated_at is NULL, by key: $1 limit, $2.. the key after which to go on. An
+  // index on (updated_at, key) serves these too (IS NULL, then key order).
+  std::string pk;
+  std::string pk_params;
+  for (size_t pk_idx = 0; pk_idx < options_.primary_key.size(); ++pk_idx) {
+    if (pk_idx > 0) {
+      pk += ", ";
+      pk_params += ", ";
+    }
+    pk += "t." + QuoteIdent(options_.primary_key[pk_idx]);
+    pk_params += "$" + std::to_string(2 + pk_idx);
   }
-  check_rows_sql_ = check + " FROM " + source + " AS t LIMIT 0";
-  count_sql_ = "SELECT count(*) FROM " + source + " AS t WHERE " + updated_at + " < $1";
+  const std::string is_null = updated_at + " IS NULL";
+  nulls_first_sql_ = select + is_null + " ORDER BY " + pk + " LIMIT $1";
+  nulls_next_sql_ =
+      select + is_null + " AND (" + pk + ") > (" + pk_params + ") ORDER BY " + pk + " LIMIT $1";
+
+  count_sql_ = "SELECT count(*) FROM " + source_sql_ + " AS t WHERE (" + below_horizon + " OR " +
+               is_null + ")";
+  null_count_sql_ = "SELECT count(*) FROM " + source_sql_ + " AS t WHERE " + is_null;
+  const std::string db_now =
+      rows_zone_.empty() ? "now()" : "(now() AT TIME ZONE " + tx.quote(rows_zone_) + ")";
+  ahead_sql_ = "SELECT count(*), EXTRACT(EPOCH FROM max(" + updated_at +
+               ") FILTER (WHERE isfinite(" + updated_at + ")) - " + db_now + ")::float8 FROM " +
+               source_sql_ + " AS t WHERE " + updated_at + " > " + db_now;
+  if (!options_.soft_delete_column.empty()) {
+    // The same rule as RowToEvent: a boolean column deletes when true, any other when set.
+    const std::string flag = "t." + QuoteIdent(options_.soft_delete_column);
+    count_sql_ +=
+        soft_delete_is_bool_ ? " AND " + flag + " IS NOT TRUE" : " AND " + flag + " IS NULL";
+  }
 
   if (options_.tombstones) {
     const PostgresTombstoneOptions& tomb = *options_.tombstones;
     const std::string deleted_at = "t." + QuoteIdent(tomb.deleted_at_column);
-    const std::string tomb_keys = deleted_at + ", t." + QuoteIdent(tomb.id_column);
-    const std::string tomb_select = "SELECT " + EpochMicrosSql(deleted_at) + ", " + tomb_keys +
-                                    " FROM " + QuotePostgresName(tomb.table) + " AS t WHERE " +
-                                    deleted_at + " < $1";
+    const std::string tomb_keys = TombstoneKeysSql();
+    const std::string tomb_select =
+        "SELECT " + EpochMicrosSql(instant_of(deleted_at, tombstones_zone_)) + ", " + tomb_keys +
+        " FROM " + QuotePostgresName(tomb.table) + " AS t WHERE " + deleted_at + " < " +
+        horizon_in(tombstones_zone_);
     const std::string tomb_order = " ORDER BY " + tomb_keys + " LIMIT $2";
     tombstones_first_sql_ = tomb_select + tomb_order;
     tombstones_next_sql_ = tomb_select + " AND (" + tomb_keys + ") > ($3, $4)" + tomb_order;
-    check_tombstones_sql_ =
-        "SELECT " + tomb_keys + " FROM " + QuotePostgresName(tomb.table) + " AS t LIMIT 0";
   }
 }
 
@@ -977,16 +1135,25 @@ Status PostgresSource::EnsureConnected() {
   }
   try {
     connection_ = std::make_unique<pqxx::connection>(dsn);
-    pqxx::nontransaction tx(*connection_);
-    // Text forms that round-trip: the cursor compares them back, documents carry them.
-    tx.exec(
-        "SET DateStyle = 'ISO'; SET TimeZone = 'UTC'; SET extra_float_digits = 3; "
-        "SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'");
-    CheckColumns(tx);
-    if (!privileges_checked_) {
-      CheckPrivileges(tx);
-      privileges_checked_ = true;
+    {
+      pqxx::nontransaction tx(*connection_);
+      // What now() writes into a `timestamp` column in the writers' sessions, before this
+      // session changes its own zone.
+      server_zone_ = tx.exec1("SHOW TimeZone")[0].c_str();
+      // Text forms that round-trip: the cursor compares them back, documents carry them.
+      tx.exec(
+          "SET DateStyle = 'ISO'; SET TimeZone = 'UTC'; SET extra_float_digits = 3; "
+          "SET bytea_output = 'hex'; SET IntervalStyle = 'postgres'");
+      CheckColumns(tx);
+      ResolveZones(tx);
+      BuildStatements(tx);
+      if (!startup_checked_ && !full_read_) {
+        LogZones();
+        CheckPrivileges(tx);
+      }
     }
+    if (!startup_checked_ && !full_read_) CheckIndexes();
+    startup_checked_ = true;
   } catch (const std::exception& error) {
     Status status = Failure(error, context_);
     connection_.reset();
@@ -996,23 +1163,28 @@ Status PostgresSource::EnsureConnected() {
 }
 
 void PostgresSource::CheckColumns(pqxx::nontransaction& tx) {
+  // True for a `timestamp` (no zone), false for a timestamptz.
   const auto require_timestamp = [&](const pqxx::result& result, const std::string& column,
                                      const std::string& key) {
     ResolveTypes(tx, result);
     const uint32_t type = BaseType(result.column_type(0));
-    if (type == oid::kTimestampTz || type == oid::kTimestamp) return;
+    if (type == oid::kTimestampTz || type == oid::kTimestamp) return type == oid::kTimestamp;
     const pqxx::row name =
         tx.exec_params1("SELECT format_type($1::oid, NULL)", std::to_string(result.column_type(0)));
     throw ConfigProblem(key + " column " + QuoteIdent(column) + " has type " + name[0].c_str() +
                         "; it must be timestamptz (or timestamp)");
   };
   const pqxx::result rows = tx.exec(check_rows_sql_);
-  require_timestamp(rows, options_.updated_at, "updated_at");
+  updated_at_is_timestamp_ = require_timestamp(rows, options_.updated_at, "updated_at");
+  soft_delete_is_bool_ = !options_.soft_delete_column.empty() &&
+                         BaseType(rows.column_type(rows.columns() - 1)) == oid::kBool;
+  deleted_at_is_timestamp_ = false;
   if (options_.tombstones) {
     try {
       const pqxx::result tombstones = tx.exec(check_tombstones_sql_);
-      require_timestamp(tombstones, options_.tombstones->deleted_at_column,
-                        "deletes.tombstone_table.deleted_at_column");
+      deleted_at_is_timestamp_ =
+          require_timestamp(tombstones, options_.tombstones->deleted_at_column,
+                            "deletes.tombstone_table.deleted_at_column");
     } catch (const pqxx::sql_error& error) {
       // Say which table: the message alone would read like a problem with the main table.
       throw pqxx::sql_error("deletes.tombstone_table " + options_.tombstones->table + ": " +
@@ -1020,6 +1192,185 @@ void PostgresSource::CheckColumns(pqxx::nontransaction& tx) {
                             error.query(), error.sqlstate().c_str());
     }
   }
+}
+
+void PostgresSource::ResolveZones(pqxx::nontransaction& tx) {
+  const auto check_zone = [&](const std::string& zone, const std::string& key) {
+    if (zone.empty()) return;
+    try {
+      tx.exec_params("SELECT now() AT TIME ZONE $1", zone);
+    } catch (const pqxx::sql_error& error) {
+      if (error.sqlstate() != "22023") throw;
+      throw ConfigProblem(key + ": the server knows no time zone " + JsonString(zone) +
+                          "; use an IANA name such as UTC or Europe/Berlin (see "
+                          "pg_timezone_names)");
+    }
+  };
+  check_zone(options_.updated_at_time_zone, "updated_at_time_zone");
+  const std::string tomb_zone =
+      options_.tombstones ? options_.tombstones->deleted_at_time_zone : std::string();
+  check_zone(tomb_zone, "deletes.tombstone_table.deleted_at_time_zone");
+  values_zone_ =
+      options_.updated_at_time_zone.empty() ? server_zone_ : options_.updated_at_time_zone;
+  rows_zone_ = updated_at_is_timestamp_ ? values_zone_ : "";
+  tombstones_zone_ = !deleted_at_is_timestamp_ ? "" : tomb_zone.empty() ? server_zone_ : tomb_zone;
+  // Whether a zone's clocks change this year: January and July have different UTC offsets.
+  const auto observes_dst = [&](const std::string& zone) {
+    if (zone.empty()) return false;
+    static constexpr char kSql[] =
+        "SELECT (j AT TIME ZONE 'UTC') - (j AT TIME ZONE $1) <> (j2 AT TIME ZONE 'UTC') - "
+        "       (j2 AT TIME ZONE $1)"
+        "  FROM (SELECT date_trunc('year', now() AT TIME ZONE 'UTC') AS j) AS year,"
+        "  LATERAL (SELECT j + interval '6 months' AS j2) AS july";
+    return std::string_view(tx.exec_params1(kSql, zone)[0].c_str()) == "t";
+  };
+  rows_zone_has_dst_ = observes_dst(rows_zone_);
+  tombstones_zone_has_dst_ = observes_dst(tombstones_zone_);
+}
+
+void PostgresSource::LogZones() const {
+  const auto describe = [&](const std::string& key, const std::string& column,
+                            const std::string& zone, bool configured, bool has_dst) {
+    Log(LogLevel::kInfo, component_,
+        key + " column " + QuoteIdent(column) + " is a timestamp without time zone; its values " +
+            "are read as " + zone + " time" +
+            (configured ? " (" + key + "_time_zone)"
+                        : " (the server's TimeZone, which now() writes; set " + key +
+                              "_time_zone if the application writes another zone)"));
+    if (has_dst) {
+      Log(LogLevel::kWarn, component_,
+          key + " column " + QuoteIdent(column) + ": " + zone +
+              " observes daylight saving time, so its wall clock repeats an hour each autumn "
+              "and a row written in that hour can sort before rows already synced and be missed. "
+              "Fix: make the column timestamptz (ALTER TABLE ... ALTER COLUMN " +
+              QuoteIdent(column) + " TYPE timestamptz USING " + QuoteIdent(column) +
+              " AT TIME ZONE '" + zone + "'), or write it in UTC");
+    }
+  };
+  if (!rows_zone_.empty()) {
+    describe("updated_at", options_.updated_at, rows_zone_, !options_.updated_at_time_zone.empty(),
+             rows_zone_has_dst_);
+  }
+  if (!tombstones_zone_.empty()) {
+    describe("deleted_at", options_.tombstones->deleted_at_column, tombstones_zone_,
+             !options_.tombstones->deleted_at_time_zone.empty(), tombstones_zone_has_dst_);
+  }
+}
+
+// A plan node that sorts by `column`: the page query has no index to read in order.
+bool PlanSortsBy(simdjson::dom::element node, std::string_view column) {
+  std::string_view type;
+  if (node["Node Type"].get_string().get(type) == simdjson::SUCCESS && type == "Sort") {
+    simdjson::dom::array keys;
+    if (node["Sort Key"].get_array().get(keys) == simdjson::SUCCESS) {
+      for (const simdjson::dom::element key : keys) {
+        std::string_view text;
+        if (key.get_string().get(text) == simdjson::SUCCESS &&
+            text.find(column) != std::string_view::npos) {
+          return true;
+        }
+      }
+    }
+  }
+  simdjson::dom::array children;
+  if (node["Plans"].get_array().get(children) == simdjson::SUCCESS) {
+    for (const simdjson::dom::element child : children) {
+      if (PlanSortsBy(child, column)) return true;
+    }
+  }
+  return false;
+}
+
+void PostgresSource::CheckIndexes() {
+  try {
+    CheckIndexesOrThrow();
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (const std::exception& error) {
+    // Advice only: a plan the role may not ask for must not stop the sync.
+    Log(LogLevel::kWarn, component_,
+        "could not check the indexes: " + RedactSecrets(MessageLine(error.what(), true), secrets_));
+  }
+}
+
+void PostgresSource::CheckIndexesOrThrow() {
+  // The planner's own answer: with sorts and sequential scans priced out, a plan that still
+  // sorts by the timestamp has no index to read the pages in order, whatever the table's size.
+  pqxx::work tx(*connection_);
+  tx.exec("SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off");
+  simdjson::dom::parser parser;
+  const auto sorts = [&](const std::string& sql, const std::string& column) {
+    const pqxx::row plan = tx.exec_params1("EXPLAIN (FORMAT JSON) " + sql, "infinity",
+                                           std::to_string(options_.page_size));
+    simdjson::dom::element root;
+    if (parser.parse(std::string(plan[0].c_str())).get(root) != simdjson::SUCCESS) return false;
+    simdjson::dom::array plans;
+    if (root.get_array().get(plans) != simdjson::SUCCESS) return false;
+    for (const simdjson::dom::element entry : plans) {
+      simdjson::dom::element top;
+      if (entry["Plan"].get(top) == simdjson::SUCCESS && PlanSortsBy(top, column)) return true;
+    }
+    return false;
+  };
+  // CREATE INDEX only for something that can have one (not a view or a query).
+  const auto create_index = [&](const std::string& table,
+                                const std::vector<std::string>& columns) -> std::string {
+    const pqxx::row kind = tx.exec_params1(
+        "SELECT (SELECT c.relkind FROM pg_class AS c WHERE c.oid = to_regclass($1))",
+        QuotePostgresName(table));
+    const std::string_view relkind = kind[0].is_null() ? "" : kind[0].c_str();
+    if (relkind != "r" && relkind != "p" && relkind != "m") return "";
+    std::string statement = "CREATE INDEX CONCURRENTLY ON " + QuotePostgresName(table) + " (";
+    for (size_t column_idx = 0; column_idx < columns.size(); ++column_idx) {
+      if (column_idx > 0) statement += ", ";
+      statement += QuoteIdent(columns[column_idx]);
+    }
+    return statement + ");";
+  };
+  if (sorts(rows_first_sql_, options_.updated_at)) {
+    std::vector<std::string> columns = {options_.updated_at};
+    columns.insert(columns.end(), options_.primary_key.begin(), options_.primary_key.end());
+    const std::string fix = options_.table.empty() ? "" : create_index(options_.table, columns);
+    std::string order = options_.updated_at;
+    for (const std::string& column : options_.primary_key) order += ", " + column;
+    Log(LogLevel::kWarn, component_,
+        "no index serves ORDER BY " + order + ", so every page sorts the whole " +
+            (options_.table.empty() ? std::string("query result") : "table") +
+            " (slow on a large table). " +
+            (fix.empty() ? "Fix: index the underlying table's (updated_at, key) columns"
+                         : "Fix: " + fix));
+  }
+  if (options_.tombstones && sorts(tombstones_first_sql_, options_.tombstones->deleted_at_column)) {
+    const PostgresTombstoneOptions& tomb = *options_.tombstones;
+    const std::string fix = create_index(tomb.table, {tomb.deleted_at_column, tomb.id_column});
+    Log(LogLevel::kWarn, component_,
+        "deletes.tombstone_table " + tomb.table + ": no index serves ORDER BY " +
+            tomb.deleted_at_column + ", " + tomb.id_column +
+            ", so every poll sorts the whole tombstone table. Fix: " +
+            (fix.empty() ? "index (" + tomb.deleted_at_column + ", " + tomb.id_column + ")" : fix));
+  }
+}
+
+void PostgresSource::WarnRowsAhead(pqxx::nontransaction& tx) {
+  const auto steady_now = std::chrono::steady_clock::now();
+  if (last_ahead_check_ != std::chrono::steady_clock::time_point{} &&
+      steady_now - last_ahead_check_ < kStallWarnInterval) {
+    return;
+  }
+  last_ahead_check_ = steady_now;
+  const pqxx::row row = tx.exec1(ahead_sql_);
+  const uint64_t count = row[0].as<uint64_t>();
+  if (count == 0) return;
+  char furthest[32] = "infinity";  // nothing but 'infinity'
+  if (!row[1].is_null()) std::snprintf(furthest, sizeof(furthest), "%.1fs", row[1].as<double>());
+  Log(LogLevel::kWarn, component_,
+      std::to_string(count) +
+          " row(s) have updated_at ahead of the database clock, the furthest by " + furthest +
+          "; they are held until the clock reaches them. Their writers' clocks run ahead of the "
+          "database's" +
+          (rows_zone_.empty() ? std::string()
+                              : ", or they write another zone than " + rows_zone_ +
+                                    " (see updated_at_time_zone)"));
 }
 
 void PostgresSource::CheckPrivileges(pqxx::nontransaction& tx) {
@@ -1144,6 +1495,51 @@ void PostgresSource::ResolveTypes(pqxx::nontransaction& tx, const pqxx::result& 
   }
 }
 
+void PostgresSource::ConvertTimestamps(pqxx::nontransaction& tx, const pqxx::result& rows,
+                                       const std::vector<Codec>& codecs) {
+  utc_timestamps_.clear();
+  if (IsUtcZone(values_zone_)) return;
+  std::set<std::string> values;
+  std::vector<std::string> elements;
+  std::string ignored;
+  for (pqxx::row_size_type column = static_cast<pqxx::row_size_type>(key_columns_);
+       column < rows.columns(); ++column) {
+    if (codecs[column].kind != ValueKind::kTimestamp) continue;
+    for (const pqxx::row& row : rows) {
+      const pqxx::field field = row[column];
+      if (field.is_null()) continue;
+      if (!codecs[column].array) {
+        values.emplace(field.c_str(), field.size());
+        continue;
+      }
+      elements.clear();
+      ArrayLiteralParser(std::string_view(field.c_str(), field.size()), ValueKind::kString, nullptr,
+                         &elements)
+          .Parse(ignored);
+      values.insert(elements.begin(), elements.end());
+    }
+  }
+  if (values.empty()) return;
+  // The server converts: it knows the zone's rules, exactly as it compares the cursor.
+  std::string literal = "{";
+  for (const std::string& value : values) {
+    if (literal.size() > 1) literal.push_back(',');
+    literal.push_back('"');
+    for (const char c : value) {
+      if (c == '"' || c == '\\') literal.push_back('\\');
+      literal.push_back(c);
+    }
+    literal.push_back('"');
+  }
+  literal.push_back('}');
+  const pqxx::result converted =
+      tx.exec_params("SELECT v, (v::timestamp AT TIME ZONE $2)::text FROM unnest($1::text[]) AS v",
+                     literal, values_zone_);
+  for (const pqxx::row& row : converted) {
+    utc_timestamps_.emplace(row[0].c_str(), row[1].c_str());
+  }
+}
+
 uint32_t PostgresSource::BaseType(uint32_t type_oid) const {
   for (int depth = 0; depth < kTypeLookupRounds; ++depth) {
     const auto found = types_.find(type_oid);
@@ -1167,21 +1563,21 @@ Codec PostgresSource::CodecFor(uint32_t type_oid) const {
 Status PostgresSource::RowToEvent(const pqxx::row& row, const std::vector<Codec>& codecs,
                                   Event& event, std::vector<std::string>& row_cursor) const {
   row_cursor.clear();
-  row_cursor.emplace_back(row[1].c_str());
+  row_cursor.emplace_back(row[1].is_null() ? "" : row[1].c_str());
+  const std::string updated_at = row[1].is_null() ? "NULL" : row_cursor.front();
   for (size_t pk_idx = 0; pk_idx < options_.primary_key.size(); ++pk_idx) {
     const pqxx::field key = row[static_cast<pqxx::row_size_type>(2 + pk_idx)];
     if (key.is_null()) {
-      return InvalidArgument(context_ + ": primary key column " +
-                             QuoteIdent(options_.primary_key[pk_idx]) +
-                             " is NULL in a row with updated_at=" + row_cursor.front() +
-                             "; key columns must never be NULL");
+      return InvalidArgument(
+          context_ + ": primary key column " + QuoteIdent(options_.primary_key[pk_idx]) +
+          " is NULL in a row with updated_at=" + updated_at + "; key columns must never be NULL");
     }
     row_cursor.emplace_back(key.c_str(), key.size());
   }
   event.id = JoinKeyParts(std::span(row_cursor).subspan(1));
   if (event.id.empty()) {
-    return InvalidArgument(context_ + ": empty primary key in a row with updated_at=" +
-                           row_cursor.front() + "; a document id cannot be empty");
+    return InvalidArgument(context_ + ": empty primary key in a row with updated_at=" + updated_at +
+                           "; a document id cannot be empty");
   }
   if (!options_.soft_delete_column.empty()) {
     const pqxx::field flag = row[static_cast<pqxx::row_size_type>(key_columns_ - 1)];
@@ -1209,9 +1605,10 @@ Status PostgresSource::RowToEvent(const pqxx::row& row, const std::vector<Codec>
     }
     const std::string_view text(field.c_str(), field.size());
     const Codec& codec = codecs[column];
+    const UtcTimestamps* utc = IsUtcZone(values_zone_) ? nullptr : &utc_timestamps_;
     if (!codec.array) {
-      AppendValueJson(out.json, codec.kind, text);
-    } else if (!ArrayLiteralParser(text, codec.kind).Parse(out.json)) {
+      AppendValueJson(out.json, codec.kind, text, utc);
+    } else if (!ArrayLiteralParser(text, codec.kind, utc).Parse(out.json)) {
       out.json.clear();
       AppendJsonString(out.json, text);
     }
@@ -1220,6 +1617,7 @@ Status PostgresSource::RowToEvent(const pqxx::row& row, const std::vector<Codec>
 }
 
 Result<std::vector<Event>> PostgresSource::Merge(const pqxx::result& rows,
+                                                 const std::vector<Codec>& codecs,
                                                  const pqxx::result& tombstones,
                                                  PostgresCursor cursor, size_t limit,
                                                  size_t max_events) {
@@ -1238,11 +1636,6 @@ Result<std::vector<Event>> PostgresSource::Merge(const pqxx::result& rows,
   const int64_t tomb_bound = rows.size() == limit && limit > 0
                                  ? rows.back()[0].as<int64_t>()
                                  : kNoBound;  // tombstones must be <= tomb_bound
-  std::vector<Codec> codecs;
-  for (pqxx::row_size_type column = 0; column < rows.columns(); ++column) {
-    codecs.push_back(CodecFor(rows.column_type(column)));
-  }
-
   std::vector<Event> events;
   events.reserve(std::min(max_events, rows.size() + tombstones.size()));
   size_t row_idx = 0;
@@ -1269,10 +1662,12 @@ Result<std::vector<Event>> PostgresSource::Merge(const pqxx::result& rows,
       cursor.tombstones = {tomb[1].c_str(), event.id};
     } else {
       std::vector<std::string> row_cursor;
-      if (Status status = RowToEvent(rows[row_idx++], codecs, event, row_cursor); !status.ok()) {
+      const pqxx::row row = rows[row_idx++];
+      if (Status status = RowToEvent(row, codecs, event, row_cursor); !status.ok()) {
         return status;
       }
       cursor.rows = std::move(row_cursor);
+      cursor.rows_updated_at_null = row[1].is_null();
     }
     event.position.token = EncodePostgresCursor(cursor);
   }
@@ -1313,15 +1708,6 @@ Result<std::optional<uint64_t>> PostgresSource::CountAll() {
   if (Status status = EnsureConnected(); !status.ok()) return status;
   try {
     pqxx::nontransaction tx(*connection_);
-    if (!options_.soft_delete_column.empty() && count_sql_.find(" AND ") == std::string::npos) {
-      // The same rule as RowToEvent: a boolean column deletes when true, any other when set.
-      const pqxx::result check = tx.exec(check_rows_sql_);
-      ResolveTypes(tx, check);
-      const std::string flag = "t." + QuoteIdent(options_.soft_delete_column);
-      count_sql_ += BaseType(check.column_type(check.columns() - 1)) == oid::kBool
-                        ? " AND " + flag + " IS NOT TRUE"
-                        : " AND " + flag + " IS NULL";
-    }
     const std::string horizon = ReadHorizon(tx);
     const pqxx::row row = tx.exec_params1(count_sql_, horizon);
     return std::optional<uint64_t>(row[0].as<uint64_t>());
@@ -1334,7 +1720,9 @@ Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size
   if (max_events == 0) return std::vector<Event>{};
   Result<PostgresCursor> cursor = DecodePostgresCursor(from.token);
   if (!cursor.ok()) return cursor.status();
-  if (!cursor->rows.empty() && cursor->rows.size() != 1 + options_.primary_key.size()) {
+  const bool past_nulls = cursor->rows_updated_at_null && cursor->rows.size() == 1;
+  if (!cursor->rows.empty() && !past_nulls &&
+      cursor->rows.size() != 1 + options_.primary_key.size()) {
     return InvalidArgument(
         context_ + ": the checkpoint holds a key of " + std::to_string(cursor->rows.size() - 1) +
         " column(s) but primary_key has " + std::to_string(options_.primary_key.size()) +
@@ -1347,16 +1735,40 @@ Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size
 
   const size_t limit = std::min(options_.page_size, max_events);
   const std::string limit_text = std::to_string(limit);
-  std::string_view step = "horizon";
+  std::string_view step = "rows";
   try {
     pqxx::nontransaction tx(*connection_);
+    const auto to_events = [&](const pqxx::result& rows, const pqxx::result& tombstones) {
+      ResolveTypes(tx, rows);
+      std::vector<Codec> codecs;
+      for (pqxx::row_size_type column = 0; column < rows.columns(); ++column) {
+        codecs.push_back(CodecFor(rows.column_type(column)));
+      }
+      ConvertTimestamps(tx, rows, codecs);
+      return Merge(rows, codecs, tombstones, std::move(*cursor), limit, max_events);
+    };
+    // Rows whose updated_at is NULL are older than every timestamp: they come first, by key,
+    // without tombstones (a tombstone is newer than every one of them).
+    if (cursor->rows.empty() || (cursor->rows_updated_at_null && !past_nulls)) {
+      const pqxx::result nulls =
+          cursor->rows.empty() ? tx.exec_params(nulls_first_sql_, limit_text)
+                               : tx.exec_params(nulls_next_sql_, limit_text,
+                                                pqxx::prepare::make_dynamic_params(
+                                                    cursor->rows.begin() + 1, cursor->rows.end()));
+      if (!nulls.empty()) return to_events(nulls, pqxx::result());
+      cursor->rows = {""};
+      cursor->rows_updated_at_null = true;
+    }
     // Three statements, each its own snapshot, in this order: the horizon first (see top).
+    step = "horizon";
     const std::string horizon = ReadHorizon(tx);
     step = "rows";
     const pqxx::result rows =
-        cursor->rows.empty() ? tx.exec_params(rows_first_sql_, horizon, limit_text)
-                             : tx.exec_params(rows_next_sql_, horizon, limit_text,
-                                              pqxx::prepare::make_dynamic_params(cursor->rows));
+        cursor->rows_updated_at_null
+            ? tx.exec_params(rows_first_sql_, horizon, limit_text)
+            : tx.exec_params(rows_next_sql_, horizon, limit_text,
+                             pqxx::prepare::make_dynamic_params(cursor->rows));
+    if (rows.size() < limit && !full_read_) WarnRowsAhead(tx);
     pqxx::result tombstones;
     if (options_.tombstones) {
       step = "tombstones";
@@ -1365,10 +1777,8 @@ Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size
                        : tx.exec_params(tombstones_next_sql_, horizon, limit_text,
                                         cursor->tombstones[0], cursor->tombstones[1]);
     }
-    step = "types";
-    ResolveTypes(tx, rows);
     step = "rows";
-    return Merge(rows, tombstones, std::move(*cursor), limit, max_events);
+    return to_events(rows, tombstones);
   } catch (const std::exception& error) {
     std::string where = context_;
     if (step == "tombstones") where += " deletes.tombstone_table=" + options_.tombstones->table;
@@ -1377,10 +1787,28 @@ Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size
 }
 
 Status PostgresSource::HealthCheck() {
-  // EnsureConnected checks the columns and logs a missing pg_read_all_stats.
-  privileges_checked_ = false;
+  // EnsureConnected checks the columns, logs the zones and a missing pg_read_all_stats.
+  startup_checked_ = false;
   connection_.reset();
-  return EnsureConnected();
+  if (Status status = EnsureConnected(); !status.ok()) return status;
+  try {
+    pqxx::nontransaction tx(*connection_);
+    // A full count: `check` only, never on the polling path.
+    const uint64_t nulls = tx.exec1(null_count_sql_)[0].as<uint64_t>();
+    if (nulls > 0) {
+      Log(LogLevel::kWarn, component_,
+          std::to_string(nulls) + " row(s) have updated_at " + QuoteIdent(options_.updated_at) +
+              " NULL. They are synced as older than every timestamp, by the first sync and every "
+              "reindex, but a later change to such a row is seen only once its updated_at is "
+              "set. Fix: UPDATE ... SET " +
+              QuoteIdent(options_.updated_at) + " = now() WHERE " +
+              QuoteIdent(options_.updated_at) +
+              " IS NULL, and a default or trigger that sets it on every write");
+    }
+  } catch (const std::exception& error) {
+    return Failure(error, context_);
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -1420,6 +1848,10 @@ SourceFactory ParsePostgresSource(const Section& section) {
   if (section.Has("updated_at") && options.updated_at.empty()) {
     section.Error("updated_at", "must name a timestamptz column");
   }
+  options.updated_at_time_zone = section.String("updated_at_time_zone");
+  if (section.Has("updated_at_time_zone") && options.updated_at_time_zone.empty()) {
+    section.Error("updated_at_time_zone", "must name a time zone such as UTC");
+  }
   options.poll_interval = section.Duration("poll_interval");
   const int64_t page_size = section.Int("page_size");
   if (page_size < 1) {
@@ -1437,7 +1869,11 @@ SourceFactory ParsePostgresSource(const Section& section) {
       options.tombstones =
           PostgresTombstoneOptions{.table = tomb.String("table"),
                                    .id_column = tomb.String("id_column"),
-                                   .deleted_at_column = tomb.String("deleted_at_column")};
+                                   .deleted_at_column = tomb.String("deleted_at_column"),
+                                   .deleted_at_time_zone = tomb.String("deleted_at_time_zone")};
+      if (tomb.Has("deleted_at_time_zone") && options.tombstones->deleted_at_time_zone.empty()) {
+        tomb.Error("deleted_at_time_zone", "must name a time zone such as UTC");
+      }
     }
     if (!deletes.Has("soft_delete_column") && !deletes.Has("tombstone_table")) {
       section.Error("deletes", "set soft_delete_column, tombstone_table, or both");

@@ -18,13 +18,17 @@
 //
 // The checkpoint is JSON text, e.g.
 //   {"rows":["2026-11-21 05:00:00.123456+00","42"],"tombstones":["2026-11-21 04:59:59+00","17"]}
+// or, while the rows whose updated_at is NULL are read (they come first, by key), {"rows":[null,
+// "42"],...}.
 // "rows" is the (updated_at, pk...) of the last row read, "tombstones" the (deleted_at, id) of the
-// last tombstone read, each in PostgreSQL's text form (session TimeZone UTC, DateStyle ISO);
-// an empty list means "from the beginning".
+// last tombstone read, each in PostgreSQL's text form (session TimeZone UTC, DateStyle ISO; a
+// `timestamp` column's value as written, without an offset); an empty list means "from the
+// beginning".
 //
-// Requirements on the database: updated_at is a timestamptz (or a timestamp holding UTC) that
-// every write sets; an index on (updated_at, pk...) keeps each page cheap; the role can see
-// other sessions' xact_start in pg_stat_activity (superuser, same role, or pg_read_all_stats).
+// Requirements on the database: updated_at is a timestamptz, or a timestamp written in the
+// server's TimeZone (now(), a trigger) or in updated_at_time_zone, that every write sets; an
+// index on (updated_at, pk...) keeps each page cheap; the role can see other sessions'
+// xact_start in pg_stat_activity (superuser, same role, or pg_read_all_stats).
 
 #include <chrono>
 #include <cstdint>
@@ -56,7 +60,8 @@ Result<std::vector<std::string>> CheckPostgresDsn(const std::string& dsn);
 struct PostgresTombstoneOptions {
   std::string table;              // may be schema-qualified: audit.deleted_products
   std::string id_column;          // the deleted document's id (the joined key for composite keys)
-  std::string deleted_at_column;  // when it was deleted; timestamptz (or timestamp in UTC)
+  std::string deleted_at_column;  // when it was deleted: timestamptz or timestamp
+  std::string deleted_at_time_zone;  // a `timestamp` deleted_at's zone; empty: the server's
 };
 
 struct PostgresOptions {
@@ -69,6 +74,10 @@ struct PostgresOptions {
   std::string query;
   std::vector<std::string> primary_key;  // one column, or several for a composite key
   std::string updated_at;                // set by every insert and update
+  // For a `timestamp` (no zone) updated_at: the zone its values are written in (an IANA name).
+  // Empty: the server's TimeZone as a new session sees it, which is what now() writes. Other
+  // `timestamp` values in documents are read in the same zone.
+  std::string updated_at_time_zone;
 
   // How long the pipeline waits after a poll that found nothing new.
   Millis poll_interval{30'000};
@@ -95,6 +104,10 @@ std::unique_ptr<Source> MakePostgresSource(PostgresOptions options);
 struct PostgresCursor {
   std::vector<std::string> rows;        // empty, or updated_at followed by each pk column
   std::vector<std::string> tombstones;  // empty, or deleted_at followed by the id
+  // rows[0] stands for a NULL updated_at (JSON null in the token; rows[0] is then ""). Rows
+  // whose updated_at is NULL come first, in key order: [NULL, pk...] is a position among them,
+  // [NULL] alone the position after all of them.
+  bool rows_updated_at_null = false;
   bool operator==(const PostgresCursor&) const = default;
 };
 std::string EncodePostgresCursor(const PostgresCursor& cursor);
@@ -113,7 +126,9 @@ std::string JoinKeyParts(std::span<const std::string> parts);
 //   float4 float8             -> number (NaN, ±Infinity -> null)
 //   json jsonb                -> the JSON itself, whitespace between tokens removed
 //   timestamptz               -> "2026-11-21T05:00:00.123456Z" (RFC 3339)
-//   timestamp                 -> "2026-11-21T05:00:00.123456"
+//   timestamp                 -> "2026-11-21T05:00:00.123456Z": `text` is UTC wall time (the
+//                                source converts values written in another zone first)
+//   timestamp[tz] infinity, -infinity, BC or past 9999 -> null (no RFC 3339 form)
 //   date, time, timetz        -> "2026-11-21", "05:00:00"
 //   bytea                     -> base64 string
 //   arrays of the above       -> JSON arrays (nested for several dimensions), NULL -> null

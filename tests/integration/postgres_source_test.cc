@@ -2,14 +2,18 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <pqxx/pqxx>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "pipeline/log.h"
 #include "sources/postgres.h"
 #include "tests/support/postgres_server.h"
 
@@ -192,7 +196,9 @@ TEST_CASE("Postgres source maps each column type to JSON", "[integration][postgr
       {"uuid", "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'",
        R"("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")"},
       {"timestamptz", "'2026-11-21 06:00:00.123456+01'", R"("2026-11-21T05:00:00.123456Z")"},
-      {"timestamp", "'2026-11-21 05:00:00'", R"("2026-11-21T05:00:00")"},
+      {"timestamp", "'2026-11-21 05:00:00'", R"("2026-11-21T05:00:00Z")"},  // server in UTC
+      {"timestamp", "'infinity'", "null"},
+      {"timestamptz", "'-infinity'", "null"},
       {"date", "'2026-11-21'", R"("2026-11-21")"},
       {"time", "'05:06:07.5'", R"("05:06:07.5")"},
       {"interval", "'1 day 2 hours'", R"("1 day 02:00:00")"},
@@ -501,6 +507,197 @@ TEST_CASE("Postgres source reports a misconfigured table or column as invalid",
     REQUIRE_FALSE(polled.ok());
     CHECK(polled.status().code() == StatusCode::kInvalidArgument);
   }
+}
+
+// A server in Europe/Berlin (UTC+1 in winter, +2 in summer), for the time-zone tests.
+PostgresServer& BerlinServer() {
+  static std::unique_ptr<PostgresServer> server = [] {
+    auto started = PostgresServer::Start({.time_zone = "Europe/Berlin"});
+    if (!started.ok()) FAIL("PostgreSQL did not start: " << started.status().ToString());
+    return std::move(*started);
+  }();
+  return *server;
+}
+
+TEST_CASE("Postgres source writes timestamp values as RFC 3339 UTC, in the server's zone",
+          "[integration][postgres][timezone]") {
+  PostgresServer& pg = BerlinServer();
+  // updated_at is in the past read as Berlin time or as UTC (the section below).
+  Exec(pg, R"sql(
+    DROP TABLE IF EXISTS zoned_values;
+    CREATE TABLE zoned_values (id int PRIMARY KEY, updated_at timestamp NOT NULL,
+                               winter timestamp, summer timestamp, forever timestamp,
+                               never timestamp, several timestamp[], instant timestamptz);
+    INSERT INTO zoned_values VALUES
+      (1, now() - interval '3 hours', '2026-11-21 06:00:00.25', '2026-07-01 12:00:00',
+       'infinity', '-infinity', ARRAY['2026-11-21 06:00:00', NULL, 'infinity']::timestamp[],
+       '2026-11-21 06:00:00+01');
+  )sql");
+  auto source = MakePostgresSource(Options(pg, "zoned_values"));
+  Checkpoint checkpoint;
+  const std::vector<Event> events = Drain(*source, checkpoint);
+  REQUIRE(events.size() == 1);
+  CHECK(FieldJson(events[0], "winter") == R"("2026-11-21T05:00:00.25Z")");
+  CHECK(FieldJson(events[0], "summer") == R"("2026-07-01T10:00:00Z")");
+  CHECK(FieldJson(events[0], "forever") == "null");
+  CHECK(FieldJson(events[0], "never") == "null");
+  CHECK(FieldJson(events[0], "several") == R"(["2026-11-21T05:00:00Z",null,null])");
+  CHECK(FieldJson(events[0], "instant") == R"("2026-11-21T05:00:00Z")");
+
+  SECTION("updated_at_time_zone says the values are UTC already") {
+    PostgresOptions options = Options(pg, "zoned_values");
+    options.updated_at_time_zone = "UTC";
+    auto utc_source = MakePostgresSource(options);
+    Checkpoint utc_checkpoint;
+    const std::vector<Event> utc_events = Drain(*utc_source, utc_checkpoint);
+    REQUIRE(utc_events.size() == 1);
+    CHECK(FieldJson(utc_events[0], "winter") == R"("2026-11-21T06:00:00.25Z")");
+  }
+
+  SECTION("a zone the server does not know is a configuration error naming the key") {
+    PostgresOptions options = Options(pg, "zoned_values");
+    options.updated_at_time_zone = "Mars/Olympus_Mons";
+    auto bad_source = MakePostgresSource(options);
+    const Result<std::vector<Event>> polled = bad_source->Poll(Checkpoint{}, 10);
+    REQUIRE_FALSE(polled.ok());
+    INFO(polled.status().ToString());
+    CHECK(polled.status().code() == StatusCode::kInvalidArgument);
+    CHECK(polled.status().message().find("updated_at_time_zone") != std::string::npos);
+    CHECK(polled.status().message().find("Mars/Olympus_Mons") != std::string::npos);
+  }
+}
+
+// An application that writes updated_at itself, in UTC (as Rails does), into a `timestamp`
+// column on a server whose TimeZone is Europe/Berlin. Read as Berlin time its values look an
+// hour or two old, and a late commit would fall behind the cursor.
+TEST_CASE("Postgres source with updated_at_time_zone: UTC misses no change an application writes",
+          "[integration][postgres][timezone]") {
+  PostgresServer& pg = BerlinServer();
+  Exec(pg, R"sql(
+    CREATE TABLE app_utc (id int PRIMARY KEY, v text, updated_at timestamp NOT NULL);
+    CREATE TABLE app_utc_deleted (id int NOT NULL, deleted_at timestamp NOT NULL);
+    INSERT INTO app_utc SELECT i, 'first', clock_timestamp() AT TIME ZONE 'UTC'
+      FROM generate_series(1, 5) AS i;
+  )sql");
+  PostgresOptions options = Options(pg, "app_utc");
+  options.updated_at_time_zone = "UTC";
+  options.tombstones = PostgresTombstoneOptions{.table = "app_utc_deleted",
+                                                .id_column = "id",
+                                                .deleted_at_column = "deleted_at",
+                                                .deleted_at_time_zone = "UTC"};
+  auto source = MakePostgresSource(options);
+  Checkpoint checkpoint;
+  CHECK(Ops(Drain(*source, checkpoint)) == std::vector<std::string>{"+1", "+2", "+3", "+4", "+5"});
+
+  // The application updates row 1 and keeps its transaction open while another change commits.
+  pqxx::connection app_connection(pg.dsn());
+  auto app = std::make_unique<pqxx::work>(app_connection);
+  app->exec(
+      "UPDATE app_utc SET v = 'late', updated_at = clock_timestamp() AT TIME ZONE 'UTC'"
+      " WHERE id = 1");
+  Exec(pg,
+       "UPDATE app_utc SET v = 'new', updated_at = clock_timestamp() AT TIME ZONE 'UTC'"
+       " WHERE id = 2");
+  CHECK(Drain(*source, checkpoint).empty());
+  CHECK(Drain(*source, checkpoint).empty());
+  app->commit();
+  app.reset();
+  std::vector<Event> events = Drain(*source, checkpoint);
+  CHECK(Ops(events) == std::vector<std::string>{"+1", "+2"});
+  REQUIRE(events.size() == 2);
+  CHECK(FieldJson(events[0], "v") == "\"late\"");
+
+  // A delete the application records, and a new row.
+  Exec(pg,
+       "DELETE FROM app_utc WHERE id = 3;"
+       "INSERT INTO app_utc_deleted VALUES (3, clock_timestamp() AT TIME ZONE 'UTC');"
+       "INSERT INTO app_utc VALUES (6, 'six', clock_timestamp() AT TIME ZONE 'UTC')");
+  CHECK(Ops(Drain(*source, checkpoint)) == std::vector<std::string>{"-3", "+6"});
+}
+
+// Polls `source` until `wanted` ids arrived (or a generous deadline passed); returns every event.
+std::vector<Event> DrainUntil(Source& source, Checkpoint& checkpoint,
+                              const std::set<std::string>& wanted) {
+  std::vector<Event> all;
+  std::set<std::string> seen;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (Event& event : Drain(source, checkpoint)) {
+      seen.insert(event.id);
+      all.push_back(std::move(event));
+    }
+    if (std::includes(seen.begin(), seen.end(), wanted.begin(), wanted.end())) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the poll interval
+  }
+  return all;
+}
+
+// The application writes updated_at from its own clock, 5 s behind the database's, and holds
+// its transaction open while a row stamped by the database commits. Without a margin the cursor
+// passes that row's time and the application's row, older still, is never read.
+TEST_CASE("Postgres source with commit_margin misses no row from an application clock 5 s behind",
+          "[integration][postgres]") {
+  PostgresServer& pg = SharedServer();
+  Exec(pg,
+       "CREATE TABLE app_clock (id int PRIMARY KEY, v text, updated_at timestamptz NOT NULL);"
+       "INSERT INTO app_clock SELECT i, 'old', now() - interval '1 minute'"
+       "  FROM generate_series(1, 3) AS i");
+  PostgresOptions with_margin = Options(pg, "app_clock");
+  with_margin.commit_margin = std::chrono::seconds(10);
+  auto source = MakePostgresSource(with_margin);
+  auto unprotected = MakePostgresSource(Options(pg, "app_clock"));  // commit_margin: 0s
+  Checkpoint checkpoint;
+  Checkpoint unprotected_checkpoint;
+  REQUIRE(Drain(*source, checkpoint).size() == 3);
+  REQUIRE(Drain(*unprotected, unprotected_checkpoint).size() == 3);
+
+  Exec(pg, "INSERT INTO app_clock VALUES (10, 'database clock', now())");
+  pqxx::connection app_connection(pg.dsn());
+  auto app = std::make_unique<pqxx::work>(app_connection);
+  app->exec(
+      "INSERT INTO app_clock VALUES (20, 'application clock',"
+      "  clock_timestamp() - interval '5 seconds')");
+  CHECK(Drain(*source, checkpoint).empty());  // row 10 waits below the margin
+  CHECK(Ids(Drain(*unprotected, unprotected_checkpoint)) == std::vector<std::string>{"10"});
+  app->commit();
+  app.reset();
+
+  const std::vector<Event> events = DrainUntil(*source, checkpoint, {"10", "20"});
+  CHECK(Ids(events) == std::vector<std::string>{"20", "10"});
+  // The same change, read without the margin: lost.
+  CHECK(Drain(*unprotected, unprotected_checkpoint).empty());
+}
+
+TEST_CASE("Postgres source warns about rows whose updated_at is ahead of the database clock",
+          "[integration][postgres]") {
+  PostgresServer& pg = SharedServer();
+  Exec(pg,
+       "CREATE TABLE ahead (id int PRIMARY KEY, updated_at timestamptz NOT NULL);"
+       "INSERT INTO ahead VALUES (1, now() - interval '1 minute'),"
+       "  (2, now() + interval '1 hour'), (3, now() + interval '90 seconds')");
+  std::vector<std::string> logs;
+  std::mutex logs_mutex;
+  SetLogOutputForTest([&](std::string_view line) {
+    std::lock_guard lock(logs_mutex);
+    logs.emplace_back(line);
+  });
+  auto source = MakePostgresSource(Options(pg, "ahead"));
+  Checkpoint checkpoint;
+  const std::vector<Event> events = Drain(*source, checkpoint);
+  SetLogOutputForTest({});
+  CHECK(Ids(events) == std::vector<std::string>{"1"});  // the others are held
+  std::string warning;
+  for (const std::string& line : logs) {
+    if (line.find("ahead of the database clock") != std::string::npos) warning = line;
+  }
+  INFO(warning);
+  CHECK(warning.find("2 row(s) have updated_at ahead of the database clock, the furthest by 3") !=
+        std::string::npos);
+  CHECK(warning.find("held until the clock reaches them") != std::string::npos);
+
+  // Once the clock is right, they come.
+  Exec(pg, "UPDATE ahead SET updated_at = now() - interval '1 second' WHERE id > 1");
+  CHECK(Ids(Drain(*source, checkpoint)) == std::vector<std::string>{"2", "3"});
 }
 
 TEST_CASE("Postgres source is unavailable while the server is down and resumes after",

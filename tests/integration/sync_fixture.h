@@ -32,6 +32,7 @@ struct CommandResult {
 struct SyncFixtureOptions {
   bool discard = false;  // Typesense test server in benchmark mode
   std::string api_key = "test-key";
+  std::string pg_time_zone = "UTC";  // the PostgreSQL server's TimeZone
 };
 
 class SyncFixture {

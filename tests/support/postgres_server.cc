@@ -138,7 +138,7 @@ Status PostgresServer::StartServer() {
         .argv = {bin_dir_ + "/postgres", "-D", dir_ + "/data", "-p", std::to_string(port_), "-c",
                  "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir_, "-c",
                  "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c",
-                 "max_connections=60"},
+                 "max_connections=60", "-c", "TimeZone=" + options_.time_zone},
         .env = {"LC_ALL=C"},
         .run_as_user = run_as_,
         .working_dir = dir_,

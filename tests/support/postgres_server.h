@@ -30,6 +30,8 @@ namespace searchsync::test {
 
 struct PostgresServerOptions {
   std::string database = "searchsync_test";
+  // The server's TimeZone: what now() writes into `timestamp` columns, e.g. "Asia/Tokyo".
+  std::string time_zone = "UTC";
   // Extra `-c name=value` server settings, e.g. "max_connections=50".
   std::vector<std::string> settings;
   std::chrono::milliseconds start_timeout = 60s;

@@ -32,7 +32,8 @@ TEST_CASE("Array literals become JSON arrays with NULL, quoting and escapes", "[
       {"{1.50,NaN,-0.001}", kNumeric, "[1.50,null,-0.001]"},
       {"{1.5,Infinity,-Infinity,1e+100}", kFloat8, "[1.5,null,null,1e+100]"},
       {R"({"2026-11-21 05:00:00.5+00",infinity})", kTimestampTz,
-       R"(["2026-11-21T05:00:00.5Z","infinity"])"},
+       R"(["2026-11-21T05:00:00.5Z",null])"},
+      {R"({"2026-11-21 05:00:00",-infinity,NULL})", 1114, R"(["2026-11-21T05:00:00Z",null,null])"},
       {R"({"\\x00ff",NULL})", kBytea, R"(["AP8=",null])"},
       {R"({"{\"a\": 1}","[1, 2]"})", kJsonb, R"([{"a":1},[1,2]])"},
   };
@@ -70,8 +71,17 @@ TEST_CASE("Scalar values map to JSON by type", "[postgres]") {
       {114, "{\n  \"a\" : [1, 2],\n  \"s\": \"x  y\"\n}", R"({"a":[1,2],"s":"x  y"})"},
       {kTimestampTz, "2026-11-21 05:00:00.123456+00", R"("2026-11-21T05:00:00.123456Z")"},
       {kTimestampTz, "2026-11-21 05:00:00+05:30", R"("2026-11-21T05:00:00+05:30")"},
-      {1114, "2026-11-21 05:00:00", R"("2026-11-21T05:00:00")"},
-      {1114, "0044-03-15 12:00:00 BC", R"("0044-03-15 12:00:00 BC")"},
+      // A `timestamp` reaches this function as UTC wall time (the source converts it first).
+      {1114, "2026-11-21 05:00:00", R"("2026-11-21T05:00:00Z")"},
+      {1114, "2026-11-21 05:00:00.000001", R"("2026-11-21T05:00:00.000001Z")"},
+      // No RFC 3339 form: null, as for NaN numbers.
+      {1114, "infinity", "null"},
+      {1114, "-infinity", "null"},
+      {kTimestampTz, "infinity", "null"},
+      {kTimestampTz, "-infinity", "null"},
+      {1114, "0044-03-15 12:00:00 BC", "null"},
+      {kTimestampTz, "0044-03-15 12:00:00+00 BC", "null"},
+      {kTimestampTz, "12026-11-21 05:00:00+00", "null"},
       {1082, "2026-11-21", R"("2026-11-21")"},
       {kBytea, "\\x", R"("")"},
       {kBytea, "\\x666f6f", R"("Zm9v")"},
@@ -158,6 +168,24 @@ TEST_CASE("Postgres options accept a table or a query with defaults", "[postgres
     REQUIRE(parsed.factory);
     CHECK(parsed.factory()->IdleWait() == std::chrono::seconds(30));
   }
+}
+
+TEST_CASE("Postgres options take the zones of timestamp columns", "[postgres]") {
+  const ParsedSource parsed = Parse(
+      "dsn: postgresql://u:pw@db/shop\ntable: products\nprimary_key: id\nupdated_at: updated_at\n"
+      "updated_at_time_zone: UTC\n"
+      "deletes: { tombstone_table: { table: gone, id_column: id, deleted_at_column: at,"
+      " deleted_at_time_zone: Europe/Berlin } }\n");
+  INFO(parsed.errors.ToString());
+  CHECK(parsed.errors.empty());
+  CHECK(parsed.factory);
+
+  const ParsedSource empty = Parse(
+      "dsn: postgresql://u:pw@db/shop\ntable: products\nprimary_key: id\nupdated_at: updated_at\n"
+      "updated_at_time_zone: ''\n");
+  CHECK_FALSE(empty.factory);
+  CHECK(empty.errors.ToString().find("updated_at_time_zone: must name a time zone") !=
+        std::string::npos);
 }
 
 TEST_CASE("Postgres options report every mistake", "[postgres]") {
