@@ -71,6 +71,7 @@
 #include <pqxx/pqxx>
 #include <set>
 #include <stdexcept>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -123,6 +124,9 @@ constexpr KeySpec kPostgresKeyTable[] = {
     {"page_size", KeyType::kInt, "10000", false, "rows per keyset page"},
     {"commit_margin", KeyType::kDuration, "0s", false,
      "extra safety below the horizon, for updated_at set by application clocks"},
+    {"notify_channel", KeyType::kString, "", false,
+     "LISTEN on this channel and poll at once on a NOTIFY (a trigger calls pg_notify); "
+     "poll_interval stays the fallback"},
     {"deletes", KeyType::kMapping, "", false,
      "{ soft_delete_column, tombstone_table: { table, id_column, deleted_at_column, "
      "deleted_at_time_zone } }"},
@@ -833,6 +837,11 @@ namespace {
 constexpr auto kStallWarnAfter = std::chrono::minutes(1);
 constexpr auto kStallWarnInterval = std::chrono::minutes(1);
 constexpr int kTypeLookupRounds = 4;  // domains over domains over arrays...
+// notify_channel: the longest single wait inside Poll (shutdown waits for it), the re-poll
+// interval while the horizon holds back notified rows, and the wait between LISTEN attempts.
+constexpr auto kWakeSlice = std::chrono::milliseconds(500);
+constexpr auto kHeldBackRepoll = std::chrono::milliseconds(200);
+constexpr auto kListenRetry = std::chrono::seconds(1);
 
 // A configuration problem found by looking at the database, e.g. updated_at is not a
 // timestamp (the first page would otherwise fail with a vaguer "invalid input syntax").
@@ -857,12 +866,22 @@ class PostgresSource final : public Source {
   // Source
   Result<std::vector<Event>> Poll(const Checkpoint& from, size_t max_events) override;
   Status HealthCheck() override;
-  std::chrono::milliseconds IdleWait() const override { return options_.poll_interval; }
+  // With notify_channel, Poll itself waits (WaitForWake), in slices short enough for shutdown.
+  std::chrono::milliseconds IdleWait() const override {
+    return options_.notify_channel.empty() || full_read_ ? options_.poll_interval
+                                                         : std::chrono::milliseconds(10);
+  }
   Result<std::unique_ptr<Source>> OpenFullRead() override;
   Result<std::optional<uint64_t>> CountAll() override;
 
  private:
   Result<std::vector<Event>> PollPage(const Checkpoint& from, size_t max_events);
+  // notify_channel: (re)connects the listening connection and LISTENs; false (logged) when
+  // that fails.
+  bool Listen();
+  // notify_channel, once caught up: waits up to kWakeSlice for a notification; true when the
+  // source should read now (a notification, a reconnected listener, or the fallback poll due).
+  bool WaitForWake();
   Status EnsureConnected();
   // Converts a pqxx or std exception into a Status naming `context`; drops the connection
   // when it may be unusable.
@@ -947,6 +966,18 @@ class PostgresSource final : public Source {
   std::optional<int64_t> previous_now_micros_;
   std::chrono::steady_clock::time_point last_stall_warning_{};
   std::chrono::steady_clock::time_point last_ahead_check_{};
+  int64_t last_now_micros_ = 0;      // now() of the last horizon statement
+  int64_t last_horizon_micros_ = 0;  // and the horizon it gave
+
+  // notify_channel: a second connection LISTENs; Poll waits on it once caught up.
+  std::unique_ptr<pqxx::connection> listener_;
+  int listener_pid_ = 0;
+  bool listen_failing_ = false;  // logged once until it works again
+  std::chrono::steady_clock::time_point next_listen_attempt_{};
+  std::optional<std::string> caught_up_at_;  // the position the last empty poll started from
+  std::chrono::steady_clock::time_point last_poll_{};
+  bool notified_ = false;                      // a notification woke the coming poll
+  std::optional<int64_t> wake_target_micros_;  // poll often until the horizon passes this
 };
 
 PostgresSource::PostgresSource(PostgresOptions options, bool full_read)
@@ -1107,6 +1138,18 @@ Status PostgresSource::Failure(const std::exception& error, std::string_view con
   return Internal(where + ": " + RedactSecrets(MessageLine(error.what(), false), secrets_));
 }
 
+// `dsn` with fallback_application_name=`name` (shown in pg_stat_activity.application_name
+// unless the DSN names one). REQUIRES: `name` needs no quoting or percent-encoding.
+std::string DsnNamed(std::string dsn, std::string_view name) {
+  const bool uri = dsn.starts_with("postgresql://") || dsn.starts_with("postgres://");
+  if (uri) {
+    dsn += (dsn.find('?') == std::string::npos ? "?" : "&");
+  } else {
+    dsn += " ";
+  }
+  return dsn + "fallback_application_name=" + std::string(name);
+}
+
 // True when an idle connection has something to read: between queries the server only writes
 // to say it is going away (a shutdown or a terminated backend), so the connection is done for.
 // Noticing here rather than in the next query gives a clean reconnect (libpqxx 6 also leaks a
@@ -1124,15 +1167,7 @@ Status PostgresSource::EnsureConnected() {
   }
   connection_.reset();
   types_.clear();
-  std::string dsn = options_.dsn.value();
-  // Shows in pg_stat_activity.application_name unless the DSN names one.
-  const bool uri = dsn.starts_with("postgresql://") || dsn.starts_with("postgres://");
-  if (uri) {
-    dsn += (dsn.find('?') == std::string::npos ? "?" : "&");
-    dsn += "fallback_application_name=searchsync";
-  } else {
-    dsn += " fallback_application_name=searchsync";
-  }
+  const std::string dsn = DsnNamed(options_.dsn.value(), "searchsync");
   try {
     connection_ = std::make_unique<pqxx::connection>(dsn);
     {
@@ -1455,6 +1490,8 @@ std::string PostgresSource::ReadHorizon(pqxx::nontransaction& tx) {
   }
   const int64_t margin =
       std::chrono::duration_cast<std::chrono::microseconds>(options_.commit_margin).count();
+  last_now_micros_ = now;
+  last_horizon_micros_ = bound - margin;
   return FormatUtcMicros(bound - margin);
 }
 
@@ -1675,7 +1712,33 @@ Result<std::vector<Event>> PostgresSource::Merge(const pqxx::result& rows,
 }
 
 Result<std::vector<Event>> PostgresSource::Poll(const Checkpoint& from, size_t max_events) {
-  if (!full_read_) return PollPage(from, max_events);
+  if (!full_read_) {
+    if (options_.notify_channel.empty()) return PollPage(from, max_events);
+    // Caught up at `from` last time: wait for a notification (or the fallback) before reading.
+    if (caught_up_at_ == from.token && !WaitForWake()) return std::vector<Event>{};
+    Result<std::vector<Event>> page = PollPage(from, max_events);
+    last_poll_ = std::chrono::steady_clock::now();
+    if (!page.ok()) {
+      caught_up_at_.reset();
+      return page;
+    }
+    // Rows the horizon holds back (commit_margin, another open transaction) send no
+    // notification when they become readable: poll again soon until the horizon passes the
+    // database time of the first poll after a notification.
+    if (notified_) {
+      wake_target_micros_ = std::max(wake_target_micros_.value_or(0), last_now_micros_);
+      notified_ = false;
+    }
+    if (wake_target_micros_ && last_horizon_micros_ > *wake_target_micros_) {
+      wake_target_micros_.reset();
+    }
+    if (page->empty()) {
+      caught_up_at_ = from.token;
+    } else {
+      caught_up_at_.reset();
+    }
+    return page;
+  }
   // A full read gives upserts only: soft-deleted rows are skipped (a delete from the full read
   // could erase a row the live stream re-created). A page of nothing but deleted rows is not
   // the end, so read on; the last upsert carries the position after the skipped tail.
@@ -1690,6 +1753,84 @@ Result<std::vector<Event>> PostgresSource::Poll(const Checkpoint& from, size_t m
       return page;
     }
   }
+}
+
+bool PostgresSource::Listen() {
+  listener_.reset();
+  const std::string dsn = DsnNamed(options_.dsn.value(), "searchsync-listen");
+  try {
+    auto connection = std::make_unique<pqxx::connection>(dsn);
+    pqxx::nontransaction tx(*connection);
+    tx.exec("LISTEN " + QuoteIdent(options_.notify_channel));
+    listener_pid_ = tx.exec1("SELECT pg_backend_pid()")[0].as<int>();
+    tx.commit();
+    listener_ = std::move(connection);
+    if (listen_failing_) {
+      Log(LogLevel::kInfo, component_,
+          "listening on notify_channel " + options_.notify_channel + " again");
+    }
+    listen_failing_ = false;
+    return true;
+  } catch (const std::exception& error) {
+    if (!listen_failing_) {
+      Log(LogLevel::kWarn, component_,
+          "cannot LISTEN on notify_channel " + options_.notify_channel + ": " +
+              RedactSecrets(MessageLine(error.what(), false), secrets_) +
+              "; polling every poll_interval meanwhile, retrying");
+    }
+    listen_failing_ = true;
+    next_listen_attempt_ = std::chrono::steady_clock::now() + kListenRetry;
+    return false;
+  }
+}
+
+bool PostgresSource::WaitForWake() {
+  using std::chrono::steady_clock;
+  // A poll follows every (re)connection of the listener: what committed while nobody listened
+  // sent its notification to no one.
+  if (listener_ == nullptr && steady_clock::now() >= next_listen_attempt_ && Listen()) return true;
+  steady_clock::time_point due = last_poll_ + options_.poll_interval;
+  if (wake_target_micros_) due = std::min(due, last_poll_ + kHeldBackRepoll);
+  const steady_clock::time_point now = steady_clock::now();
+  if (now >= due) {
+    // The fallback poll; it also finds a listener that died silently (no FIN, no error).
+    if (listener_ != nullptr) {
+      try {
+        pqxx::nontransaction ping(*listener_);
+        // Another backend means the library reconnected under us, without our LISTEN.
+        const bool same = ping.exec1("SELECT pg_backend_pid()")[0].as<int>() == listener_pid_;
+        ping.commit();
+        listener_->get_notifs();  // drop what the ping read: this poll covers it
+        if (!same) Listen();
+      } catch (const std::exception&) {
+        listener_.reset();
+      }
+    }
+    return true;
+  }
+  const auto wait = std::min<steady_clock::duration>(due - now, kWakeSlice);
+  const int wait_ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
+  if (listener_ == nullptr) {
+    std::this_thread::sleep_for(wait);
+    return steady_clock::now() >= due;
+  }
+  pollfd entry{.fd = listener_->sock(), .events = POLLIN, .revents = 0};
+  if (::poll(&entry, 1, wait_ms) <= 0) return steady_clock::now() >= due;
+  try {
+    const int notifications = listener_->get_notifs();
+    if (!listener_->is_open()) throw pqxx::broken_connection("the server closed the connection");
+    if (notifications == 0) return steady_clock::now() >= due;
+  } catch (const std::exception& error) {
+    Log(LogLevel::kWarn, component_,
+        "lost the connection listening on notify_channel " + options_.notify_channel + " (" +
+            RedactSecrets(MessageLine(error.what(), false), secrets_) +
+            "); reconnecting, then polling");
+    listener_.reset();
+    Listen();
+    return true;  // poll now either way: changes may have been missed meanwhile
+  }
+  notified_ = true;  // something committed: read now
+  return true;
 }
 
 Result<std::unique_ptr<Source>> PostgresSource::OpenFullRead() {
@@ -1858,6 +1999,10 @@ SourceFactory ParsePostgresSource(const Section& section) {
     section.Error("page_size", "must be at least 1");
   } else {
     options.page_size = static_cast<size_t>(page_size);
+  }
+  options.notify_channel = section.String("notify_channel");
+  if (section.Has("notify_channel") && options.notify_channel.empty()) {
+    section.Error("notify_channel", "must name a channel, as the trigger's pg_notify does");
   }
   options.commit_margin = section.Duration("commit_margin");
   if (options.commit_margin.count() < 0) section.Error("commit_margin", "cannot be negative");

@@ -87,6 +87,10 @@ struct PostgresOptions {
   // clock_timestamp(), a trigger); set it to the worst clock skew plus commit latency when
   // applications write updated_at from their own clocks.
   Millis commit_margin{0};
+  // LISTEN on this channel (a second connection) and poll as soon as a NOTIFY arrives, e.g. from
+  // a trigger calling pg_notify('products_changed', ''). poll_interval stays the fallback; a
+  // lost listening connection is re-established, and a poll follows every reconnect.
+  std::string notify_channel;
 
   std::string soft_delete_column;  // empty: none
   std::optional<PostgresTombstoneOptions> tombstones;

@@ -1,7 +1,10 @@
 // End-to-end: the Postgres source on schemas as production applications have them: `timestamp`
-// columns on servers outside UTC, NULL updated_at, missing indexes.
+// columns on servers outside UTC, NULL updated_at, missing indexes, application clocks, and
+// LISTEN/NOTIFY wake-ups.
 
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <iterator>
 #include <pqxx/pqxx>
 #include <string>
 
@@ -178,6 +181,84 @@ TEST_CASE("check names a missing (updated_at, id) index and prints the CREATE IN
   world.Exec(table_fix.substr(0, table_fix.size() - 1));
   const CommandResult fixed = world.RunSearchsync({"check"});
   CHECK(fixed.err.find("no index serves") == std::string::npos);
+}
+
+// The products pipeline with notify_channel and a poll_interval no test waits out, and the
+// trigger that notifies.
+void UseNotifications(SyncFixture& world) {
+  world.Exec(R"sql(
+    CREATE FUNCTION notify_products_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_notify('products_changed', ''); RETURN NULL; END $$;
+    CREATE TRIGGER products_notify AFTER INSERT OR UPDATE OR DELETE ON products
+      FOR EACH STATEMENT EXECUTE FUNCTION notify_products_changed();
+  )sql");
+  world.WriteProductsConfig("{ max_events: 500, flush_interval: 100ms }", "60s");
+  std::ifstream in(world.config_path());
+  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string poll = "      poll_interval: 60s\n";
+  REQUIRE(config.find(poll) != std::string::npos);
+  config.insert(config.find(poll) + poll.size(), "      notify_channel: products_changed\n");
+  world.WriteConfig(config);
+}
+
+// Well below poll_interval (60s): a change that arrives this fast was woken by its notification.
+constexpr auto kWellBeforeTheFallbackPoll = 20s;
+
+TEST_CASE("with notify_channel a committed change is searchable at once, not after poll_interval",
+          "[integration][e2e][postgres][notify]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 10);
+  UseNotifications(world);
+  auto daemon = world.StartDaemon();
+  REQUIRE(WaitUntil([&] { return world.IndexMatchesProducts().empty(); }, 60s));
+
+  for (int change = 1; change <= 3; ++change) {
+    const std::string name = "notified " + std::to_string(change);
+    world.Exec("UPDATE products SET name = '" + name + "' WHERE id = 'p-" + std::to_string(change) +
+               "'");
+    world.InsertProducts(100 + change, 1);
+    CHECK(WaitUntil([&] { return world.IndexMatchesProducts().empty(); },
+                    kWellBeforeTheFallbackPoll));
+  }
+  world.Exec("DELETE FROM products WHERE id = 'p-9'");  // the tombstone arrives the same way
+  CHECK(
+      WaitUntil([&] { return world.IndexMatchesProducts().empty(); }, kWellBeforeTheFallbackPoll));
+  CHECK(daemon->Stop() == 0);
+}
+
+TEST_CASE("with notify_channel a killed listening connection is re-established; no change is lost",
+          "[integration][e2e][postgres][notify]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 10);
+  UseNotifications(world);
+  auto daemon = world.StartDaemon();
+  REQUIRE(WaitUntil([&] { return world.IndexMatchesProducts().empty(); }, 60s));
+  const auto listener_pid = [&]() -> std::string {
+    auto rows = world.pg().Query(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = 'searchsync-listen'");
+    return rows.ok() && rows->size() == 1 && (*rows)[0][0] ? *(*rows)[0][0] : "";
+  };
+  REQUIRE(WaitUntil([&] { return !listener_pid().empty(); }, 60s));
+
+  for (int kill = 1; kill <= 2; ++kill) {
+    const std::string killed = listener_pid();
+    world.Exec("SELECT pg_terminate_backend(" + killed + ")");
+    // Committed while nobody may be listening: the poll after the reconnect reads it.
+    world.Exec("UPDATE products SET name = 'after kill " + std::to_string(kill) +
+               "' WHERE id = 'p-" + std::to_string(kill) + "'");
+    CHECK(WaitUntil([&] { return world.IndexMatchesProducts().empty(); },
+                    kWellBeforeTheFallbackPoll));
+    // A new listener, and changes after it still wake the source.
+    REQUIRE(WaitUntil([&] { return !listener_pid().empty() && listener_pid() != killed; }, 60s));
+    world.InsertProducts(100 + kill, 1);
+    CHECK(WaitUntil([&] { return world.IndexMatchesProducts().empty(); },
+                    kWellBeforeTheFallbackPoll));
+  }
+  CHECK(daemon->Stop() == 0);
+  CHECK(daemon->ReadStderr().find("lost the connection listening on notify_channel") !=
+        std::string::npos);
 }
 
 }  // namespace
