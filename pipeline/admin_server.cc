@@ -1,10 +1,14 @@
 #include "pipeline/admin_server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
 
 #include <chrono>
+#include <regex>
 #include <thread>
 
+#include "pipeline/http_server.h"
 #include "pipeline/json.h"
 #include "pipeline/log.h"
 #include "pipeline/metrics.h"
@@ -49,6 +53,17 @@ bool Authorized(const httplib::Request& request, const Secret& token) {
   return ConstantTimeEquals(std::string_view(header).substr(kScheme.size()), token.value());
 }
 
+// The admin API takes no request bodies; this only bounds what a client may send.
+constexpr size_t kMaxRequestBody = 64 * 1024;
+
+// The method a known path takes; "" for an unknown path.
+std::string AllowedMethod(const std::string& path) {
+  if (path == "/health" || path == "/status" || path == "/metrics") return "GET";
+  static const std::regex kReindex(R"(/pipelines/[^/]+/reindex)");
+  if (std::regex_match(path, kReindex)) return "POST";
+  return "";
+}
+
 double Seconds(Millis value) { return static_cast<double>(value.count()) / 1000.0; }
 
 std::string FormatSeconds(double seconds) {
@@ -60,10 +75,21 @@ std::string FormatSeconds(double seconds) {
 }  // namespace
 
 bool IsLoopbackHost(std::string_view host) {
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
+  // Only IP literals, never a name: a name is resolved when binding, and may resolve anywhere
+  // (`127.attacker.example`). `localhost` is the exception, bound as 127.0.0.1 unresolved.
+  if (host == "localhost") return true;
+  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) host = host.substr(1, host.size() - 2);  // brackets hold IPv6 only
+  const std::string text(host);
+  in_addr v4{};
+  if (!bracketed && inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
   }
-  return host == "localhost" || host.starts_with("127.") || host == "::1";
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
+    return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+  }
+  return false;
 }
 
 std::string ReindexProgressJson(const ReindexProgress& progress) {
@@ -271,7 +297,7 @@ std::string RenderMetrics(const std::vector<PipelineSnapshot>& pipelines,
 struct AdminServer::Impl {
   AdminServerOptions options;
   AdminHandlers handlers;
-  httplib::Server server;
+  std::unique_ptr<HttpServer> server;
   std::thread thread;
 };
 
@@ -279,7 +305,7 @@ AdminServer::AdminServer(std::unique_ptr<Impl> impl, int port)
     : impl_(std::move(impl)), port_(port) {}
 
 AdminServer::~AdminServer() {
-  impl_->server.stop();
+  impl_->server->Stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
@@ -313,17 +339,29 @@ Result<std::unique_ptr<AdminServer>> AdminServer::Start(AdminServerOptions optio
   impl->options = std::move(options);
   impl->handlers = std::move(handlers);
   Impl* state = impl.get();
-  httplib::Server& server = impl->server;
-  const int threads = std::max(1, state->options.threads);
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  impl->server = std::make_unique<HttpServer>(HttpServerOptions{
+      .workers = state->options.threads, .request_timeout = state->options.request_timeout});
+  HttpServer& server = *impl->server;
+  server.set_payload_max_length(kMaxRequestBody);
 
   server.set_pre_routing_handler([state](const httplib::Request& request,
                                          httplib::Response& response) {
-    if (Authorized(request, state->options.token)) return httplib::Server::HandlerResponse::Unhandled;
-    response.set_header("WWW-Authenticate", "Bearer");
-    Reply(response, 401,
-          MessageJson("missing or wrong admin token: send the header Authorization: Bearer "
-                      "<admin.token>"));
+    if (!Authorized(request, state->options.token)) {
+      response.set_header("WWW-Authenticate", "Bearer");
+      Reply(response, 401,
+            MessageJson("missing or wrong admin token: send the header Authorization: Bearer "
+                        "<admin.token>"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // A known path called with another method: 405 and the method it takes (RFC 9110 §15.5.6).
+    const std::string allowed = AllowedMethod(request.path);
+    if (allowed.empty() || request.method == allowed ||
+        (allowed == "GET" && request.method == "HEAD")) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    response.set_header("Allow", allowed == "GET" ? "GET, HEAD" : allowed);
+    Reply(response, 405,
+          MessageJson(request.method + " " + request.path + " is not allowed: use " + allowed));
     return httplib::Server::HandlerResponse::Handled;
   });
   server.set_error_handler([](const httplib::Request& request, httplib::Response& response) {
@@ -381,19 +419,21 @@ Result<std::unique_ptr<AdminServer>> AdminServer::Start(AdminServerOptions optio
                 Reply(response, code, MessageJson(status.message()));
               });
 
-  // Port 0 (tests): let the kernel pick one and read it back.
-  const int bound_port =
-      port == 0 ? server.bind_to_any_port(host.c_str()) : (server.bind_to_port(host.c_str(), port) ? port : -1);
+  // Port 0 (tests): let the kernel pick one and read it back. A loopback host is bound as the
+  // literal it was judged by, never resolved.
+  const bool literal = IsLoopbackHost(host);
+  if (host == "localhost") host = "127.0.0.1";
+  const int bound_port = server.Bind(host, port, literal);
   if (bound_port <= 0) {
     return Unavailable("admin.listen " + impl->options.listen +
                        ": cannot listen there (address in use, or not an address of this "
                        "machine?)");
   }
-  impl->thread = std::thread([state] { state->server.listen_after_bind(); });
+  impl->thread = std::thread([state] { state->server->Serve(); });
   // stop() only works once listen_after_bind runs; wait for it so a quick destructor cannot
   // leave the thread listening forever.
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!state->server.is_running() && std::chrono::steady_clock::now() < deadline) {
+  while (!state->server->is_running() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(1ms);
   }
   Log(LogLevel::kInfo, kComponent,

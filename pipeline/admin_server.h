@@ -8,7 +8,8 @@
 //   POST /pipelines/NAME/reindex  202 {"id":...} | 404 no such pipeline | 409 one is running
 //
 // With a token, every call needs `Authorization: Bearer TOKEN` (401 otherwise; compared in
-// constant time). Errors are JSON {"message": ...}.
+// constant time). A known path called with another method gets 405. Errors are JSON
+// {"message": ...}. Slow and idle clients cost no worker thread (pipeline/http_server.h).
 //
 // The server knows nothing of runners or reindexes: it asks the handlers it is given, so tests
 // drive it with fakes. Handlers run on the server's worker threads and must be thread-safe.
@@ -46,6 +47,9 @@ struct AdminServerOptions {
   // without a single success for this long as failing; a failed pipeline at once.
   Millis unhealthy_after{60'000};
   int threads = 4;
+  // A request head must arrive within this of connecting (or of the previous answer on the
+  // connection); its body and answer get as long again.
+  Millis request_timeout{10'000};
 };
 
 class AdminServer {
@@ -81,7 +85,8 @@ std::string RenderMetrics(const std::vector<PipelineSnapshot>& pipelines,
 // The JSON object of one reindex's progress.
 std::string ReindexProgressJson(const ReindexProgress& progress);
 
-// Whether `host` (of host:port) is a loopback address: localhost, 127.0.0.0/8, ::1.
+// Whether `host` (of host:port) is a loopback IP literal (127.0.0.0/8, ::1, [::1]) or
+// `localhost`. Names are not resolved: any other name is not loopback.
 bool IsLoopbackHost(std::string_view host);
 
 }  // namespace searchsync

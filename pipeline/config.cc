@@ -18,6 +18,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "pipeline/admin_server.h"
 #include "pipeline/cron.h"
 #include "pipeline/json.h"
 #include "pipeline/registry.h"
@@ -860,10 +861,6 @@ TypesenseOptions ParseTypesense(const Section& section) {
   return options;
 }
 
-bool IsLoopback(std::string_view host) {
-  return host == "localhost" || host.starts_with("127.") || host == "[::1]" || host == "::1";
-}
-
 AdminOptions ParseAdmin(const Section& section) {
   AdminOptions options;
   options.listen = section.String("listen");
@@ -876,7 +873,7 @@ AdminOptions ParseAdmin(const Section& section) {
     section.Error("listen", "expected host:port like 127.0.0.1:8090, got " + Shown(options.listen));
     return options;
   }
-  if (options.token.empty() && !IsLoopback(options.listen.substr(0, colon))) {
+  if (options.token.empty() && !IsLoopbackHost(options.listen.substr(0, colon))) {
     section.Error("listen", options.listen +
                                 " is not a loopback address, so admin.token is required "
                                 "(e.g. token: ${SEARCHSYNC_ADMIN_TOKEN}); or listen on "

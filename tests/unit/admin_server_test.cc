@@ -11,6 +11,7 @@
 #include "tests/support/fakes.h"
 #include "tests/support/prometheus_text.h"
 #include "tests/support/server_process.h"
+#include "tests/support/tcp_client.h"
 #include "tests/support/temp_dir.h"
 
 namespace searchsync {
@@ -22,6 +23,7 @@ using test::FakeSource;
 using test::ParsePrometheus;
 using test::Scrape;
 using test::ScaledTimeout;
+using test::TcpClient;
 using test::Upsert;
 using test::WaitUntil;
 
@@ -181,7 +183,10 @@ TEST_CASE("Admin API: a missing or wrong bearer token gets 401, the right one 20
 }
 
 TEST_CASE("Admin API refuses to listen beyond loopback without a token", "[admin]") {
-  for (const char* listen : {"0.0.0.0:0", "192.168.1.10:8090", "[::]:0", "example.com:80"}) {
+  // Only IP literals are judged: a name is resolved when binding, and may resolve anywhere.
+  for (const char* listen : {"0.0.0.0:0", "192.168.1.10:8090", "[::]:0", "example.com:80",
+                             "127.attacker.example:0", "127.0.0.256:0", "127.1:0",
+                             "localhost.attacker.example:0", "[::2]:0", "[::ffff:10.0.0.1]:0"}) {
     INFO(listen);
     Result<std::unique_ptr<AdminServer>> server = AdminServer::Start({.listen = listen}, {});
     REQUIRE_FALSE(server.ok());
@@ -200,9 +205,44 @@ TEST_CASE("Admin API refuses to listen beyond loopback without a token", "[admin
   CHECK(open.ok());
   CHECK(IsLoopbackHost("localhost"));
   CHECK(IsLoopbackHost("127.0.0.2"));
+  CHECK(IsLoopbackHost("127.255.255.254"));
   CHECK(IsLoopbackHost("[::1]"));
+  CHECK(IsLoopbackHost("::1"));
+  CHECK(IsLoopbackHost("[::ffff:127.0.0.1]"));
   CHECK_FALSE(IsLoopbackHost("0.0.0.0"));
   CHECK_FALSE(IsLoopbackHost("127example.com"));
+  CHECK_FALSE(IsLoopbackHost("127.attacker.example"));
+  CHECK_FALSE(IsLoopbackHost("127.0.0.256"));
+  CHECK_FALSE(IsLoopbackHost("[127.0.0.1]"));
+
+  // A loopback literal serves; `localhost` is bound as 127.0.0.1, never resolved.
+  for (const char* listen : {"127.0.0.1:0", "localhost:0", "127.0.0.7:0"}) {
+    INFO(listen);
+    Result<std::unique_ptr<AdminServer>> server = AdminServer::Start(
+        {.listen = listen}, {.pipelines = [] { return std::vector<PipelineSnapshot>{}; }});
+    REQUIRE(server.ok());
+    const std::string host = std::string(listen).substr(0, std::string(listen).rfind(':'));
+    httplib::Client client(host == "localhost" ? "127.0.0.1" : host, (*server)->port());
+    auto health = client.Get("/health");
+    REQUIRE(health);
+    CHECK(health->status == 503);  // no pipeline
+  }
+}
+
+TEST_CASE("`check` refuses an admin.listen name without a token, however loopback it looks",
+          "[admin]") {
+  for (const char* listen : {"127.attacker.example:18090", "127.0.0.256:18090"}) {
+    INFO(listen);
+    const Result<Config> config = ParseConfig(
+        "typesense: { nodes: \"http://127.0.0.1:8108\", api_key: k }\nadmin:\n  listen: " +
+            std::string(listen) + "\n",
+        "pipelines.yaml");
+    REQUIRE_FALSE(config.ok());
+    CHECK(config.status().code() == StatusCode::kInvalidArgument);
+    CHECK(config.status().message().find(
+              "pipelines.yaml:3:11: admin.listen: " + std::string(listen) +
+              " is not a loopback address, so admin.token is required") != std::string::npos);
+  }
 }
 
 TEST_CASE("Admin API: /metrics parses as Prometheus text and its counters move with the work",
@@ -313,12 +353,104 @@ TEST_CASE("Admin API: POST /pipelines/NAME/reindex answers 202, 404 and 409", "[
 
   auto wrong_method = world.Get("/pipelines/products/reindex");
   REQUIRE(wrong_method);
-  CHECK(wrong_method->status == 404);
+  CHECK(wrong_method->status == 405);
 
   auto status = world.Get("/status");
   REQUIRE(status);
   CHECK(status->body.find("\"reindex\":{\"id\":\"products-1\",\"pipeline\":\"products\","
                           "\"state\":\"running\",\"phase\":\"full_read\"") != std::string::npos);
+}
+
+TEST_CASE("Admin API: a known path called with the wrong method gets 405 and Allow", "[admin]") {
+  AdminWorld world(Events(10), Secret("s3cret-token"));
+  const httplib::Headers auth = {{"Authorization", "Bearer s3cret-token"}};
+  struct Case {
+    std::string method, path, allow;
+  };
+  for (const Case& c : {Case{"GET", "/pipelines/products/reindex", "POST"},
+                        Case{"DELETE", "/pipelines/products/reindex", "POST"},
+                        Case{"POST", "/health", "GET, HEAD"}, Case{"PUT", "/status", "GET, HEAD"},
+                        Case{"DELETE", "/metrics", "GET, HEAD"}}) {
+    INFO(c.method << " " << c.path);
+    httplib::Request request;
+    request.method = c.method;
+    request.path = c.path;
+    request.headers = auth;
+    auto response = world.client->send(request);
+    REQUIRE(response);
+    CHECK(response->status == 405);
+    CHECK(response->get_header_value("Allow") == c.allow);
+    CHECK(response->body.find("\"message\":") != std::string::npos);
+    // Without the token, the method says nothing: 401 first.
+    request.headers.clear();
+    auto anonymous = world.client->send(request);
+    REQUIRE(anonymous);
+    CHECK(anonymous->status == 401);
+  }
+  CHECK(world.reindexes == 0);
+  auto head = world.client->Head("/health", auth);
+  REQUIRE(head);
+  CHECK(head->status == 200);
+}
+
+TEST_CASE("Admin API: a POST without Content-Length is checked and answered at once", "[admin]") {
+  // curl -X POST sends no Content-Length; such a request has no body.
+  const std::string post =
+      "POST /pipelines/products/reindex HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+  SECTION("with a token: 401 without it, 202 with it") {
+    AdminWorld world(Events(10), Secret("s3cret-token"));
+    TcpClient anonymous(world.server->port());
+    REQUIRE(anonymous.Send(post + "\r\n"));
+    const std::string refused = anonymous.ReadUntilClosed(ScaledTimeout(30s));
+    CHECK(refused.starts_with("HTTP/1.1 401 "));
+    CHECK(world.reindexes == 0);
+    TcpClient authorized(world.server->port());
+    REQUIRE(authorized.Send(post + "Authorization: Bearer s3cret-token\r\n\r\n"));
+    const std::string accepted = authorized.ReadUntilClosed(ScaledTimeout(30s));
+    CHECK(accepted.starts_with("HTTP/1.1 202 "));
+    CHECK(accepted.ends_with("{\"id\":\"products-1\"}"));
+  }
+  SECTION("without a token: 202") {
+    AdminWorld world(Events(10));
+    TcpClient client(world.server->port());
+    REQUIRE(client.Send(post + "\r\n"));
+    CHECK(client.ReadUntilClosed(ScaledTimeout(30s)).starts_with("HTTP/1.1 202 "));
+  }
+}
+
+TEST_CASE("Admin API: slow and idle clients do not keep /health from others", "[admin]") {
+  AdminWorld world(Events(10));
+  // 200 connections that never say anything, and 8 that send their request head one byte at
+  // a time: each read of theirs gets data, so no per-read timeout ever fires.
+  std::vector<std::unique_ptr<TcpClient>> idle;
+  for (int i = 0; i < 200; ++i) {
+    idle.push_back(std::make_unique<TcpClient>(world.server->port()));
+    REQUIRE(idle.back()->connected());
+  }
+  std::vector<std::unique_ptr<TcpClient>> slow;
+  for (int i = 0; i < 8; ++i) {
+    slow.push_back(std::make_unique<TcpClient>(world.server->port()));
+    REQUIRE(slow.back()->Send("GET /health HTTP/1.1\r\nX-Slow: "));
+  }
+  std::atomic<bool> done = false;
+  std::thread trickle([&] {
+    while (!done) {
+      for (auto& client : slow) (void)client->Send("a");
+      std::this_thread::sleep_for(200ms);
+    }
+  });
+  for (int i = 0; i < 5; ++i) {
+    httplib::Client client("127.0.0.1", world.server->port());
+    client.set_read_timeout(ScaledTimeout(30s));
+    auto health = client.Get("/health");
+    REQUIRE(health);
+    CHECK(health->status == 200);
+  }
+  // Their request heads never complete: all are closed after the request timeout (10 s).
+  for (auto& client : slow) CHECK(client->ClosedWithin(ScaledTimeout(60s)));
+  for (auto& client : idle) CHECK(client->ClosedWithin(ScaledTimeout(60s)));
+  done = true;
+  trickle.join();
 }
 
 }  // namespace
