@@ -12,6 +12,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -227,6 +228,9 @@ Result<std::unique_ptr<ServerProcess>> ServerProcess::Start(ProcessOptions optio
       ::_exit(127);
     };
     ::setpgid(0, 0);  // its own group, so Kill9 reaches every child it forks
+    // An ignored signal stays ignored across exec: the child starts as a shell would start it,
+    // not with the SIGPIPE this test process ignores (TypesenseServer).
+    ::signal(SIGPIPE, SIG_DFL);
     const int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd < 0) fail(0);
     ::dup2(null_fd, STDIN_FILENO);

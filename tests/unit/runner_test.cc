@@ -20,14 +20,25 @@ using test::FakeSource;
 using test::Upsert;
 using test::WaitUntil;
 
-// Runs `runner` on its own thread; the future is ready once Run returned.
-std::future<Status> RunInBackground(PipelineRunner& runner) {
-  return std::async(std::launch::async, [&runner] { return runner.Run(); });
-}
+// Runs `runner` on its own thread. Destroying it stops the runner without a grace period and
+// waits for Run, so a failed check ends the test instead of hanging it.
+class BackgroundRun {
+ public:
+  explicit BackgroundRun(PipelineRunner& runner)
+      : runner_(runner),
+        result_(std::async(std::launch::async, [&runner] { return runner.Run(); })) {}
+  ~BackgroundRun() { runner_.StopNow(); }  // then result_'s destructor waits for Run
+  BackgroundRun(const BackgroundRun&) = delete;
+  BackgroundRun& operator=(const BackgroundRun&) = delete;
 
-bool Returns(std::future<Status>& run) {
-  return run.wait_for(test::ScaledTimeout(60s)) == std::future_status::ready;
-}
+  // True once Run returned, within a generous deadline.
+  bool Returns() { return result_.wait_for(test::ScaledTimeout(60s)) == std::future_status::ready; }
+  Status Get() { return result_.get(); }
+
+ private:
+  PipelineRunner& runner_;
+  std::future<Status> result_;
+};
 
 PipelineConfig TestPipeline(size_t max_events = 10, int concurrency = 2) {
   PipelineConfig config{.name = "products"};
@@ -315,13 +326,9 @@ TEST_CASE("Runner gives up at start-up after retry.max_elapsed when the sink can
   PipelineRunner runner(TestPipeline(), retry,
                         std::make_unique<FakeSource>(std::vector<Event>{Upsert("a")}),
                         std::move(sink), *harness.state, {.once = true});
-  std::future<Status> run = RunInBackground(runner);
-  if (!Returns(run)) {
-    runner.Stop();
-    run.wait();
-    FAIL("start-up was retried past retry.max_elapsed");
-  }
-  const Status status = run.get();
+  BackgroundRun run(runner);
+  if (!run.Returns()) FAIL("start-up was retried past retry.max_elapsed");
+  const Status status = run.Get();
   CHECK(status.code() == StatusCode::kUnavailable);
   CHECK_THAT(status.message(), Catch::Contains("HTTP 503") &&
                                    Catch::Contains("gave up after retry.max_elapsed 0.1s"));
@@ -341,7 +348,7 @@ TEST_CASE("Runner says retrying while the sink fails, even with the source caugh
   config.sink.batch.flush_interval = 1ms;
   PipelineRunner runner(config, kFastRetry, std::make_unique<FakeSource>(events),
                         std::move(sink), *harness.state, {});
-  std::future<Status> run = RunInBackground(runner);
+  BackgroundRun run(runner);
   REQUIRE(WaitUntil([&] { return runner.Snapshot().retries >= 20; }, 60s));
   // The source polls (and finds nothing) every 10 ms meanwhile.
   for (int sample = 0; sample < 100; ++sample) {
@@ -358,8 +365,8 @@ TEST_CASE("Runner says retrying while the sink fails, even with the source caugh
   CHECK(runner.Snapshot().last_error.empty());
   CHECK(view->index.size() == 5);
   runner.Stop();
-  REQUIRE(Returns(run));
-  CHECK(run.get().ok());
+  REQUIRE(run.Returns());
+  CHECK(run.Get().ok());
   CHECK(harness.state->Load("products").value().last_error.empty());
 }
 
@@ -371,13 +378,13 @@ TEST_CASE("Runner with a source that never answers says retrying, and a stopped 
   source->shared()->unavailable = true;
   PipelineRunner runner(TestPipeline(), kFastRetry, std::move(source),
                         std::make_unique<FakeSink>(), *harness.state, {.once = true});
-  std::future<Status> run = RunInBackground(runner);
+  BackgroundRun run(runner);
   REQUIRE(WaitUntil([&] { return runner.Snapshot().retries >= 3; }, 60s));
   CHECK(runner.Snapshot().state == "retrying");
   CHECK_THAT(runner.Snapshot().last_error, Catch::Contains("connection refused"));
   runner.Stop();
-  REQUIRE(Returns(run));
-  CHECK(run.get().ok());
+  REQUIRE(run.Returns());
+  CHECK(run.Get().ok());
   CHECK(runner.Snapshot().state == "stopped");
   CHECK(harness.state->Load("products").value().state == "stopped");
 }
@@ -394,7 +401,7 @@ TEST_CASE("Runner stopped with events unacknowledged stores counters that agree 
   PipelineRunner runner(TestPipeline(/*max_events=*/10, /*concurrency=*/2), kFastRetry,
                         std::make_unique<FakeSource>(events), std::move(sink), *harness.state,
                         {.once = true, .shutdown_grace = 100ms, .poll_batch = 50});
-  std::future<Status> run = RunInBackground(runner);
+  BackgroundRun run(runner);
   REQUIRE(WaitUntil(
       [&] {
         const PipelineSnapshot snapshot = runner.Snapshot();
@@ -402,8 +409,8 @@ TEST_CASE("Runner stopped with events unacknowledged stores counters that agree 
       },
       60s));
   runner.Stop();
-  REQUIRE(Returns(run));
-  CHECK(run.get().ok());
+  REQUIRE(run.Returns());
+  CHECK(run.Get().ok());
   const PipelineSnapshot stopped = runner.Snapshot();
   CHECK(stopped.state == "stopped");
   CHECK(stopped.in_flight > 0);
@@ -432,12 +439,12 @@ TEST_CASE("Runner StopNow ends the shutdown grace period at once", "[runner]") {
                         std::make_unique<FakeSource>(std::vector<Event>{Upsert("a")}),
                         std::move(sink), *harness.state,
                         {.once = true, .shutdown_grace = std::chrono::hours(1)});
-  std::future<Status> run = RunInBackground(runner);
+  BackgroundRun run(runner);
   REQUIRE(WaitUntil([&] { return runner.Snapshot().retries >= 3; }, 60s));
   runner.Stop();
   runner.StopNow();
-  REQUIRE(Returns(run));
-  CHECK(run.get().ok());
+  REQUIRE(run.Returns());
+  CHECK(run.Get().ok());
   CHECK(runner.Snapshot().in_flight == 1);
   CHECK(harness.state->Load("products").value().state == "stopped");
 }
