@@ -286,14 +286,16 @@ int PrintStatus(const CommonFlags& flags, bool json) {
     if (!json) PrintBackups(*config);
     return *live;
   }
-  Result<std::unique_ptr<StateStore>> state = StateStore::Open(config->state.path);
+  // Only reads: creates no directory or file, and changes nothing a daemon may be writing.
+  Result<std::unique_ptr<StateStore>> state = StateStore::OpenReadOnly(config->state.path);
   if (!state.ok()) {
     std::fprintf(stderr, "%s\n", state.status().message().c_str());
     return kExitRuntime;
   }
   std::vector<PipelineState> rows;
   for (const PipelineConfig& pipeline : config->pipelines) {
-    Result<PipelineState> row = (*state)->Load(pipeline.name);
+    Result<PipelineState> row =
+        *state ? (*state)->Load(pipeline.name) : PipelineState{.pipeline = pipeline.name};
     if (!row.ok()) {
       std::fprintf(stderr, "%s\n", row.status().message().c_str());
       return kExitRuntime;

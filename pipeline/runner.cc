@@ -560,6 +560,8 @@ void PipelineRunner::SourceLoop() {
       SetState("caught_up");
       draining_ = true;  // nothing more is coming soon: let partial batches go
       for (auto& lane : lanes_) lane->changed.notify_all();
+      // An idle daemon writes nothing, so it would not notice its state.db deleted.
+      if (Status intact = state_.CheckIntact(); !intact.ok()) return Fail(intact);
       IdleSleep();
       continue;
     }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -86,6 +87,12 @@ PipelineState ReadState(const Statement& row) {
           .updated_at = row.Text(7)};
 }
 
+// A failure reading the database, named so the operator knows what to fix.
+Status ReadError(sqlite3* db, const std::string& file) {
+  return InvalidArgument("state.path " + file + ": " + sqlite3_errmsg(db) +
+                         " (restore it from a backup, or move it away to start over)");
+}
+
 constexpr const char* kSelectState =
     "SELECT pipeline, checkpoint, events_read, events_acked, dead_lettered, state, last_error, "
     "updated_at FROM pipelines";
@@ -106,6 +113,33 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir) {
     if (Status status = store->Exec(sql); !status.ok()) {
       return InvalidArgument("state.path " + file + ": " + status.message());
     }
+  }
+  struct stat opened {};
+  if (stat(file.c_str(), &opened) != 0) {
+    return InvalidArgument("state.path " + file + ": vanished while being opened");
+  }
+  store->database_ = {.device = opened.st_dev, .inode = opened.st_ino};
+  return store;
+}
+
+Result<std::unique_ptr<StateStore>> StateStore::OpenReadOnly(const std::string& dir) {
+  const std::string file = dir + "/state.db";
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) {
+    if (ec) return InvalidArgument("state.path " + file + ": " + ec.message());
+    return std::unique_ptr<StateStore>();
+  }
+  std::unique_ptr<StateStore> store(new StateStore(dir));
+  if (sqlite3_open_v2(file.c_str(), &store->db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    return ReadError(store->db_, file);
+  }
+  sqlite3_busy_timeout(store->db_, 10'000);
+  // Reads the schema: a file that is not a database fails here, not with an empty answer.
+  Statement tables(store->db_, "SELECT count(*) FROM sqlite_master WHERE name = 'pipelines'");
+  if (!tables.ok() || tables.Step() != SQLITE_ROW) return ReadError(store->db_, file);
+  if (tables.Int(0) != 1) {
+    return InvalidArgument("state.path " + file + ": not a searchsync state database (no "
+                           "pipelines table)");
   }
   return store;
 }
@@ -133,6 +167,34 @@ Status StateStore::LockForRun() {
     return FailedPrecondition("another `searchsync run` is using the state directory " + dir_ +
                               "; stop it, or give this one its own state.path");
   }
+  struct stat locked {};
+  if (fstat(lock_fd_, &locked) != 0) return InvalidArgument("state.path: cannot stat " + file);
+  std::lock_guard lock(mutex_);
+  lock_ = FileIdentity{.device = locked.st_dev, .inode = locked.st_ino};
+  return Status::Ok();
+}
+
+Status StateStore::CheckIntact() {
+  std::lock_guard lock(mutex_);
+  return CheckIntactLocked();
+}
+
+Status StateStore::CheckIntactLocked() {
+  const auto same = [](const std::string& path, const FileIdentity& identity) {
+    struct stat now {};
+    return stat(path.c_str(), &now) == 0 && now.st_dev == identity.device &&
+           now.st_ino == identity.inode;
+  };
+  for (const auto& [name, identity] :
+       {std::pair<const char*, std::optional<FileIdentity>>{"state.db", database_},
+        {"run.lock", lock_}}) {
+    if (!identity || same(dir_ + "/" + name, *identity)) continue;
+    return FailedPrecondition(
+        "state.path " + dir_ + ": " + name +
+        " was deleted or replaced while running; stopping, since checkpoints and dead letters "
+        "written now would be lost and the lock no longer keeps a second `searchsync run` "
+        "out (restore the directory, or start again to resume from what it holds)");
+  }
   return Status::Ok();
 }
 
@@ -141,8 +203,11 @@ Result<PipelineState> StateStore::Load(const std::string& pipeline) {
   Statement select(db_, (std::string(kSelectState) + " WHERE pipeline = ?").c_str());
   if (!select.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
   select.Bind(1, pipeline);
-  if (select.Step() == SQLITE_ROW) return ReadState(select);
-  return PipelineState{.pipeline = pipeline};
+  switch (select.Step()) {
+    case SQLITE_ROW: return ReadState(select);
+    case SQLITE_DONE: return PipelineState{.pipeline = pipeline};
+    default: return ReadError(db_, dir_ + "/state.db");
+  }
 }
 
 Result<std::vector<PipelineState>> StateStore::LoadAll() {
@@ -150,12 +215,15 @@ Result<std::vector<PipelineState>> StateStore::LoadAll() {
   Statement select(db_, (std::string(kSelectState) + " ORDER BY pipeline").c_str());
   if (!select.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
   std::vector<PipelineState> states;
-  while (select.Step() == SQLITE_ROW) states.push_back(ReadState(select));
+  int step = SQLITE_ROW;
+  while ((step = select.Step()) == SQLITE_ROW) states.push_back(ReadState(select));
+  if (step != SQLITE_DONE) return ReadError(db_, dir_ + "/state.db");
   return states;
 }
 
 Status StateStore::Save(const PipelineState& state) {
   std::lock_guard lock(mutex_);
+  if (Status intact = CheckIntactLocked(); !intact.ok()) return intact;
   Statement upsert(db_,
                    "INSERT INTO pipelines(pipeline, checkpoint, events_read, events_acked, "
                    "dead_lettered, state, last_error, updated_at) VALUES (?,?,?,?,?,?,?,?) "
@@ -184,13 +252,17 @@ Result<std::string> StateStore::LoadMarker(const std::string& pipeline, const st
   if (!select.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
   select.Bind(1, pipeline);
   select.Bind(2, key);
-  if (select.Step() == SQLITE_ROW) return select.Text(0);
-  return std::string();
+  switch (select.Step()) {
+    case SQLITE_ROW: return select.Text(0);
+    case SQLITE_DONE: return std::string();
+    default: return ReadError(db_, dir_ + "/state.db");
+  }
 }
 
 Status StateStore::SaveMarker(const std::string& pipeline, const std::string& key,
                               const std::string& value) {
   std::lock_guard lock(mutex_);
+  if (Status intact = CheckIntactLocked(); !intact.ok()) return intact;
   Statement upsert(db_,
                    "INSERT INTO markers(pipeline, key, value, updated_at) VALUES (?,?,?,?) "
                    "ON CONFLICT(pipeline, key) DO UPDATE SET value=excluded.value, "
@@ -209,6 +281,7 @@ Status StateStore::SaveMarker(const std::string& pipeline, const std::string& ke
 Status StateStore::AddDeadLetters(const std::vector<DeadLetter>& letters) {
   if (letters.empty()) return Status::Ok();
   std::lock_guard lock(mutex_);
+  if (Status intact = CheckIntactLocked(); !intact.ok()) return intact;
   if (Status status = Exec("BEGIN IMMEDIATE"); !status.ok()) return status;
   const std::string now = NowUtc();
   for (const DeadLetter& letter : letters) {
@@ -241,7 +314,8 @@ Result<std::vector<DeadLetter>> StateStore::ListDeadLetters(const std::string& p
   select.Bind(1, pipeline);
   select.Bind(2, static_cast<int64_t>(limit));
   std::vector<DeadLetter> letters;
-  while (select.Step() == SQLITE_ROW) {
+  int step = SQLITE_ROW;
+  while ((step = select.Step()) == SQLITE_ROW) {
     letters.push_back({.pipeline = select.Text(0),
                        .document_id = select.Text(1),
                        .document = select.Text(2),
@@ -250,6 +324,7 @@ Result<std::vector<DeadLetter>> StateStore::ListDeadLetters(const std::string& p
                        .position = select.Text(5),
                        .created_at = select.Text(6)});
   }
+  if (step != SQLITE_DONE) return ReadError(db_, dir_ + "/state.db");
   return letters;
 }
 

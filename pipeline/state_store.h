@@ -9,9 +9,12 @@
 //
 // Thread safety: all methods may be called from any thread (internal mutex).
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +55,10 @@ class StateStore {
   // Opens (creating if needed) `<dir>/state.db`. kInvalidArgument when the directory cannot be
   // created or the file is not a searchsync state database.
   static Result<std::unique_ptr<StateStore>> Open(const std::string& dir);
+  // Opens `<dir>/state.db` only to read it (`status`): creates and changes nothing. nullptr
+  // when there is no state.db (nothing ever ran); kInvalidArgument when it cannot be read as
+  // a state database ("file is not a database", "malformed", unreadable).
+  static Result<std::unique_ptr<StateStore>> OpenReadOnly(const std::string& dir);
   ~StateStore();
   StateStore(const StateStore&) = delete;
   StateStore& operator=(const StateStore&) = delete;
@@ -59,6 +66,12 @@ class StateStore {
   // Takes an exclusive lock on the directory for a `run` process; kFailedPrecondition when
   // another process holds it. Released when the store is destroyed.
   Status LockForRun();
+
+  // OK while state.db (and run.lock, once locked) are still the files this store opened.
+  // kFailedPrecondition when one was deleted or replaced (`rm -r state.path` under a running
+  // daemon): what is written now would be lost, and the lock no longer keeps a second daemon
+  // out. Every write checks it first; an idle pipeline calls it between polls.
+  Status CheckIntact();
 
   // The pipeline's state; a pipeline never seen has an empty checkpoint and zero counters.
   Result<PipelineState> Load(const std::string& pipeline);
@@ -77,8 +90,15 @@ class StateStore {
  private:
   explicit StateStore(std::string dir) : dir_(std::move(dir)) {}
   Status Exec(const char* sql);
+  Status CheckIntactLocked();  // REQUIRES: mutex_ held
 
+  struct FileIdentity {
+    dev_t device = 0;
+    ino_t inode = 0;
+  };
   std::string dir_;
+  std::optional<FileIdentity> database_;  // unset for a read-only store
+  std::optional<FileIdentity> lock_;
   std::mutex mutex_;
   sqlite3* db_ = nullptr;
   int lock_fd_ = -1;

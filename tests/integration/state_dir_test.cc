@@ -1,0 +1,101 @@
+// End-to-end: the state directory damaged or deleted under the searchsync binary.
+
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "pipeline/state_store.h"
+#include "tests/integration/sync_fixture.h"
+
+namespace searchsync::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST_CASE("run stops loudly when its state.path is deleted while it runs", "[integration][state]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 10);
+  world.WriteProductsConfig();
+  const std::string state_dir = world.dir() / "state";
+
+  auto daemon = world.StartDaemon();
+  REQUIRE(daemon->WaitReady([&] { return world.IndexDocuments().size() == 10; }, ScaledTimeout(60s))
+              .ok());
+  std::filesystem::remove_all(state_dir);
+
+  SECTION("idle: nothing more to write") {}
+  SECTION("busy: new rows keep coming") { world.InsertProducts(11, 10); }
+  // It notices (between polls, or on its next write) and stops with an error, instead of
+  // writing checkpoints into the deleted file and exiting 0.
+  const std::optional<int> exit_code = daemon->Wait(ScaledTimeout(60s));
+  INFO(daemon->Describe());
+  REQUIRE(exit_code);
+  CHECK(*exit_code == 1);
+  CHECK(daemon->ReadStderr().find("state.path " + state_dir +
+                                  ": state.db was deleted or replaced while running") !=
+        std::string::npos);
+}
+
+TEST_CASE("status only reads the state store and fails on one it cannot read",
+          "[integration][state]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.WriteProductsConfig();
+  const std::string state_dir = world.dir() / "state";
+
+  SECTION("no state directory: never_run, and nothing is created") {
+    const CommandResult status = world.RunSearchsync({"status"});
+    INFO(status.err);
+    CHECK(status.exit_code == 0);
+    CHECK(status.out.find("never_run") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(state_dir));
+  }
+  SECTION("a file that is not a database") {
+    std::filesystem::create_directories(state_dir);
+    std::ofstream(state_dir + "/state.db") << std::string(8192, 'x');
+    for (const char* json : {"", "--json"}) {
+      std::vector<std::string> args = {"status"};
+      if (*json) args.push_back(json);
+      const CommandResult status = world.RunSearchsync(args);
+      CHECK(status.exit_code == 1);
+      CHECK(status.err.find("file is not a database") != std::string::npos);
+      CHECK(status.out.find("never_run") == std::string::npos);
+    }
+    CHECK(std::filesystem::file_size(state_dir + "/state.db") == 8192);
+  }
+  SECTION("a damaged pipelines table") {
+    world.InsertProducts(1, 10);
+    REQUIRE(world.RunSearchsync({"run", "--once"}).exit_code == 0);
+    int64_t root_page = 0;
+    int64_t page_size = 0;
+    {
+      sqlite3* db = nullptr;
+      REQUIRE(sqlite3_open((state_dir + "/state.db").c_str(), &db) == SQLITE_OK);
+      sqlite3_stmt* stmt = nullptr;
+      REQUIRE(sqlite3_prepare_v2(db,
+                                 "SELECT rootpage, (SELECT page_size FROM pragma_page_size()) "
+                                 "FROM sqlite_master WHERE name = 'pipelines'",
+                                 -1, &stmt, nullptr) == SQLITE_OK);
+      REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+      root_page = sqlite3_column_int64(stmt, 0);
+      page_size = sqlite3_column_int64(stmt, 1);
+      sqlite3_finalize(stmt);
+      sqlite3_close(db);
+    }
+    {
+      std::fstream file(state_dir + "/state.db", std::ios::in | std::ios::out | std::ios::binary);
+      file.seekp((root_page - 1) * page_size);
+      const std::string garbage(static_cast<size_t>(page_size), '\xff');
+      file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+    }
+    const CommandResult status = world.RunSearchsync({"status", "--json"});
+    CHECK(status.exit_code == 1);
+    CHECK(status.err.find("malformed") != std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace searchsync::test
