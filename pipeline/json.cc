@@ -1,12 +1,68 @@
 #include "pipeline/json.h"
 
+#include <simdjson.h>
+
 namespace searchsync {
+
+namespace {
+
+// The length of the valid UTF-8 sequence at the start of `text` (1 to 4), or 0 when it starts
+// with a byte that begins none (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF).
+size_t Utf8SequenceLength(std::string_view text) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  if (lead < 0x80) return 1;
+  size_t length = 0;
+  unsigned char min = 0x80;
+  unsigned char max = 0xBF;  // the second byte's range
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) min = 0xA0;  // overlong
+    if (lead == 0xED) max = 0x9F;  // surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) min = 0x90;  // overlong
+    if (lead == 0xF4) max = 0x8F;  // beyond U+10FFFF
+  } else {
+    return 0;
+  }
+  if (text.size() < length || byte(1) < min || byte(1) > max) return 0;
+  for (size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  }
+  return length;
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view text) {
+  return simdjson::validate_utf8(text.data(), text.size());
+}
+
+std::string DocumentIdProblem(std::string_view id) {
+  if (IsValidUtf8(id)) return "";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string bytes;
+  for (size_t i = 0; i < id.size() && i < 64; ++i) {
+    if (!bytes.empty()) bytes.push_back(' ');
+    bytes.push_back(kHex[static_cast<unsigned char>(id[i]) >> 4]);
+    bytes.push_back(kHex[static_cast<unsigned char>(id[i]) & 0xF]);
+  }
+  if (id.size() > 64) bytes += " ...";
+  return "the document id is not valid UTF-8 (bytes " + bytes +
+         "), and Typesense ids are UTF-8 text (a SQL_ASCII database?): fix the row, or "
+         "convert the key to UTF-8 in the source's query";
+}
 
 void AppendJsonString(std::string& out, std::string_view value) {
   static constexpr char kHex[] = "0123456789abcdef";
+  const bool valid = IsValidUtf8(value);
   out.reserve(out.size() + value.size() + 2);
   out.push_back('"');
-  for (const char c : value) {
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -20,8 +76,13 @@ void AppendJsonString(std::string& out, std::string_view value) {
           out += "\\u00";
           out.push_back(kHex[(c >> 4) & 0xF]);
           out.push_back(kHex[c & 0xF]);
-        } else {
+        } else if (valid || static_cast<unsigned char>(c) < 0x80) {
           out.push_back(c);
+        } else if (const size_t length = Utf8SequenceLength(value.substr(i)); length > 0) {
+          out.append(value.substr(i, length));
+          i += length - 1;
+        } else {
+          out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
         }
     }
   }

@@ -7,8 +7,15 @@
 namespace searchsync {
 
 // Appends `value` as a JSON string literal (quotes included), escaping `"`, `\` and control
-// characters. Bytes >= 0x80 pass through unchanged (input is expected to be UTF-8).
+// characters. Valid UTF-8 passes through unchanged; each byte that is not part of a valid UTF-8
+// sequence (Latin-1 text from a SQL_ASCII database) becomes U+FFFD, so the output is always
+// valid JSON: for Typesense, logs and `status --json` alike.
 void AppendJsonString(std::string& out, std::string_view value);
+
+bool IsValidUtf8(std::string_view text);
+
+// Why `id` cannot be a Typesense document id, naming the fix; "" when it can.
+std::string DocumentIdProblem(std::string_view id);
 
 inline std::string JsonString(std::string_view value) {
   std::string out;

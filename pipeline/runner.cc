@@ -572,6 +572,7 @@ void PipelineRunner::SourceLoop() {
     for (Event& event : events) {
       const uint64_t seq = tracker_.Register(event.position);
       registered_ = seq;
+      if (event.dead_letter_reason.empty()) event.dead_letter_reason = DocumentIdProblem(event.id);
       if (!event.dead_letter_reason.empty()) {
         DeadLetter(event, event.dead_letter_reason);
         tracker_.Ack(seq);
@@ -791,6 +792,7 @@ Result<FullReadStats> PipelineRunner::FullRead(Source& full_read, Sink& target,
     batch.events.reserve(polled->size());
     for (Event& event : *polled) {
       if (event.op != Op::kUpsert) continue;  // what is gone is simply not written
+      if (event.dead_letter_reason.empty()) event.dead_letter_reason = DocumentIdProblem(event.id);
       if (!event.dead_letter_reason.empty()) {
         DeadLetter(event, event.dead_letter_reason);
         ++stats.rejected;

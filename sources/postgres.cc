@@ -708,19 +708,31 @@ const std::span<const KeySpec> kPostgresKeys = kPostgresKeyTable;
 // ---- Pure helpers -----------------------------------------------------------------------------
 
 std::string EncodePostgresCursor(const PostgresCursor& cursor) {
+  // A part that is not UTF-8 (a key in a SQL_ASCII database) has no JSON string that holds it
+  // exactly: it is written as {"hex":"..."}, so the cursor stays JSON and resumes where it was.
+  const auto append_part = [](std::string& out, const std::string& part) {
+    if (IsValidUtf8(part)) return AppendJsonString(out, part);
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += "{\"hex\":\"";
+    for (const char c : part) {
+      out.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
+      out.push_back(kHex[static_cast<unsigned char>(c) & 0xF]);
+    }
+    out += "\"}";
+  };
   std::string out = "{\"rows\":[";
   for (size_t part_idx = 0; part_idx < cursor.rows.size(); ++part_idx) {
     if (part_idx > 0) out.push_back(',');
     if (part_idx == 0 && cursor.rows_updated_at_null) {
       out += "null";
     } else {
-      AppendJsonString(out, cursor.rows[part_idx]);
+      append_part(out, cursor.rows[part_idx]);
     }
   }
   out += "],\"tombstones\":[";
   for (size_t part_idx = 0; part_idx < cursor.tombstones.size(); ++part_idx) {
     if (part_idx > 0) out.push_back(',');
-    AppendJsonString(out, cursor.tombstones[part_idx]);
+    append_part(out, cursor.tombstones[part_idx]);
   }
   out += "]}";
   return out;
@@ -760,8 +772,23 @@ Result<PostgresCursor> DecodePostgresCursor(std::string_view token) {
         continue;
       }
       std::string_view text;
-      if (item.get_string().get(text) != simdjson::SUCCESS) return bad("not a string");
-      target->emplace_back(text);
+      if (item.get_string().get(text) == simdjson::SUCCESS) {
+        target->emplace_back(text);
+        continue;
+      }
+      std::string_view hex;
+      if (item["hex"].get_string().get(hex) != simdjson::SUCCESS || hex.size() % 2 != 0) {
+        return bad("not a string");
+      }
+      std::string& bytes = target->emplace_back();
+      for (size_t at = 0; at < hex.size(); at += 2) {
+        unsigned value = 0;
+        if (std::from_chars(hex.data() + at, hex.data() + at + 2, value, 16).ptr !=
+            hex.data() + at + 2) {
+          return bad("bad hex");
+        }
+        bytes.push_back(static_cast<char>(value));
+      }
     }
   }
   return cursor;

@@ -23,7 +23,9 @@
 // "rows" is the (updated_at, pk...) of the last row read, "tombstones" the (deleted_at, id) of the
 // last tombstone read, each in PostgreSQL's text form (session TimeZone UTC, DateStyle ISO; a
 // `timestamp` column's value as written, without an offset); an empty list means "from the
-// beginning".
+// beginning". A part that is not valid UTF-8 (a key in a SQL_ASCII database) is written
+// {"hex":"636166e9"} so the checkpoint stays JSON; the row itself is dead-lettered (a Typesense
+// id must be UTF-8), and the pipeline goes on past it.
 //
 // Requirements on the database: updated_at is a timestamptz, or a timestamp written in the
 // server's TimeZone (now(), a trigger) or in updated_at_time_zone, that every write sets; an

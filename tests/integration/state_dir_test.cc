@@ -1,11 +1,14 @@
-// End-to-end: the state directory damaged or deleted under the searchsync binary.
+// End-to-end: the state directory damaged or deleted under the searchsync binary, and keys that
+// are not UTF-8 (a SQL_ASCII database) passing through checkpoints, status and logs.
 
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
+#include "pipeline/json.h"
 #include "pipeline/state_store.h"
 #include "tests/integration/sync_fixture.h"
 
@@ -95,6 +98,72 @@ TEST_CASE("status only reads the state store and fails on one it cannot read",
     CHECK(status.exit_code == 1);
     CHECK(status.err.find("malformed") != std::string::npos);
   }
+}
+
+// The lines of `text` that are not valid UTF-8, or look like JSON objects and are not.
+std::vector<std::string> BadJsonLines(const std::string& text) {
+  std::vector<std::string> bad;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (!IsValidUtf8(line) || (line.starts_with("{") && !nlohmann::json::accept(line))) {
+      bad.push_back(line);
+    }
+  }
+  return bad;
+}
+
+TEST_CASE(
+    "A key that is not UTF-8 (SQL_ASCII) is dead-lettered; checkpoints, restarts, status "
+    "and logs stay valid",
+    "[integration][state]") {
+  SyncFixture world({.pg_encoding = "SQL_ASCII"});
+  world.CreateProductsTable();
+  world.InsertProducts(1, 5);
+  // Latin-1 bytes, as a SQL_ASCII database takes them: 'caf\xe9' is no UTF-8 string.
+  world.Exec(
+      "INSERT INTO products (id, name, price, tags, popularity) VALUES "
+      "(E'caf\\351', 'coffee', 1, ARRAY['x'], 1)");
+  world.WriteProductsConfig();
+
+  // The bad row is the last one read: the checkpoint must hold its key exactly.
+  const CommandResult first = world.RunSearchsync({"run", "--once", "--log-format", "json"});
+  INFO(first.err);
+  CHECK(first.exit_code == 1);  // a document was dead-lettered in this run
+  CHECK(BadJsonLines(first.err) == std::vector<std::string>{});
+  CHECK(first.err.find("not valid UTF-8 (bytes 63 61 66 e9)") != std::string::npos);
+  CHECK(world.IndexDocuments().size() == 5);
+  {
+    auto store = std::move(StateStore::Open(world.dir() / "state").value());
+    const PipelineState state = store->Load("products").value();
+    INFO(state.checkpoint.token);
+    CHECK(IsValidUtf8(state.checkpoint.token));
+    CHECK(nlohmann::json::accept(state.checkpoint.token));
+    CHECK(state.checkpoint.token.find("{\"hex\":\"636166e9\"}") != std::string::npos);
+    const auto letters = store->ListDeadLetters("products", 10).value();
+    REQUIRE(letters.size() == 1);
+    CHECK(letters[0].document_id == "caf\xe9");
+    CHECK(letters[0].error.find("not valid UTF-8") != std::string::npos);
+  }
+
+  const CommandResult status = world.RunSearchsync({"status", "--json"});
+  INFO(status.err);
+  CHECK(status.exit_code == 0);
+  CHECK(BadJsonLines(status.out) == std::vector<std::string>{});
+
+  // A restart resumes after the bad row: the new rows come in, it is not read again. A text
+  // value that is not UTF-8 is indexed with U+FFFD for each bad byte.
+  world.InsertProducts(6, 5);
+  world.Exec("UPDATE products SET name = E'cr\\350me' WHERE id = 'p-6'");
+  const CommandResult second = world.RunSearchsync({"run", "--once", "--log-format", "json"});
+  INFO(second.err);
+  CHECK(second.exit_code == 0);
+  CHECK(BadJsonLines(second.err) == std::vector<std::string>{});
+  const auto documents = world.IndexDocuments();
+  CHECK(documents.size() == 10);
+  REQUIRE(documents.count("p-6"));
+  CHECK(documents.at("p-6")["name"] == "cr\xEF\xBF\xBDme");
+  auto store = std::move(StateStore::Open(world.dir() / "state").value());
+  CHECK(store->CountDeadLetters("products").value() == 1);
 }
 
 }  // namespace

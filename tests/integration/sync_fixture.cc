@@ -15,7 +15,8 @@ namespace searchsync::test {
 using namespace std::chrono_literals;
 
 SyncFixture::SyncFixture(SyncFixtureOptions options) : options_(options) {
-  auto pg = PostgresServer::Start({.time_zone = options_.pg_time_zone});
+  auto pg = PostgresServer::Start(
+      {.time_zone = options_.pg_time_zone, .encoding = options_.pg_encoding});
   if (!pg.ok()) FAIL("postgres: " << pg.status().message());
   pg_ = std::move(*pg);
   typesense_ = std::make_unique<TypesenseServer>(

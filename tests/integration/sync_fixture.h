@@ -33,6 +33,7 @@ struct SyncFixtureOptions {
   bool discard = false;  // Typesense test server in benchmark mode
   std::string api_key = "test-key";
   std::string pg_time_zone = "UTC";  // the PostgreSQL server's TimeZone
+  std::string pg_encoding;  // see PostgresServerOptions::encoding
 };
 
 class SyncFixture {

@@ -32,6 +32,8 @@ struct PostgresServerOptions {
   std::string database = "searchsync_test";
   // The server's TimeZone: what now() writes into `timestamp` columns, e.g. "Asia/Tokyo".
   std::string time_zone = "UTC";
+  // Non-empty: `database` is created with this encoding (e.g. "SQL_ASCII") and the C locale.
+  std::string encoding;
   // Extra `-c name=value` server settings, e.g. "max_connections=50".
   std::vector<std::string> settings;
   std::chrono::milliseconds start_timeout = 60s;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/json.h"
 #include "sources/postgres.h"
 
 namespace searchsync {
@@ -126,6 +127,26 @@ TEST_CASE("Checkpoint cursors round-trip through their JSON token", "[postgres]"
   CHECK(start->rows.empty());
   CHECK(start->tombstones.empty());
   CHECK(EncodePostgresCursor({}) == R"({"rows":[],"tombstones":[]})");
+}
+
+TEST_CASE("Checkpoint cursor parts that are not UTF-8 round-trip as hex, the token stays JSON",
+          "[postgres]") {
+  // Keys from a SQL_ASCII database: Latin-1 bytes, a lone continuation byte, a truncated
+  // sequence, an encoded surrogate.
+  const PostgresCursor cursor{.rows = {"2026-11-21 05:00:00+00", "caf\xe9", "\x80"},
+                              .tombstones = {"2026-11-21 04:00:00+00", "a\xe2\x82|\xed\xa0\x80"}};
+  const std::string token = EncodePostgresCursor(cursor);
+  CHECK(token == R"({"rows":["2026-11-21 05:00:00+00",{"hex":"636166e9"},{"hex":"80"}],)"
+                 R"("tombstones":["2026-11-21 04:00:00+00",{"hex":"61e2827ceda080"}]})");
+  CHECK(IsValidUtf8(token));
+  const Result<PostgresCursor> decoded = DecodePostgresCursor(token);
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == cursor);
+  for (const std::string bad : {R"({"rows":[{"hex":"6"}]})", R"({"rows":[{"hex":"zz"}]})",
+                                R"({"rows":[{"text":"61"}]})"}) {
+    INFO(bad);
+    CHECK(DecodePostgresCursor(bad).status().code() == StatusCode::kInvalidArgument);
+  }
 }
 
 TEST_CASE("Foreign checkpoint tokens are refused as invalid", "[postgres]") {

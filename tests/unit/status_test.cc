@@ -1,7 +1,8 @@
+#include "pipeline/status.h"
+
 #include <catch2/catch.hpp>
 
 #include "pipeline/json.h"
-#include "pipeline/status.h"
 
 namespace searchsync {
 
@@ -19,6 +20,35 @@ TEST_CASE("JsonString escapes quotes, backslashes and control characters", "[jso
   CHECK(JsonString("a\"b\\c") == R"("a\"b\\c")");
   CHECK(JsonString("line\nnext\x01") == R"("line\nnext\u0001")");
   CHECK(JsonString("ü-1") == "\"ü-1\"");
+}
+
+TEST_CASE("JsonString always writes valid UTF-8: each invalid byte becomes U+FFFD", "[json]") {
+  const std::string kReplacement = "\xEF\xBF\xBD";
+  struct Case {
+    std::string in, out;
+  };
+  for (const Case& c : {
+           Case{"caf\xe9", "caf" + kReplacement},  // Latin-1
+           Case{"\xe9t\xe9 \xe2\x82\xac", kReplacement + "t" + kReplacement + " €"},
+           Case{"a\xe2\x82", "a" + kReplacement + kReplacement},              // truncated sequence
+           Case{"\xc0\xaf", kReplacement + kReplacement},                     // overlong '/'
+           Case{"\xed\xa0\x80", kReplacement + kReplacement + kReplacement},  // surrogate
+           Case{"\xf4\x90\x80\x80", kReplacement + kReplacement + kReplacement + kReplacement},
+           Case{"\xf0\x9f\x98\x80\xff\"", "😀" + kReplacement + "\\\""},
+       }) {
+    INFO(c.in);
+    CHECK(JsonString(c.in) == "\"" + c.out + "\"");
+    CHECK(IsValidUtf8(JsonString(c.in)));
+  }
+  CHECK(IsValidUtf8("ü 😀"));
+  CHECK_FALSE(IsValidUtf8("caf\xe9"));
+}
+
+TEST_CASE("A document id that is not UTF-8 has a problem that names its bytes", "[json]") {
+  CHECK(DocumentIdProblem("café").empty());
+  const std::string problem = DocumentIdProblem("caf\xe9");
+  CHECK(problem.find("not valid UTF-8 (bytes 63 61 66 e9)") != std::string::npos);
+  CHECK(IsValidUtf8(problem));
 }
 
 }  // namespace searchsync
