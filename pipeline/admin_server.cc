@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 
 #include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
 
@@ -20,9 +22,7 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view kComponent = "admin";
 
-std::string MessageJson(std::string_view message) {
-  return "{\"message\":" + JsonString(message) + "}";
-}
+std::string MessageJson(std::string_view message) { return DumpJson({{"message", message}}); }
 
 void Reply(httplib::Response& response, int status, const std::string& json) {
   response.status = status;
@@ -66,6 +66,22 @@ std::string AllowedMethod(const std::string& path) {
 
 double Seconds(Millis value) { return static_cast<double>(value.count()) / 1000.0; }
 
+// `seconds` rounded to whole milliseconds, so JSON shows 1.234 rather than 1.2340000000000002.
+double Milliseconds(double seconds) { return std::round(seconds * 1000.0) / 1000.0; }
+
+nlohmann::ordered_json ReindexProgressJson(const ReindexProgress& progress) {
+  return {{"id", progress.id},
+          {"pipeline", progress.pipeline},
+          {"state", progress.state},
+          {"phase", progress.phase},
+          {"collection", progress.collection},
+          {"rows_written", progress.rows_written},
+          {"rows_expected", progress.rows_expected},
+          {"started_unix_ms", progress.started_unix_ms},
+          {"finished_unix_ms", progress.finished_unix_ms},
+          {"error", progress.error}};
+}
+
 std::string FormatSeconds(double seconds) {
   char buffer[32];
   std::snprintf(buffer, sizeof(buffer), "%.3f", seconds);
@@ -92,22 +108,11 @@ bool IsLoopbackHost(std::string_view host) {
   return false;
 }
 
-std::string ReindexProgressJson(const ReindexProgress& progress) {
-  return "{\"id\":" + JsonString(progress.id) + ",\"pipeline\":" + JsonString(progress.pipeline) +
-         ",\"state\":" + JsonString(progress.state) + ",\"phase\":" + JsonString(progress.phase) +
-         ",\"collection\":" + JsonString(progress.collection) +
-         ",\"rows_written\":" + std::to_string(progress.rows_written) +
-         ",\"rows_expected\":" + std::to_string(progress.rows_expected) +
-         ",\"started_unix_ms\":" + std::to_string(progress.started_unix_ms) +
-         ",\"finished_unix_ms\":" + std::to_string(progress.finished_unix_ms) +
-         ",\"error\":" + JsonString(progress.error) + "}";
-}
-
 HealthReport RenderHealth(const std::vector<PipelineSnapshot>& pipelines, Millis unhealthy_after) {
-  std::string failing;
+  nlohmann::ordered_json failing = nlohmann::ordered_json::array();
   for (const PipelineSnapshot& pipeline : pipelines) {
     std::string reason;
-    if (pipeline.state == "failed") {
+    if (pipeline.state == RunState::kFailed) {
       reason = pipeline.last_error.empty() ? "failed" : pipeline.last_error;
     } else if (pipeline.retrying_for > unhealthy_after) {
       reason = "retrying for " + FormatSeconds(Seconds(pipeline.retrying_for)) +
@@ -115,46 +120,43 @@ HealthReport RenderHealth(const std::vector<PipelineSnapshot>& pipelines, Millis
     } else {
       continue;
     }
-    if (!failing.empty()) failing += ",";
-    failing += "{\"name\":" + JsonString(pipeline.name) + ",\"state\":" +
-               JsonString(pipeline.state) + ",\"reason\":" + JsonString(reason) + "}";
+    failing.push_back(
+        {{"name", pipeline.name}, {"state", RunStateName(pipeline.state)}, {"reason", reason}});
   }
   if (pipelines.empty()) {
-    failing = "{\"name\":\"\",\"state\":\"\",\"reason\":\"no pipeline is running\"}";
+    failing.push_back({{"name", ""}, {"state", ""}, {"reason", "no pipeline is running"}});
   }
-  if (failing.empty()) return {.ok = true, .json = "{\"status\":\"ok\"}"};
-  return {.ok = false, .json = "{\"status\":\"failing\",\"failing\":[" + failing + "]}"};
+  if (failing.empty()) return {.ok = true, .json = DumpJson({{"status", "ok"}})};
+  return {.ok = false, .json = DumpJson({{"status", "failing"}, {"failing", std::move(failing)}})};
 }
 
 std::string RenderStatusJson(const std::vector<PipelineSnapshot>& pipelines,
                              const AdminHandlers& handlers) {
-  std::string out = "{\"pipelines\":[";
-  for (size_t i = 0; i < pipelines.size(); ++i) {
-    const PipelineSnapshot& pipeline = pipelines[i];
-    if (i > 0) out += ",";
-    out += "{\"name\":" + JsonString(pipeline.name) + ",\"state\":" + JsonString(pipeline.state) +
-           ",\"checkpoint\":" + JsonString(pipeline.checkpoint) +
-           ",\"lag_seconds\":" + FormatSeconds(pipeline.lag_seconds) +
-           ",\"events_read\":" + std::to_string(pipeline.counters.events_read) +
-           ",\"events_acked\":" + std::to_string(pipeline.counters.events_acked) +
-           ",\"dead_lettered\":" + std::to_string(pipeline.counters.dead_lettered) +
-           ",\"batches\":" + std::to_string(pipeline.batches) +
-           ",\"retries\":" + std::to_string(pipeline.retries) +
-           ",\"queue_events\":" + std::to_string(pipeline.queue_events) +
-           ",\"in_flight\":" + std::to_string(pipeline.in_flight) +
-           ",\"retrying_for_seconds\":" + FormatSeconds(Seconds(pipeline.retrying_for)) +
-           ",\"last_error\":" + JsonString(pipeline.last_error);
+  nlohmann::ordered_json rendered = nlohmann::ordered_json::array();
+  for (const PipelineSnapshot& pipeline : pipelines) {
+    nlohmann::ordered_json entry = {{"name", pipeline.name},
+                                    {"state", RunStateName(pipeline.state)},
+                                    {"checkpoint", pipeline.checkpoint},
+                                    {"lag_seconds", Milliseconds(pipeline.lag_seconds)},
+                                    {"events_read", pipeline.counters.events_read},
+                                    {"events_acked", pipeline.counters.events_acked},
+                                    {"dead_lettered", pipeline.counters.dead_lettered},
+                                    {"batches", pipeline.batches},
+                                    {"retries", pipeline.retries},
+                                    {"queue_events", pipeline.queue_events},
+                                    {"in_flight", pipeline.in_flight},
+                                    {"retrying_for_seconds", Seconds(pipeline.retrying_for)},
+                                    {"last_error", pipeline.last_error}};
     std::optional<ReindexProgress> reindex;
     if (handlers.reindex_progress) reindex = handlers.reindex_progress(pipeline.name);
-    out += ",\"reindex\":" + (reindex ? ReindexProgressJson(*reindex) : std::string("null"));
+    entry["reindex"] = reindex ? ReindexProgressJson(*reindex) : nlohmann::ordered_json();
     if (handlers.next_reindex) {
       const std::optional<WallTime> next = handlers.next_reindex(pipeline.name);
-      out += ",\"next_reindex\":" + (next ? JsonString(FormatLocalTime(*next)) : "null");
+      entry["next_reindex"] = next ? nlohmann::ordered_json(FormatLocalTime(*next)) : nullptr;
     }
-    out += "}";
+    rendered.push_back(std::move(entry));
   }
-  out += "]}";
-  return out;
+  return DumpJson({{"pipelines", std::move(rendered)}});
 }
 
 std::string RenderMetrics(const std::vector<PipelineSnapshot>& pipelines,
@@ -212,8 +214,8 @@ std::string RenderMetrics(const std::vector<PipelineSnapshot>& pipelines,
              "1 for the pipeline's current state (starting, running, caught_up, retrying, "
              "stopping, stopped, failed).");
   for (const PipelineSnapshot& p : pipelines) {
-    out.Sample("searchsync_pipeline_state", {{"pipeline", p.name}, {"state", p.state}},
-               uint64_t{1});
+    out.Sample("searchsync_pipeline_state",
+               {{"pipeline", p.name}, {"state", std::string(RunStateName(p.state))}}, uint64_t{1});
   }
 
   const auto backups = ScheduledBackups().Snapshot();
@@ -409,7 +411,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::Start(AdminServerOptions optio
                   Log(LogLevel::kInfo, kComponent,
                       "reindex of pipeline=" + pipeline + " requested over the admin API, id=" +
                           *id);
-                  return Reply(response, 202, "{\"id\":" + JsonString(*id) + "}");
+                  return Reply(response, 202, DumpJson({{"id", *id}}));
                 }
                 const Status& status = id.status();
                 const int code = status.code() == StatusCode::kNotFound             ? 404

@@ -82,8 +82,6 @@ std::string RenderStatusJson(const std::vector<PipelineSnapshot>& pipelines,
                              const AdminHandlers& handlers);
 std::string RenderMetrics(const std::vector<PipelineSnapshot>& pipelines,
                           const AdminHandlers& handlers);
-// The JSON object of one reindex's progress.
-std::string ReindexProgressJson(const ReindexProgress& progress);
 
 // Whether `host` (of host:port) is a loopback IP literal (127.0.0.0/8, ::1, [::1]) or
 // `localhost`. Names are not resolved: any other name is not loopback.

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -217,7 +218,7 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
               " events read but not acknowledged by Typesense; they are read again on the next "
               "start");
       exit_code = std::max(exit_code, kExitRuntime);
-    } else if (once && snapshot.state != "caught_up") {
+    } else if (once && snapshot.state != RunState::kCaughtUp) {
       Log(LogLevel::kError, component,
           "stopped before catching up; the next run goes on from checkpoint " +
               JsonString(snapshot.checkpoint));
@@ -227,7 +228,8 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
       Log(LogLevel::kError, component,
           std::to_string(snapshot.dead_lettered_this_run) +
               " document(s) were rejected and stored in the dead-letter store; see `searchsync "
-              "status -c " + flags.config_file + "`");
+              "dead-letters -c " +
+              flags.config_file + " " + snapshot.name + "`");
       exit_code = std::max(exit_code, kExitRuntime);
     }
   }
@@ -300,34 +302,32 @@ int PrintStatus(const CommonFlags& flags, bool json) {
       std::fprintf(stderr, "%s\n", row.status().message().c_str());
       return kExitRuntime;
     }
-    if (row->state.empty()) row->state = "never_run";
     rows.push_back(std::move(*row));
   }
   if (json) {
-    std::string out = "{\"pipelines\":[";
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const PipelineState& row = rows[i];
-      if (i) out += ",";
-      out += "{\"name\":" + JsonString(row.pipeline) + ",\"state\":" + JsonString(row.state) +
-             ",\"checkpoint\":" + JsonString(row.checkpoint.token) +
-             ",\"events_read\":" + std::to_string(row.counters.events_read) +
-             ",\"events_acked\":" + std::to_string(row.counters.events_acked) +
-             ",\"dead_lettered\":" + std::to_string(row.counters.dead_lettered) +
-             ",\"last_error\":" + JsonString(row.last_error) +
-             ",\"updated_at\":" + JsonString(row.updated_at) + "}";
+    nlohmann::ordered_json pipelines = nlohmann::ordered_json::array();
+    for (const PipelineState& row : rows) {
+      pipelines.push_back({{"name", row.pipeline},
+                           {"state", RunStateName(row.state)},
+                           {"checkpoint", row.checkpoint.token},
+                           {"events_read", row.counters.events_read},
+                           {"events_acked", row.counters.events_acked},
+                           {"dead_lettered", row.counters.dead_lettered},
+                           {"last_error", row.last_error},
+                           {"updated_at", row.updated_at}});
     }
-    out += "]}\n";
-    std::fputs(out.c_str(), stdout);
+    std::printf("%s\n", DumpJson({{"pipelines", std::move(pipelines)}}).c_str());
     return kExitOk;
   }
   std::printf("%-20s %-10s %12s %12s %13s  %-20s %s\n", "PIPELINE", "STATE", "READ", "ACKED",
               "DEAD-LETTERED", "UPDATED", "LAST ERROR");
   for (const PipelineState& row : rows) {
     std::printf("%-20s %-10s %12llu %12llu %13llu  %-20s %s\n", row.pipeline.c_str(),
-                row.state.c_str(), static_cast<unsigned long long>(row.counters.events_read),
+                std::string(RunStateName(row.state)).c_str(),
+                static_cast<unsigned long long>(row.counters.events_read),
                 static_cast<unsigned long long>(row.counters.events_acked),
-                static_cast<unsigned long long>(row.counters.dead_lettered),
-                row.updated_at.c_str(), row.last_error.c_str());
+                static_cast<unsigned long long>(row.counters.dead_lettered), row.updated_at.c_str(),
+                row.last_error.c_str());
   }
   for (const PipelineState& row : rows) {
     if (!row.checkpoint.empty()) {
@@ -344,6 +344,93 @@ const PipelineConfig* FindPipeline(const Config& config, const std::string& name
   }
   std::fprintf(stderr, "%s: no pipeline named '%s'\n", config.file.c_str(), name.c_str());
   return nullptr;
+}
+
+// `text` on one line: line breaks and other control characters escaped as in JSON (`\n`),
+// everything else as it is (a document stays readable JSON).
+std::string OneLine(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (byte < 0x20 || byte == 0x7F) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\u%04x", byte);
+      out += escaped;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Every dead letter of one pipeline, oldest first, read from the store a page at a time so
+// memory stays bounded however many there are. Text: one block per letter; --json: one object.
+int PrintDeadLetters(const CommonFlags& flags, const std::string& pipeline_name, bool json) {
+  std::optional<Config> config = LoadOrReport(flags.config_file);
+  if (!config) return kExitUsage;
+  if (FindPipeline(*config, pipeline_name) == nullptr) return kExitUsage;
+  // Only reads, like `status`: safe beside a running daemon.
+  Result<std::unique_ptr<StateStore>> state = StateStore::OpenReadOnly(config->state.path);
+  if (!state.ok()) {
+    std::fprintf(stderr, "%s\n", state.status().message().c_str());
+    return kExitRuntime;
+  }
+  constexpr int kPage = 1000;
+  uint64_t count = 0;
+  if (json) std::printf("{\"pipeline\":%s,\"dead_letters\":[", DumpJson(pipeline_name).c_str());
+  for (int64_t after_seq = 0; *state != nullptr;) {
+    Result<std::vector<DeadLetter>> page =
+        (*state)->ListDeadLetters(pipeline_name, kPage, after_seq);
+    if (!page.ok()) {
+      if (json) std::printf("\n");
+      std::fprintf(stderr, "%s\n", page.status().message().c_str());
+      return kExitRuntime;
+    }
+    for (const DeadLetter& letter : *page) {
+      if (json) {
+        // The input as it was stored: a JSON document (null for a delete), or its text when
+        // it does not parse.
+        nlohmann::ordered_json input = nullptr;
+        if (!letter.document.empty()) {
+          input =
+              nlohmann::ordered_json::parse(letter.document, nullptr, /*allow_exceptions=*/false);
+          if (input.is_discarded()) input = letter.document;
+        }
+        std::printf("%s%s", count == 0 ? "" : ",",
+                    DumpJson({{"id", letter.document_id},
+                              {"operation", letter.operation},
+                              {"error", letter.error},
+                              {"time", letter.created_at},
+                              {"position", letter.position},
+                              {"input", std::move(input)}})
+                        .c_str());
+      } else {
+        std::printf("%s  %s  id=%s  position=%s\n  error: %s\n", letter.created_at.c_str(),
+                    letter.operation.c_str(), JsonString(letter.document_id).c_str(),
+                    OneLine(letter.position).c_str(), OneLine(letter.error).c_str());
+        if (!letter.document.empty()) {
+          std::printf("  input: %s\n", OneLine(letter.document).c_str());
+        }
+      }
+      ++count;
+    }
+    if (page->size() < static_cast<size_t>(kPage)) break;
+    after_seq = page->back().seq;
+  }
+  if (json) {
+    std::printf("],\"count\":%llu}\n", static_cast<unsigned long long>(count));
+  } else {
+    std::printf("%llu dead letter(s) in pipeline %s\n", static_cast<unsigned long long>(count),
+                pipeline_name.c_str());
+  }
+  return kExitOk;
 }
 
 // A backup location from the command line, or else the pipeline's backup.to; empty (after
@@ -482,6 +569,13 @@ int RunCli(int argc, char** argv) {
                     "follow the reindex to its end (a progress bar on a terminal); exit 0 "
                     "when the alias moved");
 
+  std::string dead_letters_pipeline;
+  CLI::App* dead_letters = app.add_subcommand(
+      "dead-letters", "list what Typesense or a transform refused, and why (oldest first)");
+  add_common(dead_letters);
+  dead_letters->add_option("pipeline", dead_letters_pipeline, "pipeline name")->required();
+  dead_letters->add_flag("--json", json, "machine-readable output");
+
   std::string snapshot_path;
   CLI::App* snapshot = app.add_subcommand("snapshot", "take a Typesense server-side snapshot");
   add_common(snapshot);
@@ -545,6 +639,7 @@ int RunCli(int argc, char** argv) {
     return Check(flags, reference);
   }
   if (status->parsed()) return PrintStatus(flags, json);
+  if (dead_letters->parsed()) return PrintDeadLetters(flags, dead_letters_pipeline, json);
   if (snapshot->parsed()) return Snapshot(flags, snapshot_path);
   if (backup->parsed()) return Backup(flags, backup_pipeline, backup_to);
   if (restore->parsed()) return Restore(flags, restore_pipeline, restore_from, restore_options);

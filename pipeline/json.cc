@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <nlohmann/json.hpp>
+
 namespace searchsync {
 
 namespace {
@@ -35,7 +37,45 @@ size_t Utf8SequenceLength(std::string_view text) {
   return length;
 }
 
+// `text` with each byte that is not part of a valid UTF-8 sequence replaced by U+FFFD.
+std::string ReplaceInvalidUtf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 8);
+  for (size_t i = 0; i < text.size();) {
+    if (const size_t length = Utf8SequenceLength(text.substr(i)); length > 0) {
+      out.append(text.substr(i, length));
+      i += length;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+      ++i;
+    }
+  }
+  return out;
+}
+
+// Makes every string and key of `value` valid UTF-8, so dumping it cannot throw.
+void ReplaceInvalidUtf8(nlohmann::ordered_json& value) {
+  if (value.is_string()) {
+    auto& text = value.get_ref<std::string&>();
+    if (!IsValidUtf8(text)) text = ReplaceInvalidUtf8(text);
+  } else if (value.is_array()) {
+    for (auto& element : value) ReplaceInvalidUtf8(element);
+  } else if (value.is_object()) {
+    nlohmann::ordered_json valid = nlohmann::ordered_json::object();
+    for (auto& [key, element] : value.items()) {
+      ReplaceInvalidUtf8(element);
+      valid[IsValidUtf8(key) ? key : ReplaceInvalidUtf8(key)] = std::move(element);
+    }
+    value = std::move(valid);
+  }
+}
+
 }  // namespace
+
+std::string DumpJson(nlohmann::ordered_json value) {
+  ReplaceInvalidUtf8(value);
+  return value.dump();
+}
 
 bool IsValidUtf8(std::string_view text) {
   return simdjson::validate_utf8(text.data(), text.size());

@@ -1,6 +1,9 @@
 #pragma once
 // Small JSON writing helpers shared by sources, transforms and sinks. Parsing uses simdjson.
+// What the product prints or serves (status, admin API, JSON logs) is built as an
+// nlohmann::ordered_json (fields stay in the order they are set) and written by DumpJson.
 
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 
@@ -13,6 +16,10 @@ namespace searchsync {
 void AppendJsonString(std::string& out, std::string_view value);
 
 bool IsValidUtf8(std::string_view text);
+
+// `value` on one line, without a trailing newline. As in AppendJsonString, each byte of a
+// string (or key) that is not part of a valid UTF-8 sequence becomes U+FFFD.
+std::string DumpJson(nlohmann::ordered_json value);
 
 // Why `id` cannot be a Typesense document id, naming the fix; "" when it can.
 std::string DocumentIdProblem(std::string_view id);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "pipeline/json.h"
@@ -51,11 +52,11 @@ void Log(LogLevel level, std::string_view component, std::string_view message) {
   if (!LogEnabled(level)) return;
   std::string line;
   if (g_format == LogFormat::kJson) {
-    line = "{\"ts\":\"" + Timestamp() + "\",\"level\":\"" + LevelName(level) + "\",\"component\":";
-    AppendJsonString(line, component);
-    line += ",\"msg\":";
-    AppendJsonString(line, message);
-    line += "}\n";
+    line = DumpJson({{"ts", Timestamp()},
+                     {"level", LevelName(level)},
+                     {"component", component},
+                     {"msg", message}}) +
+           "\n";
   } else {
     line = Timestamp() + " " + LevelName(level) + " [" + std::string(component) + "] " +
            std::string(message) + "\n";

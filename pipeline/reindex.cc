@@ -208,7 +208,7 @@ Status ReindexCoordinator::Reindex(Job& job) {
   };
 
   // The live runner prepares its sink first (on a first start that creates the alias).
-  while (runner.Snapshot().state == "starting") {
+  while (runner.Snapshot().state == RunState::kStarting) {
     if (job.cancel) return Cancelled("cancelled");
     std::this_thread::sleep_for(20ms);
   }
@@ -391,7 +391,7 @@ Status RunStandaloneReindex(const Config& config, const std::string& pipeline,
           }
           break;
         }
-        if (runner.Snapshot().state == "failed") {
+        if (runner.Snapshot().state == RunState::kFailed) {
           coordinator.CancelAll();
           continue;
         }

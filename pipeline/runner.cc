@@ -245,9 +245,9 @@ void PipelineRunner::Recovered(std::atomic<int64_t>& failing_since_ms) {
   if (failure_.ok()) last_error_.clear();  // a failure's error stays
 }
 
-void PipelineRunner::SetState(const char* state) {
+void PipelineRunner::SetState(RunState state) {
   std::lock_guard lock(status_mutex_);
-  if (state_name_ != "failed") state_name_ = state;
+  if (run_state_ != RunState::kFailed) run_state_ = state;
 }
 
 bool PipelineRunner::Failed() const {
@@ -260,7 +260,7 @@ void PipelineRunner::Fail(const Status& status) {
     std::lock_guard lock(status_mutex_);
     if (!failure_.ok()) return;
     failure_ = status;
-    state_name_ = "failed";
+    run_state_ = RunState::kFailed;
     last_error_ = status.message();
   }
   Log(LogLevel::kError, component_, "pipeline stopped: " + status.message());
@@ -287,7 +287,7 @@ PipelineSnapshot PipelineRunner::Snapshot() const {
   PipelineSnapshot snapshot{.name = config_.name};
   {
     std::lock_guard lock(status_mutex_);
-    snapshot.state = state_name_;
+    snapshot.state = run_state_;
     snapshot.last_error = last_error_;
   }
   snapshot.dead_lettered_this_run = dead_lettered_;
@@ -306,7 +306,9 @@ PipelineSnapshot PipelineRunner::Snapshot() const {
   if (failing_since_ms != 0) {
     snapshot.retrying_for = std::max(Millis(0), SteadyMillis(now) - Millis(failing_since_ms));
     // Caught up or not, a pipeline whose sink or source keeps failing is retrying.
-    if (snapshot.state == "running" || snapshot.state == "caught_up") snapshot.state = "retrying";
+    if (snapshot.state == RunState::kRunning || snapshot.state == RunState::kCaughtUp) {
+      snapshot.state = RunState::kRetrying;
+    }
   }
   {
     std::lock_guard lock(persist_mutex_);
@@ -318,7 +320,7 @@ PipelineSnapshot PipelineRunner::Snapshot() const {
   return snapshot;
 }
 
-void PipelineRunner::PersistProgress(const char* state) {
+void PipelineRunner::PersistProgress(RunState state) {
   std::lock_guard lock(persist_mutex_);
   if (std::optional<AckTracker::Prefix> advanced = tracker_.TakeAdvanced()) {
     persisted_ = std::move(advanced->position);
@@ -378,7 +380,7 @@ void PipelineRunner::Acknowledge(const PendingBatch& pending, const WriteReport&
   }
   for (uint64_t seq : pending.seqs) tracker_.Ack(seq);
   acked_ += pending.seqs.size();
-  PersistProgress("running");
+  PersistProgress(RunState::kRunning);
 }
 
 void PipelineRunner::WriteWithRetry(Lane& lane, PendingBatch& pending) {
@@ -557,7 +559,7 @@ void PipelineRunner::SourceLoop() {
         source_caught_up_ = true;
         return;
       }
-      SetState("caught_up");
+      SetState(RunState::kCaughtUp);
       draining_ = true;  // nothing more is coming soon: let partial batches go
       for (auto& lane : lanes_) lane->changed.notify_all();
       // An idle daemon writes nothing, so it would not notice its state.db deleted.
@@ -566,7 +568,7 @@ void PipelineRunner::SourceLoop() {
       continue;
     }
     draining_ = false;
-    SetState("running");
+    SetState(RunState::kRunning);
     read_ += events.size();
     read_position = events.back().position;
     for (Event& event : events) {
@@ -622,10 +624,10 @@ Status PipelineRunner::Run() {
   if (Status status = PrepareSink(); !status.ok()) {
     if (status.code() == StatusCode::kCancelled) return Status::Ok();
     Fail(status);
-    PersistProgress("failed");
+    PersistProgress(RunState::kFailed);
     return status;
   }
-  SetState("running");
+  SetState(RunState::kRunning);
   for (auto& lane : lanes_) lane->thread = std::thread([this, &lane] { LaneLoop(*lane); });
   std::thread dispatcher([this] { DispatchLoop(); });
   if (Status status = StartBackfillIfDue(); !status.ok()) Fail(status);
@@ -643,7 +645,7 @@ Status PipelineRunner::Run() {
       wake_.wait_for(lock, 20ms);
     }
   }
-  SetState("stopping");
+  SetState(RunState::kStopping);
   queue_.Close();
   std::thread grace_timer;
   if (!abandon_) {
@@ -667,7 +669,8 @@ Status PipelineRunner::Run() {
   const uint64_t unacknowledged = read_ - acked_;
   // Caught up only when the source had nothing more to give and all it gave is acknowledged.
   const bool caught_up = options_.once && source_caught_up_ && unacknowledged == 0 && !failed;
-  const char* final_state = failed ? "failed" : (caught_up ? "caught_up" : "stopped");
+  const RunState final_state =
+      failed ? RunState::kFailed : (caught_up ? RunState::kCaughtUp : RunState::kStopped);
   PersistProgress(final_state);
   {
     std::lock_guard lock(persist_mutex_);

@@ -47,10 +47,10 @@ struct RunOptions {
 
 struct PipelineSnapshot {
   std::string name;
-  // starting, running, caught_up, retrying, stopping, stopped, failed. `retrying` while the
-  // sink or the source keeps failing; after a run, `caught_up` only for a --once run that read
-  // everything the source had and got all of it acknowledged, else `stopped` (or `failed`).
-  std::string state;
+  // kRetrying while the sink or the source keeps failing; after a run, kCaughtUp only for a
+  // --once run that read everything the source had and got all of it acknowledged, else
+  // kStopped (or kFailed).
+  RunState state = RunState::kStarting;
   PipelineCounters counters;
   uint64_t dead_lettered_this_run = 0;
   std::string last_error;  // the failure, or the error being retried; empty once recovered
@@ -199,13 +199,13 @@ class PipelineRunner {
   // Runs the pipeline's transforms over an upsert in place; when one fails, the event as read
   // goes to the dead-letter store and the result is false.
   bool TransformOrDeadLetter(Event& event);
-  void PersistProgress(const char* state);
+  void PersistProgress(RunState state);
   void Fail(const Status& status);
   // Ends the shutdown grace period (once): lanes give up what they retry. `why` starts the log.
   void EndGrace(const std::string& why);
   // A failure streak (sink or source) ended; last_error is cleared once none is going on.
   void Recovered(std::atomic<int64_t>& failing_since_ms);
-  void SetState(const char* state);
+  void SetState(RunState state);
   bool Failed() const;
   // Sleeps up to `wait`; returns early (false) when the pipeline stops or gives up.
   bool SleepUnlessStopped(Millis wait, bool stop_on_stop_request);
@@ -253,7 +253,7 @@ class PipelineRunner {
 
   mutable std::mutex status_mutex_;
   Status failure_;
-  std::string state_name_ = "starting";
+  RunState run_state_ = RunState::kStarting;
   std::string last_error_;
 
   // Persisting: the checkpoint and the counters it accounts for, written together.

@@ -82,7 +82,9 @@ PipelineState ReadState(const Statement& row) {
           .counters = {.events_read = static_cast<uint64_t>(row.Int(2)),
                        .events_acked = static_cast<uint64_t>(row.Int(3)),
                        .dead_lettered = static_cast<uint64_t>(row.Int(4))},
-          .state = row.Text(5),
+          // A name this version does not know (a newer one wrote it) was a run that ended.
+          .state = row.Text(5).empty() ? RunState::kNeverRun
+                                       : ParseRunState(row.Text(5)).value_or(RunState::kStopped),
           .last_error = row.Text(6),
           .updated_at = row.Text(7)};
 }
@@ -237,7 +239,7 @@ Status StateStore::Save(const PipelineState& state) {
   upsert.Bind(3, static_cast<int64_t>(state.counters.events_read));
   upsert.Bind(4, static_cast<int64_t>(state.counters.events_acked));
   upsert.Bind(5, static_cast<int64_t>(state.counters.dead_lettered));
-  upsert.Bind(6, state.state);
+  upsert.Bind(6, std::string(RunStateName(state.state)));
   upsert.Bind(7, state.last_error);
   upsert.Bind(8, NowUtc());
   if (upsert.Step() != SQLITE_DONE) {
@@ -304,19 +306,22 @@ Status StateStore::AddDeadLetters(const std::vector<DeadLetter>& letters) {
   return Exec("COMMIT");
 }
 
-Result<std::vector<DeadLetter>> StateStore::ListDeadLetters(const std::string& pipeline,
-                                                            int limit) {
+Result<std::vector<DeadLetter>> StateStore::ListDeadLetters(const std::string& pipeline, int limit,
+                                                            int64_t after_seq) {
   std::lock_guard lock(mutex_);
   Statement select(db_,
                    "SELECT pipeline, document_id, document, operation, error, position, "
-                   "created_at FROM dead_letters WHERE pipeline = ? ORDER BY seq LIMIT ?");
+                   "created_at, seq FROM dead_letters WHERE pipeline = ? AND seq > ? "
+                   "ORDER BY seq LIMIT ?");
   if (!select.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
   select.Bind(1, pipeline);
-  select.Bind(2, static_cast<int64_t>(limit));
+  select.Bind(2, after_seq);
+  select.Bind(3, static_cast<int64_t>(limit));
   std::vector<DeadLetter> letters;
   int step = SQLITE_ROW;
   while ((step = select.Step()) == SQLITE_ROW) {
-    letters.push_back({.pipeline = select.Text(0),
+    letters.push_back({.seq = select.Int(7),
+                       .pipeline = select.Text(0),
                        .document_id = select.Text(1),
                        .document = select.Text(2),
                        .operation = select.Text(3),

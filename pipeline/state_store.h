@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "pipeline/event.h"
+#include "pipeline/run_state.h"
 #include "pipeline/status.h"
 
 struct sqlite3;
@@ -35,19 +36,20 @@ struct PipelineState {
   std::string pipeline;
   Checkpoint checkpoint;
   PipelineCounters counters;  // cumulative over every run
-  std::string state;          // "running", "caught_up", "stopped", "failed"
+  RunState state = RunState::kNeverRun;  // of the last run, as it last saved it
   std::string last_error;
   std::string updated_at;     // UTC, ISO 8601
 };
 
 struct DeadLetter {
+  int64_t seq = 0;  // set by the store: the order letters were stored in
   std::string pipeline;
   std::string document_id;
   std::string document;  // the document as JSON ({"id":...,...}); empty for deletes
   std::string operation;  // "upsert" | "delete"
   std::string error;
   std::string position;  // the source position of the event
-  std::string created_at;
+  std::string created_at;  // UTC, ISO 8601
 };
 
 class StateStore {
@@ -84,7 +86,10 @@ class StateStore {
   Status SaveMarker(const std::string& pipeline, const std::string& key, const std::string& value);
 
   Status AddDeadLetters(const std::vector<DeadLetter>& letters);
-  Result<std::vector<DeadLetter>> ListDeadLetters(const std::string& pipeline, int limit);
+  // Up to `limit` of the pipeline's dead letters stored after the one numbered `after_seq`,
+  // oldest first: pass the last one's seq to read the next page.
+  Result<std::vector<DeadLetter>> ListDeadLetters(const std::string& pipeline, int limit,
+                                                  int64_t after_seq = 0);
   Result<uint64_t> CountDeadLetters(const std::string& pipeline);
 
  private:

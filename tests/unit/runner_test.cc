@@ -134,7 +134,7 @@ TEST_CASE("Runner never checkpoints past an event the sink did not acknowledge",
   CHECK(status.code() == StatusCode::kFailedPrecondition);
 
   const PipelineState state = harness.state->Load("products").value();
-  CHECK(state.state == "failed");
+  CHECK(state.state == RunState::kFailed);
   // The 7 acknowledged batches were checkpointed before the failure, so the check below covers
   // something.
   REQUIRE_FALSE(state.checkpoint.empty());
@@ -280,7 +280,7 @@ TEST_CASE("Runner dead-letters a document the sink keeps failing alone, stores t
         "HTTP 500: Could not write to on-disk storage. (failed 5 times, written alone)");
   const PipelineState state = harness.state->Load("products").value();
   CHECK(state.checkpoint.token == "8");
-  CHECK(state.state == "caught_up");
+  CHECK(state.state == RunState::kCaughtUp);
 }
 
 TEST_CASE("Runner stores a document that fails alone fewer times than the bound", "[runner]") {
@@ -332,7 +332,7 @@ TEST_CASE("Runner gives up at start-up after retry.max_elapsed when the sink can
   CHECK(status.code() == StatusCode::kUnavailable);
   CHECK_THAT(status.message(), Catch::Contains("HTTP 503") &&
                                    Catch::Contains("gave up after retry.max_elapsed 0.1s"));
-  CHECK(harness.state->Load("products").value().state == "failed");
+  CHECK(harness.state->Load("products").value().state == RunState::kFailed);
 }
 
 TEST_CASE("Runner says retrying while the sink fails, even with the source caught up, and "
@@ -353,7 +353,7 @@ TEST_CASE("Runner says retrying while the sink fails, even with the source caugh
   // The source polls (and finds nothing) every 10 ms meanwhile.
   for (int sample = 0; sample < 100; ++sample) {
     const PipelineSnapshot snapshot = runner.Snapshot();
-    REQUIRE(snapshot.state == "retrying");
+    REQUIRE(snapshot.state == RunState::kRetrying);
     CHECK_THAT(snapshot.last_error, Catch::Contains("HTTP 503"));
     std::this_thread::sleep_for(2ms);  // spreads the samples over source polls
   }
@@ -361,7 +361,7 @@ TEST_CASE("Runner says retrying while the sink fails, even with the source caugh
     std::lock_guard lock(view->mutex);
     view->unavailable_writes = 0;
   }
-  REQUIRE(WaitUntil([&] { return runner.Snapshot().state == "caught_up"; }, 60s));
+  REQUIRE(WaitUntil([&] { return runner.Snapshot().state == RunState::kCaughtUp; }, 60s));
   CHECK(runner.Snapshot().last_error.empty());
   CHECK(view->index.size() == 5);
   runner.Stop();
@@ -380,13 +380,13 @@ TEST_CASE("Runner with a source that never answers says retrying, and a stopped 
                         std::make_unique<FakeSink>(), *harness.state, {.once = true});
   BackgroundRun run(runner);
   REQUIRE(WaitUntil([&] { return runner.Snapshot().retries >= 3; }, 60s));
-  CHECK(runner.Snapshot().state == "retrying");
+  CHECK(runner.Snapshot().state == RunState::kRetrying);
   CHECK_THAT(runner.Snapshot().last_error, Catch::Contains("connection refused"));
   runner.Stop();
   REQUIRE(run.Returns());
   CHECK(run.Get().ok());
-  CHECK(runner.Snapshot().state == "stopped");
-  CHECK(harness.state->Load("products").value().state == "stopped");
+  CHECK(runner.Snapshot().state == RunState::kStopped);
+  CHECK(harness.state->Load("products").value().state == RunState::kStopped);
 }
 
 TEST_CASE("Runner stopped with events unacknowledged stores counters that agree with its "
@@ -412,10 +412,10 @@ TEST_CASE("Runner stopped with events unacknowledged stores counters that agree 
   REQUIRE(run.Returns());
   CHECK(run.Get().ok());
   const PipelineSnapshot stopped = runner.Snapshot();
-  CHECK(stopped.state == "stopped");
+  CHECK(stopped.state == RunState::kStopped);
   CHECK(stopped.in_flight > 0);
   const PipelineState first = harness.state->Load("products").value();
-  CHECK(first.state == "stopped");
+  CHECK(first.state == RunState::kStopped);
   const uint64_t checkpoint = std::stoull(first.checkpoint.token);
   CHECK(checkpoint <= 120);
   CHECK(first.counters.events_read == checkpoint);
@@ -446,7 +446,7 @@ TEST_CASE("Runner StopNow ends the shutdown grace period at once", "[runner]") {
   REQUIRE(run.Returns());
   CHECK(run.Get().ok());
   CHECK(runner.Snapshot().in_flight == 1);
-  CHECK(harness.state->Load("products").value().state == "stopped");
+  CHECK(harness.state->Load("products").value().state == RunState::kStopped);
 }
 
 }  // namespace

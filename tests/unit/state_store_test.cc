@@ -16,17 +16,18 @@ TEST_CASE("StateStore keeps checkpoints and counters across reopen", "[state]") 
   {
     auto store = std::move(StateStore::Open(dir.path()).value());
     CHECK(store->Load("products")->checkpoint.empty());
-    REQUIRE(store->Save({.pipeline = "products",
-                         .checkpoint = {"{\"rows\":[\"2026-01-01\",\"7\"]}"},
-                         .counters = {.events_read = 10, .events_acked = 9, .dead_lettered = 1},
-                         .state = "caught_up"})
+    REQUIRE(store
+                ->Save({.pipeline = "products",
+                        .checkpoint = {"{\"rows\":[\"2026-01-01\",\"7\"]}"},
+                        .counters = {.events_read = 10, .events_acked = 9, .dead_lettered = 1},
+                        .state = RunState::kCaughtUp})
                 .ok());
   }
   auto store = std::move(StateStore::Open(dir.path()).value());
   const PipelineState state = store->Load("products").value();
   CHECK(state.checkpoint.token == "{\"rows\":[\"2026-01-01\",\"7\"]}");
   CHECK(state.counters.events_acked == 9);
-  CHECK(state.state == "caught_up");
+  CHECK(state.state == RunState::kCaughtUp);
   CHECK(store->LoadAll()->size() == 1);
 }
 
@@ -60,7 +61,7 @@ TEST_CASE("StateStore refuses to write once its files were deleted or replaced",
   const std::string dir = parent / "state";
   auto store = std::move(StateStore::Open(dir).value());
   REQUIRE(store->LockForRun().ok());
-  PipelineState row{.pipeline = "products", .checkpoint = {"c1"}, .state = "running"};
+  PipelineState row{.pipeline = "products", .checkpoint = {"c1"}, .state = RunState::kRunning};
   REQUIRE(store->Save(row).ok());
   REQUIRE(store->CheckIntact().ok());
 
@@ -96,7 +97,9 @@ TEST_CASE("StateStore::OpenReadOnly reads without creating or changing anything"
   SECTION("a store reads what run wrote, and cannot write") {
     {
       auto writer = std::move(StateStore::Open(dir).value());
-      REQUIRE(writer->Save({.pipeline = "products", .checkpoint = {"c1"}, .state = "stopped"}).ok());
+      REQUIRE(
+          writer->Save({.pipeline = "products", .checkpoint = {"c1"}, .state = RunState::kStopped})
+              .ok());
     }
     auto reader = std::move(StateStore::OpenReadOnly(dir).value());
     REQUIRE(reader != nullptr);
@@ -124,7 +127,9 @@ TEST_CASE("StateStore reports a damaged table instead of reading it as empty", "
   int64_t page_size = 0;
   {
     auto writer = std::move(StateStore::Open(dir).value());
-    REQUIRE(writer->Save({.pipeline = "products", .checkpoint = {"c1"}, .state = "stopped"}).ok());
+    REQUIRE(
+        writer->Save({.pipeline = "products", .checkpoint = {"c1"}, .state = RunState::kStopped})
+            .ok());
   }
   {
     // Where the pipelines table lives, read with SQLite itself.

@@ -1,8 +1,11 @@
 #include "pipeline/status.h"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "pipeline/json.h"
+#include "pipeline/run_state.h"
 
 namespace searchsync {
 
@@ -42,6 +45,35 @@ TEST_CASE("JsonString always writes valid UTF-8: each invalid byte becomes U+FFF
   }
   CHECK(IsValidUtf8("ü 😀"));
   CHECK_FALSE(IsValidUtf8("caf\xe9"));
+}
+
+TEST_CASE("DumpJson keeps field order and replaces each invalid byte as JsonString does",
+          "[json]") {
+  const std::string latin1 = "caf\xe9 a\xe2\x82";
+  const std::string dumped = DumpJson({{"zeta", latin1},
+                                       {"alpha", {{"caf\xe9", 1}, {"list", {latin1, "ok"}}}},
+                                       {"n", uint64_t{18446744073709551615u}},
+                                       {"none", nullptr}});
+  const std::string replaced = JsonString(latin1);
+  CHECK(dumped == "{\"zeta\":" + replaced + ",\"alpha\":{\"caf\xEF\xBF\xBD\":1,\"list\":[" +
+                      replaced + ",\"ok\"]},\"n\":18446744073709551615,\"none\":null}");
+  CHECK(IsValidUtf8(dumped));
+  CHECK(DumpJson("line\nnext\x01\"") == JsonString("line\nnext\x01\""));
+}
+
+TEST_CASE("Every run state has one name, and the name reads back as that state", "[status]") {
+  std::set<std::string_view> names;
+  for (RunState state :
+       {RunState::kNeverRun, RunState::kStarting, RunState::kRunning, RunState::kCaughtUp,
+        RunState::kRetrying, RunState::kStopping, RunState::kStopped, RunState::kFailed}) {
+    INFO(RunStateName(state));
+    CHECK(names.insert(RunStateName(state)).second);
+    CHECK(ParseRunState(RunStateName(state)) == state);
+  }
+  CHECK(RunStateName(RunState::kCaughtUp) == "caught_up");
+  CHECK(RunStateName(RunState::kNeverRun) == "never_run");
+  CHECK_FALSE(ParseRunState("caught up").has_value());
+  CHECK_FALSE(ParseRunState("").has_value());
 }
 
 TEST_CASE("A document id that is not UTF-8 has a problem that names its bytes", "[json]") {
