@@ -108,9 +108,9 @@ bool IsLoopbackHost(std::string_view host) {
   return false;
 }
 
-HealthReport RenderHealth(const std::vector<PipelineSnapshot>& pipelines, Millis unhealthy_after) {
+HealthReport RenderHealth(const std::vector<PipelineReport>& pipelines, Millis unhealthy_after) {
   nlohmann::ordered_json failing = nlohmann::ordered_json::array();
-  for (const PipelineSnapshot& pipeline : pipelines) {
+  for (const PipelineReport& pipeline : pipelines) {
     std::string reason;
     if (pipeline.state == RunState::kFailed) {
       reason = pipeline.last_error.empty() ? "failed" : pipeline.last_error;
@@ -130,10 +130,10 @@ HealthReport RenderHealth(const std::vector<PipelineSnapshot>& pipelines, Millis
   return {.ok = false, .json = DumpJson({{"status", "failing"}, {"failing", std::move(failing)}})};
 }
 
-std::string RenderStatusJson(const std::vector<PipelineSnapshot>& pipelines,
+std::string RenderStatusJson(const std::vector<PipelineReport>& pipelines,
                              const AdminHandlers& handlers) {
   nlohmann::ordered_json rendered = nlohmann::ordered_json::array();
-  for (const PipelineSnapshot& pipeline : pipelines) {
+  for (const PipelineReport& pipeline : pipelines) {
     nlohmann::ordered_json entry = {{"name", pipeline.name},
                                     {"state", RunStateName(pipeline.state)},
                                     {"checkpoint", pipeline.checkpoint},
@@ -159,61 +159,61 @@ std::string RenderStatusJson(const std::vector<PipelineSnapshot>& pipelines,
   return DumpJson({{"pipelines", std::move(rendered)}});
 }
 
-std::string RenderMetrics(const std::vector<PipelineSnapshot>& pipelines,
+std::string RenderMetrics(const std::vector<PipelineReport>& pipelines,
                           const AdminHandlers& handlers) {
   PrometheusText out;
   struct CounterFamily {
     const char* name;
     const char* help;
-    uint64_t (*value)(const PipelineSnapshot&);
+    uint64_t (*value)(const PipelineReport&);
   };
   static constexpr CounterFamily kCounters[] = {
       {"searchsync_events_read_total", "Changes read from the source (cumulative over restarts).",
-       [](const PipelineSnapshot& p) { return p.counters.events_read; }},
+       [](const PipelineReport& p) { return p.counters.events_read; }},
       {"searchsync_events_acked_total",
        "Changes acknowledged by Typesense or stored as dead letters (cumulative over restarts).",
-       [](const PipelineSnapshot& p) { return p.counters.events_acked; }},
+       [](const PipelineReport& p) { return p.counters.events_acked; }},
       {"searchsync_events_dead_lettered_total",
        "Documents stored in the dead-letter store (cumulative over restarts).",
-       [](const PipelineSnapshot& p) { return p.counters.dead_lettered; }},
+       [](const PipelineReport& p) { return p.counters.dead_lettered; }},
       {"searchsync_batches_total", "Batches written to Typesense (this process).",
-       [](const PipelineSnapshot& p) { return p.batches; }},
+       [](const PipelineReport& p) { return p.batches; }},
       {"searchsync_retries_total",
        "Retried calls: Typesense writes and source reads that failed transiently (this process).",
-       [](const PipelineSnapshot& p) { return p.retries; }},
+       [](const PipelineReport& p) { return p.retries; }},
   };
   for (const CounterFamily& family : kCounters) {
     out.Family(family.name, "counter", family.help);
-    for (const PipelineSnapshot& p : pipelines) {
+    for (const PipelineReport& p : pipelines) {
       out.Sample(family.name, {{"pipeline", p.name}}, family.value(p));
     }
   }
   out.Family("searchsync_queue_events", "gauge",
              "Changes waiting in the queue between source and sink.");
-  for (const PipelineSnapshot& p : pipelines) {
+  for (const PipelineReport& p : pipelines) {
     out.Sample("searchsync_queue_events", {{"pipeline", p.name}},
                static_cast<uint64_t>(p.queue_events));
   }
   out.Family("searchsync_events_in_flight", "gauge",
              "Changes read but not yet acknowledged (queued, batching or being written).");
-  for (const PipelineSnapshot& p : pipelines) {
+  for (const PipelineReport& p : pipelines) {
     out.Sample("searchsync_events_in_flight", {{"pipeline", p.name}},
                static_cast<uint64_t>(p.in_flight));
   }
   out.Family("searchsync_lag_seconds", "gauge",
              "Age of the oldest change read but not yet acknowledged; 0 when all is acknowledged.");
-  for (const PipelineSnapshot& p : pipelines) {
+  for (const PipelineReport& p : pipelines) {
     out.Sample("searchsync_lag_seconds", {{"pipeline", p.name}}, p.lag_seconds);
   }
   out.Family("searchsync_retrying_seconds", "gauge",
              "How long the pipeline has been retrying without a success; 0 when not retrying.");
-  for (const PipelineSnapshot& p : pipelines) {
+  for (const PipelineReport& p : pipelines) {
     out.Sample("searchsync_retrying_seconds", {{"pipeline", p.name}}, Seconds(p.retrying_for));
   }
   out.Family("searchsync_pipeline_state", "gauge",
              "1 for the pipeline's current state (starting, running, caught_up, retrying, "
              "stopping, stopped, failed).");
-  for (const PipelineSnapshot& p : pipelines) {
+  for (const PipelineReport& p : pipelines) {
     out.Sample("searchsync_pipeline_state",
                {{"pipeline", p.name}, {"state", std::string(RunStateName(p.state))}}, uint64_t{1});
   }
@@ -239,14 +239,14 @@ std::string RenderMetrics(const std::vector<PipelineSnapshot>& pipelines,
 
   std::vector<std::pair<std::string, ReindexProgress>> reindexes;
   if (handlers.reindex_progress) {
-    for (const PipelineSnapshot& p : pipelines) {
+    for (const PipelineReport& p : pipelines) {
       if (std::optional<ReindexProgress> progress = handlers.reindex_progress(p.name)) {
         reindexes.emplace_back(p.name, std::move(*progress));
       }
     }
   }
   out.Family("searchsync_reindex_running", "gauge", "1 while a reindex of the pipeline runs.");
-  for (const PipelineSnapshot& p : pipelines) {
+  for (const PipelineReport& p : pipelines) {
     uint64_t running = 0;
     for (const auto& [name, progress] : reindexes) {
       if (name == p.name && progress.state == "running") running = 1;

@@ -29,8 +29,8 @@
 namespace searchsync {
 
 struct AdminHandlers {
-  // Every pipeline's snapshot, in config order.
-  std::function<std::vector<PipelineSnapshot>()> pipelines;
+  // Every pipeline's report (PipelineRunner::Report), in config order.
+  std::function<std::vector<PipelineReport>()> pipelines;
   // The running or last reindex of a pipeline; nullopt when none ran in this process.
   std::function<std::optional<ReindexProgress>(const std::string& pipeline)> reindex_progress;
   // Starts a reindex; the id. kNotFound: no such pipeline (404); kFailedPrecondition: one is
@@ -77,10 +77,10 @@ struct HealthReport {
   bool ok = true;
   std::string json;
 };
-HealthReport RenderHealth(const std::vector<PipelineSnapshot>& pipelines, Millis unhealthy_after);
-std::string RenderStatusJson(const std::vector<PipelineSnapshot>& pipelines,
+HealthReport RenderHealth(const std::vector<PipelineReport>& pipelines, Millis unhealthy_after);
+std::string RenderStatusJson(const std::vector<PipelineReport>& pipelines,
                              const AdminHandlers& handlers);
-std::string RenderMetrics(const std::vector<PipelineSnapshot>& pipelines,
+std::string RenderMetrics(const std::vector<PipelineReport>& pipelines,
                           const AdminHandlers& handlers);
 
 // Whether `host` (of host:port) is a loopback IP literal (127.0.0.0/8, ::1, [::1]) or

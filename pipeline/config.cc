@@ -19,9 +19,9 @@
 #include <system_error>
 
 #include "pipeline/admin_server.h"
+#include "pipeline/app/registry.h"
 #include "pipeline/cron.h"
 #include "pipeline/json.h"
-#include "pipeline/registry.h"
 #include "pipeline/url.h"
 
 namespace searchsync {

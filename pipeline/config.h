@@ -194,7 +194,7 @@ struct ReindexOptions {
   int keep = 2;
 };
 
-// Scheduled backups of a pipeline's collection (see sinks/backup.h).
+// Scheduled backups of a pipeline's collection (see pipeline/app/backup.h).
 struct BackupOptions {
   std::string to;        // a directory or s3://bucket/prefix; empty = no scheduled backups
   std::string schedule;  // 5-field cron; empty = only on demand

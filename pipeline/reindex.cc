@@ -3,8 +3,8 @@
 #include <chrono>
 #include <ctime>
 
+#include "pipeline/app/registry.h"
 #include "pipeline/log.h"
-#include "pipeline/registry.h"
 #include "pipeline/runner.h"
 #include "pipeline/state_store.h"
 // A reindex is the alias life cycle of the Typesense sink, so this file (linked with the
@@ -208,7 +208,7 @@ Status ReindexCoordinator::Reindex(Job& job) {
   };
 
   // The live runner prepares its sink first (on a first start that creates the alias).
-  while (runner.Snapshot().state == RunState::kStarting) {
+  while (runner.Report().state == RunState::kStarting) {
     if (job.cancel) return Cancelled("cancelled");
     std::this_thread::sleep_for(20ms);
   }
@@ -391,7 +391,7 @@ Status RunStandaloneReindex(const Config& config, const std::string& pipeline,
           }
           break;
         }
-        if (runner.Snapshot().state == RunState::kFailed) {
+        if (runner.Report().state == RunState::kFailed) {
           coordinator.CancelAll();
           continue;
         }

@@ -164,7 +164,7 @@ void DeleteGuard::Record(const Batch& batch) {
   }
 }
 
-Result<WriteReport> DeleteGuard::WriteUnguarded(
+Result<WriteReport> DeleteGuard::WriteWithGuardHeld(
     Batch& batch, const std::function<Result<WriteReport>(const Batch&)>& write) {
   std::lock_guard lock(mutex_);
   if (!deleted_.empty()) {
@@ -283,41 +283,41 @@ void PipelineRunner::IdleSleep() {
                  [&] { return abandon_.load() || stop_requested_.load() || poll_now_.load(); });
 }
 
-PipelineSnapshot PipelineRunner::Snapshot() const {
-  PipelineSnapshot snapshot{.name = config_.name};
+PipelineReport PipelineRunner::Report() const {
+  PipelineReport report{.name = config_.name};
   {
     std::lock_guard lock(status_mutex_);
-    snapshot.state = run_state_;
-    snapshot.last_error = last_error_;
+    report.state = run_state_;
+    report.last_error = last_error_;
   }
-  snapshot.dead_lettered_this_run = dead_lettered_;
-  snapshot.queue_events = queue_.events();
-  snapshot.in_flight = tracker_.in_flight();
-  snapshot.batches = batches_;
-  snapshot.retries = retries_;
+  report.dead_lettered_this_run = dead_lettered_;
+  report.queue_events = queue_.events();
+  report.in_flight = tracker_.in_flight();
+  report.batches = batches_;
+  report.retries = retries_;
   const TimePoint now = Clock::now();
   if (const std::optional<TimePoint> oldest = tracker_.OldestUnackedReadAt()) {
-    snapshot.lag_seconds = std::max(0.0, std::chrono::duration<double>(now - *oldest).count());
+    report.lag_seconds = std::max(0.0, std::chrono::duration<double>(now - *oldest).count());
   }
   int64_t failing_since_ms = 0;
   for (const int64_t since : {sink_failing_since_ms_.load(), source_failing_since_ms_.load()}) {
     if (since != 0 && (failing_since_ms == 0 || since < failing_since_ms)) failing_since_ms = since;
   }
   if (failing_since_ms != 0) {
-    snapshot.retrying_for = std::max(Millis(0), SteadyMillis(now) - Millis(failing_since_ms));
+    report.retrying_for = std::max(Millis(0), SteadyMillis(now) - Millis(failing_since_ms));
     // Caught up or not, a pipeline whose sink or source keeps failing is retrying.
-    if (snapshot.state == RunState::kRunning || snapshot.state == RunState::kCaughtUp) {
-      snapshot.state = RunState::kRetrying;
+    if (report.state == RunState::kRunning || report.state == RunState::kCaughtUp) {
+      report.state = RunState::kRetrying;
     }
   }
   {
     std::lock_guard lock(persist_mutex_);
-    snapshot.checkpoint = persisted_.token;
-    snapshot.counters = {.events_read = base_counters_.events_read + read_,
+    report.checkpoint = persisted_.token;
+    report.counters = {.events_read = base_counters_.events_read + read_,
                          .events_acked = base_counters_.events_acked + acked_,
                          .dead_lettered = base_counters_.dead_lettered + dead_lettered_};
   }
-  return snapshot;
+  return report;
 }
 
 void PipelineRunner::PersistProgress(RunState state) {
@@ -610,7 +610,7 @@ Status PipelineRunner::Run() {
   Result<PipelineState> loaded = state_.Load(config_.name);
   if (!loaded.ok()) return loaded.status();
   {
-    std::lock_guard lock(persist_mutex_);  // Snapshot() may read them from any thread
+    std::lock_guard lock(persist_mutex_);  // Report() may read them from any thread
     base_counters_ = loaded->counters;
     // Everything up to the checkpoint was read and acknowledged, so the two counts agree (a
     // store written before they were kept that way may count re-read events twice).
@@ -816,7 +816,7 @@ Result<FullReadStats> PipelineRunner::FullRead(Source& full_read, Sink& target,
       if (stopped()) return Cancelled("full read cancelled");
       Batch& remaining = writing.remaining();
       const size_t before = remaining.size();
-      Result<WriteReport> written = guard->WriteUnguarded(
+      Result<WriteReport> written = guard->WriteWithGuardHeld(
           remaining, [&](const Batch& unguarded) { return target.Write(unguarded); });
       stats.skipped_deleted += before - remaining.size();
       Status status = written.ok() ? writing.Fold(*written) : written.status();

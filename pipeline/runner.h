@@ -45,7 +45,7 @@ struct RunOptions {
   size_t poll_batch = 10'000;  // max events asked from the source per Poll
 };
 
-struct PipelineSnapshot {
+struct PipelineReport {
   std::string name;
   // kRetrying while the sink or the source keeps failing; after a run, kCaughtUp only for a
   // --once run that read everything the source had and got all of it acknowledged, else
@@ -81,7 +81,7 @@ class DeleteGuard {
  public:
   void Record(const Batch& batch);
   // Removes guarded ids from `batch`, then runs `write` with the guard held.
-  Result<WriteReport> WriteUnguarded(Batch& batch,
+  Result<WriteReport> WriteWithGuardHeld(Batch& batch,
                                      const std::function<Result<WriteReport>(const Batch&)>& write);
   size_t size() const;
 
@@ -133,7 +133,7 @@ class PipelineRunner {
   // Stop() without the grace period: writes that are retrying give up at once, what is not
   // acknowledged stays so and is read again on the next start. Any thread.
   void StopNow();
-  PipelineSnapshot Snapshot() const;  // any thread
+  PipelineReport Report() const;  // any thread
 
   // ---- Full reads and reindex (any thread, while Run is running) -------------------------
 

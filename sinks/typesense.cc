@@ -7,6 +7,7 @@
 #include "pipeline/log.h"
 #include "sinks/typesense_client.h"
 #include "sinks/typesense_encode.h"
+#include "sinks/typesense_http_result.h"
 
 namespace searchsync {
 namespace {

@@ -10,6 +10,7 @@
 #include "pipeline/log.h"
 #include "pipeline/metrics.h"
 #include "sinks/typesense_encode.h"
+#include "sinks/typesense_http_result.h"
 
 namespace searchsync {
 

@@ -1,6 +1,6 @@
 #pragma once
 // TypesenseClient: the HTTP calls searchsync makes to Typesense, over libcurl, with failover
-// across nodes. Every non-2xx outcome goes through ClassifyHttpResult (typesense_encode.h), so
+// across nodes. Every non-2xx outcome goes through ClassifyHttpResult (typesense_http_result.h), so
 // each error means one action: kUnavailable retry, kFailedPrecondition stop (key refused,
 // collection missing), kInvalidArgument fix the request.
 //

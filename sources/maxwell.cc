@@ -759,7 +759,7 @@ Status MaxwellSource::HealthCheck() {
     return Unavailable(kafka_component_ + ": kafka brokers " + options_.brokers + " topic " +
                        options_.topic + ": " + rd_kafka_err2str(err));
   }
-  if (options_.snapshot) return CheckMysqlSnapshot(*options_.snapshot);
+  if (options_.snapshot) return CheckMysqlFullRead(*options_.snapshot);
   return Status::Ok();
 }
 
@@ -820,7 +820,7 @@ SourceFactory ParseMaxwellSource(const Section& section) {
       "source=maxwell topic=" + options.topic + " table=" + options.database + "." + options.table;
   if (section.Has("snapshot")) {
     const Section snapshot = section.Child("snapshot", kSnapshotKeyTable);
-    MysqlSnapshotOptions& full_read = options.snapshot.emplace();
+    MysqlFullReadOptions& full_read = options.snapshot.emplace();
     full_read.dsn = snapshot.SecretString("dsn");
     full_read.query = snapshot.String("query");
     full_read.database = options.database;

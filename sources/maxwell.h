@@ -36,7 +36,7 @@
 // An empty Poll means every assigned partition is at its end (partition EOF).
 //
 // With `snapshot: { dsn, query }`, OpenFullRead() reads the table from MySQL itself (see
-// sources/mysql_snapshot.h) for reindexes and for the first start, when the group has no offsets
+// sources/mysql_full_read.h) for reindexes and for the first start, when the group has no offsets
 // yet and Kafka's retention may not hold every row (BackfillOnFirstStart).
 
 #include <cstdint>
@@ -52,7 +52,7 @@
 #include "pipeline/config.h"
 #include "pipeline/source.h"
 #include "pipeline/status.h"
-#include "sources/mysql_snapshot.h"
+#include "sources/mysql_full_read.h"
 
 namespace searchsync {
 
@@ -77,8 +77,9 @@ struct MaxwellOptions {
   // Key columns when messages carry no `primary_key_columns`; empty: the Kafka key.
   std::vector<std::string> primary_key;
   std::vector<KafkaSetting> kafka;  // applied after searchsync's own settings
-  // The full read from MySQL; unset: none (backfill with Maxwell's bootstrap instead).
-  std::optional<MysqlSnapshotOptions> snapshot;
+  // The full read from MySQL (the `snapshot:` key); unset: none (backfill with Maxwell's
+  // bootstrap instead).
+  std::optional<MysqlFullReadOptions> snapshot;
 
   std::string log_component = "source=maxwell";  // names this source in log lines
 };

@@ -1,6 +1,6 @@
 // A backup's manifest.json, as read from a backup directory or bucket: parsed or refused with a
 // reason; an accepted manifest is written back and read again unchanged.
-#include "sinks/backup_archive.h"
+#include "pipeline/app/backup_archive.h"
 #include "tests/fuzz/fuzz_targets.h"
 
 namespace searchsync::fuzz {

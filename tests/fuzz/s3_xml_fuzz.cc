@@ -1,6 +1,6 @@
 // S3 XML answers (ListObjectsV2 pages, errors, multipart uploads): every value read lies within
 // the answer and entities only shrink it.
-#include "sinks/s3_client.h"
+#include "pipeline/app/s3_client.h"
 #include "tests/fuzz/fuzz_targets.h"
 
 namespace searchsync::fuzz {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "sinks/typesense_encode.h"
+#include "sinks/typesense_http_result.h"
 #include "tests/fuzz/fuzz_targets.h"
 
 namespace searchsync::fuzz {

@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "sinks/s3_client.h"
+#include "pipeline/app/s3_client.h"
 #include "tests/integration/sync_fixture.h"
 #include "tests/support/s3_server.h"
 #include "tests/support/server_process.h"

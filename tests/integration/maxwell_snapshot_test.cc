@@ -21,7 +21,7 @@ MaxwellOptions OptionsFor(const MariadbServer& db, std::string query = "") {
                          .group_id = "g",
                          .database = db.options().database,
                          .table = "orders"};
-  options.snapshot = MysqlSnapshotOptions{.dsn = Secret(db.dsn()),
+  options.snapshot = MysqlFullReadOptions{.dsn = Secret(db.dsn()),
                                           .query = std::move(query),
                                           .database = options.database,
                                           .table = options.table};

@@ -8,8 +8,8 @@
 #include <random>
 #include <thread>
 
+#include "pipeline/app/registry.h"
 #include "pipeline/config.h"
-#include "pipeline/registry.h"
 #include "pipeline/reindex.h"
 #include "pipeline/runner.h"
 #include "pipeline/state_store.h"

@@ -81,7 +81,7 @@ struct AdminWorld {
         std::make_unique<FakeSource>(std::move(events)), std::move(sink), *state,
         RunOptions{.shutdown_grace = 1s, .poll_batch = 10});
     AdminHandlers handlers{
-        .pipelines = [this] { return std::vector<PipelineSnapshot>{runner->Snapshot()}; },
+        .pipelines = [this] { return std::vector<PipelineReport>{runner->Report()}; },
         .reindex_progress = [this](const std::string& pipeline) -> std::optional<ReindexProgress> {
           std::lock_guard lock(mutex);
           if (pipeline != "products" || !reindex) return std::nullopt;
@@ -219,7 +219,7 @@ TEST_CASE("Admin API refuses to listen beyond loopback without a token", "[admin
   for (const char* listen : {"127.0.0.1:0", "localhost:0", "127.0.0.7:0"}) {
     INFO(listen);
     Result<std::unique_ptr<AdminServer>> server = AdminServer::Start(
-        {.listen = listen}, {.pipelines = [] { return std::vector<PipelineSnapshot>{}; }});
+        {.listen = listen}, {.pipelines = [] { return std::vector<PipelineReport>{}; }});
     REQUIRE(server.ok());
     const std::string host = std::string(listen).substr(0, std::string(listen).rfind(':'));
     httplib::Client client(host == "localhost" ? "127.0.0.1" : host, (*server)->port());

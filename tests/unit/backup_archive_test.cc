@@ -1,4 +1,4 @@
-#include "sinks/backup_archive.h"
+#include "pipeline/app/backup_archive.h"
 
 #include <catch2/catch.hpp>
 #include <filesystem>

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/registry.h"
+#include "pipeline/app/registry.h"
 
 namespace searchsync {
 namespace {

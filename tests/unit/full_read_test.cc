@@ -83,7 +83,7 @@ TEST_CASE("DeleteGuard drops ids deleted before the import and holds deletes beh
   full.create_only = true;
   full.events = {Upsert("a"), Upsert("b"), Upsert("c")};
   std::vector<std::string> written;
-  Result<WriteReport> report = guard.WriteUnguarded(full, [&](const Batch& batch) {
+  Result<WriteReport> report = guard.WriteWithGuardHeld(full, [&](const Batch& batch) {
     for (const Event& event : batch.events) written.push_back(event.id);
     return Result<WriteReport>(WriteReport{});
   });
@@ -98,7 +98,7 @@ TEST_CASE("DeleteGuard drops ids deleted before the import and holds deletes beh
   std::thread importer([&] {
     Batch batch;
     batch.events = {Upsert("d")};
-    (void)guard.WriteUnguarded(batch, [&](const Batch&) {
+    (void)guard.WriteWithGuardHeld(batch, [&](const Batch&) {
       importing = true;
       // Once Record has been called, give it 200 ms to return: it must not while we import.
       while (!recording) std::this_thread::yield();
@@ -205,7 +205,7 @@ TEST_CASE("An interrupted backfill runs again on the next start, though the stre
     PipelineRunner runner(TestPipeline(), kFastRetry, std::move(source), std::move(sink), *state,
                           {});
     std::thread run([&] { CHECK(runner.Run().ok()); });
-    REQUIRE(Eventually([&] { return runner.Snapshot().checkpoint == "2"; }));
+    REQUIRE(Eventually([&] { return runner.Report().checkpoint == "2"; }));
     // The 2 live events and the 40 rows read before the failure are written.
     REQUIRE(Eventually([&] { return IndexOf(sink_view).size() == 42; }));
     runner.Stop();

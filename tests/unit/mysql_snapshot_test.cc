@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "pipeline/config.h"
-#include "sources/mysql_snapshot.h"
+#include "sources/mysql_full_read.h"
 
 namespace searchsync {
 namespace {

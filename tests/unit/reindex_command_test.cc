@@ -1,4 +1,4 @@
-#include "pipeline/reindex_command.h"
+#include "pipeline/app/reindex_command.h"
 
 #include <catch2/catch.hpp>
 

@@ -181,7 +181,7 @@ TEST_CASE("Runner dead-letters rejected documents and transform failures and goe
                         *harness.state, {.once = true});
   REQUIRE(runner.Run().ok());
   CHECK(view->index.size() == 2);
-  CHECK(runner.Snapshot().dead_lettered_this_run == 2);
+  CHECK(runner.Report().dead_lettered_this_run == 2);
   const auto letters = harness.state->ListDeadLetters("products", 10).value();
   REQUIRE(letters.size() == 2);
   std::set<std::string> ids;
@@ -246,7 +246,7 @@ TEST_CASE("Runner pauses the source while the sink is blocked: memory stays boun
   // + the poll the source holds while it waits (50).
   CHECK(source_view->polled <= 100 + 256 + 40 + 50);
   CHECK(source_view->polled < 5000);
-  CHECK(runner.Snapshot().queue_events <= 100);
+  CHECK(runner.Report().queue_events <= 100);
   view->blocked = false;
   run.join();
   CHECK(view->index.size() == 5000);
@@ -349,20 +349,20 @@ TEST_CASE("Runner says retrying while the sink fails, even with the source caugh
   PipelineRunner runner(config, kFastRetry, std::make_unique<FakeSource>(events),
                         std::move(sink), *harness.state, {});
   BackgroundRun run(runner);
-  REQUIRE(WaitUntil([&] { return runner.Snapshot().retries >= 20; }, 60s));
+  REQUIRE(WaitUntil([&] { return runner.Report().retries >= 20; }, 60s));
   // The source polls (and finds nothing) every 10 ms meanwhile.
   for (int sample = 0; sample < 100; ++sample) {
-    const PipelineSnapshot snapshot = runner.Snapshot();
-    REQUIRE(snapshot.state == RunState::kRetrying);
-    CHECK_THAT(snapshot.last_error, Catch::Contains("HTTP 503"));
+    const PipelineReport report = runner.Report();
+    REQUIRE(report.state == RunState::kRetrying);
+    CHECK_THAT(report.last_error, Catch::Contains("HTTP 503"));
     std::this_thread::sleep_for(2ms);  // spreads the samples over source polls
   }
   {
     std::lock_guard lock(view->mutex);
     view->unavailable_writes = 0;
   }
-  REQUIRE(WaitUntil([&] { return runner.Snapshot().state == RunState::kCaughtUp; }, 60s));
-  CHECK(runner.Snapshot().last_error.empty());
+  REQUIRE(WaitUntil([&] { return runner.Report().state == RunState::kCaughtUp; }, 60s));
+  CHECK(runner.Report().last_error.empty());
   CHECK(view->index.size() == 5);
   runner.Stop();
   REQUIRE(run.Returns());
@@ -379,13 +379,13 @@ TEST_CASE("Runner with a source that never answers says retrying, and a stopped 
   PipelineRunner runner(TestPipeline(), kFastRetry, std::move(source),
                         std::make_unique<FakeSink>(), *harness.state, {.once = true});
   BackgroundRun run(runner);
-  REQUIRE(WaitUntil([&] { return runner.Snapshot().retries >= 3; }, 60s));
-  CHECK(runner.Snapshot().state == RunState::kRetrying);
-  CHECK_THAT(runner.Snapshot().last_error, Catch::Contains("connection refused"));
+  REQUIRE(WaitUntil([&] { return runner.Report().retries >= 3; }, 60s));
+  CHECK(runner.Report().state == RunState::kRetrying);
+  CHECK_THAT(runner.Report().last_error, Catch::Contains("connection refused"));
   runner.Stop();
   REQUIRE(run.Returns());
   CHECK(run.Get().ok());
-  CHECK(runner.Snapshot().state == RunState::kStopped);
+  CHECK(runner.Report().state == RunState::kStopped);
   CHECK(harness.state->Load("products").value().state == RunState::kStopped);
 }
 
@@ -404,14 +404,14 @@ TEST_CASE("Runner stopped with events unacknowledged stores counters that agree 
   BackgroundRun run(runner);
   REQUIRE(WaitUntil(
       [&] {
-        const PipelineSnapshot snapshot = runner.Snapshot();
-        return snapshot.counters.events_read == 200 && snapshot.retries >= 3;
+        const PipelineReport report = runner.Report();
+        return report.counters.events_read == 200 && report.retries >= 3;
       },
       60s));
   runner.Stop();
   REQUIRE(run.Returns());
   CHECK(run.Get().ok());
-  const PipelineSnapshot stopped = runner.Snapshot();
+  const PipelineReport stopped = runner.Report();
   CHECK(stopped.state == RunState::kStopped);
   CHECK(stopped.in_flight > 0);
   const PipelineState first = harness.state->Load("products").value();
@@ -440,12 +440,12 @@ TEST_CASE("Runner StopNow ends the shutdown grace period at once", "[runner]") {
                         std::move(sink), *harness.state,
                         {.once = true, .shutdown_grace = std::chrono::hours(1)});
   BackgroundRun run(runner);
-  REQUIRE(WaitUntil([&] { return runner.Snapshot().retries >= 3; }, 60s));
+  REQUIRE(WaitUntil([&] { return runner.Report().retries >= 3; }, 60s));
   runner.Stop();
   runner.StopNow();
   REQUIRE(run.Returns());
   CHECK(run.Get().ok());
-  CHECK(runner.Snapshot().in_flight == 1);
+  CHECK(runner.Report().in_flight == 1);
   CHECK(harness.state->Load("products").value().state == RunState::kStopped);
 }
 

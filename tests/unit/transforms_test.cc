@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/app/registry.h"
 #include "pipeline/config.h"
-#include "pipeline/registry.h"
 
 namespace searchsync {
 namespace {

@@ -1,4 +1,5 @@
 #include "sinks/typesense_encode.h"
+#include "sinks/typesense_http_result.h"
 
 #include <catch2/catch.hpp>
 #include <string>

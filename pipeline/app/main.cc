@@ -1,3 +1,3 @@
-#include "pipeline/cli.h"
+#include "pipeline/app/cli.h"
 
 int main(int argc, char** argv) { return searchsync::RunCli(argc, argv); }

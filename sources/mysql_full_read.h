@@ -39,7 +39,7 @@
 
 namespace searchsync {
 
-struct MysqlSnapshotOptions {
+struct MysqlFullReadOptions {
   // tcp://user:password@host[:port][/database] (mysql:// also accepted); user and password may be
   // percent-encoded. No database: `database`.
   Secret dsn;
@@ -66,10 +66,10 @@ Result<MysqlDsn> ParseMysqlDsn(std::string_view dsn);
 
 // A full read for `options`; connects on the first Poll. Source thread only.
 // REQUIRES: ParseMysqlDsn(options.dsn) succeeds.
-std::unique_ptr<Source> MakeMysqlFullRead(MysqlSnapshotOptions options);
+std::unique_ptr<Source> MakeMysqlFullRead(MysqlFullReadOptions options);
 
 // Checks that the server answers and `query` (or the table) can be read: a LIMIT 0 of it.
-Status CheckMysqlSnapshot(const MysqlSnapshotOptions& options);
+Status CheckMysqlFullRead(const MysqlFullReadOptions& options);
 
 // ---- Pure helpers, exposed for tests ------------------------------------------------------
 

@@ -1,4 +1,4 @@
-#include "sources/mysql_snapshot.h"
+#include "sources/mysql_full_read.h"
 
 #include <cppconn/datatype.h>
 #include <cppconn/exception.h>
@@ -108,7 +108,7 @@ std::unique_ptr<sql::Connection> Connect(const MysqlDsn& dsn, const std::string&
   return connection;
 }
 
-std::string QueryOf(const MysqlSnapshotOptions& options) {
+std::string QueryOf(const MysqlFullReadOptions& options) {
   if (!options.query.empty()) return options.query;
   return "SELECT * FROM " + QuoteIdentifier(options.database) + "." +
          QuoteIdentifier(options.table);
@@ -116,14 +116,14 @@ std::string QueryOf(const MysqlSnapshotOptions& options) {
 
 class MysqlFullRead : public Source {
  public:
-  explicit MysqlFullRead(MysqlSnapshotOptions options)
+  explicit MysqlFullRead(MysqlFullReadOptions options)
       : options_(std::move(options)), dsn_(ParseMysqlDsn(options_.dsn.value()).value()) {}
 
   ~MysqlFullRead() override { Close(); }
 
   // Source
   Result<std::vector<Event>> Poll(const Checkpoint& from, size_t max_events) override;
-  Status HealthCheck() override { return CheckMysqlSnapshot(options_); }
+  Status HealthCheck() override { return CheckMysqlFullRead(options_); }
   std::chrono::milliseconds IdleWait() const override { return std::chrono::milliseconds(100); }
 
  private:
@@ -140,7 +140,7 @@ class MysqlFullRead : public Source {
     connection_.reset();
   }
 
-  const MysqlSnapshotOptions options_;
+  const MysqlFullReadOptions options_;
   const MysqlDsn dsn_;
   std::unique_ptr<sql::Connection> connection_;
   std::unique_ptr<sql::Statement> statement_;
@@ -333,11 +333,11 @@ Result<MysqlDsn> ParseMysqlDsn(std::string_view dsn) {
   return out;
 }
 
-std::unique_ptr<Source> MakeMysqlFullRead(MysqlSnapshotOptions options) {
+std::unique_ptr<Source> MakeMysqlFullRead(MysqlFullReadOptions options) {
   return std::make_unique<MysqlFullRead>(std::move(options));
 }
 
-Status CheckMysqlSnapshot(const MysqlSnapshotOptions& options) {
+Status CheckMysqlFullRead(const MysqlFullReadOptions& options) {
   Result<MysqlDsn> dsn = ParseMysqlDsn(options.dsn.value());
   if (!dsn.ok()) return dsn.status();
   try {

@@ -1,4 +1,4 @@
-#include "sinks/backup.h"
+#include "pipeline/app/backup.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -21,15 +21,16 @@
 #include <thread>
 #include <type_traits>
 
+#include "pipeline/app/s3_client.h"
 #include "pipeline/backoff.h"
 #include "pipeline/log.h"
 #include "pipeline/metrics.h"
 #include "pipeline/state_store.h"
 #include "pipeline/version.h"
 #include "sinks/collections.h"
-#include "sinks/s3_client.h"
 #include "sinks/typesense_client.h"
 #include "sinks/typesense_encode.h"
+#include "sinks/typesense_http_result.h"
 
 namespace searchsync {
 namespace {

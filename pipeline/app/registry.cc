@@ -1,4 +1,4 @@
-#include "pipeline/registry.h"
+#include "pipeline/app/registry.h"
 
 #include "sinks/typesense.h"
 #include "sources/couchdb.h"

@@ -1,4 +1,4 @@
-#include "pipeline/daemon_services.h"
+#include "pipeline/app/daemon_services.h"
 
 #include <algorithm>
 #include <charconv>
@@ -26,7 +26,7 @@ Result<std::unique_ptr<DaemonServices>> DaemonServices::Start(const Config& conf
     std::vector<ScheduledJob> jobs;
     std::map<std::string, std::string> pipeline_of_job;
     for (const PipelineRunner* runner : runners) {
-      const std::string name = runner->Snapshot().name;
+      const std::string name = runner->Report().name;
       const auto config_it =
           std::find_if(config.pipelines.begin(), config.pipelines.end(),
                        [&](const PipelineConfig& pipeline) { return pipeline.name == name; });
@@ -72,10 +72,10 @@ Result<std::unique_ptr<DaemonServices>> DaemonServices::Start(const Config& conf
     AdminHandlers handlers{
         .pipelines =
             [runners] {
-              std::vector<PipelineSnapshot> snapshots;
-              snapshots.reserve(runners.size());
-              for (const PipelineRunner* runner : runners) snapshots.push_back(runner->Snapshot());
-              return snapshots;
+              std::vector<PipelineReport> reports;
+              reports.reserve(runners.size());
+              for (const PipelineRunner* runner : runners) reports.push_back(runner->Report());
+              return reports;
             },
         .reindex_progress = [reindex](const std::string& pipeline) -> std::optional<ReindexProgress> {
           if (reindex == nullptr) return std::nullopt;

@@ -1,4 +1,4 @@
-#include "pipeline/cli.h"
+#include "pipeline/app/cli.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -13,17 +13,18 @@
 #include <set>
 #include <thread>
 
+#include "pipeline/app/backup.h"
+#include "pipeline/app/daemon_services.h"
+#include "pipeline/app/registry.h"
+#include "pipeline/app/reindex_command.h"
+#include "pipeline/app/status_command.h"
 #include "pipeline/config.h"
-#include "pipeline/daemon_services.h"
 #include "pipeline/json.h"
 #include "pipeline/log.h"
-#include "pipeline/registry.h"
 #include "pipeline/reindex.h"
-#include "pipeline/reindex_command.h"
 #include "pipeline/runner.h"
 #include "pipeline/state_store.h"
 #include "pipeline/version.h"
-#include "sinks/backup.h"
 
 namespace searchsync {
 namespace {
@@ -154,7 +155,7 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
   std::map<std::string, PipelineRunner*> runner_of;
   std::vector<PipelineRunner*> runner_list;
   for (auto& runner : runners) {
-    runner_of[runner->Snapshot().name] = runner.get();
+    runner_of[runner->Report().name] = runner.get();
     runner_list.push_back(runner.get());
   }
   ReindexCoordinator reindex(*config, runner_of);
@@ -202,8 +203,8 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
   // pass that did not get to the end, is a failure of this run even though nothing is lost.
   int exit_code = kExitOk;
   for (size_t i = 0; i < runners.size(); ++i) {
-    const PipelineSnapshot snapshot = runners[i]->Snapshot();
-    const std::string component = "pipeline=" + snapshot.name;
+    const PipelineReport report = runners[i]->Report();
+    const std::string component = "pipeline=" + report.name;
     if (!results[i].ok()) {
       Log(LogLevel::kError, component, "pipeline failed: " + results[i].message());
       // A configuration the source or sink refused (kInvalidArgument) is the user's to fix.
@@ -211,25 +212,25 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
           exit_code, results[i].code() == StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime);
       continue;
     }
-    const uint64_t unacknowledged = snapshot.counters.events_read - snapshot.counters.events_acked;
+    const uint64_t unacknowledged = report.counters.events_read - report.counters.events_acked;
     if (unacknowledged > 0) {
       Log(LogLevel::kError, component,
           "stopped with " + std::to_string(unacknowledged) +
               " events read but not acknowledged by Typesense; they are read again on the next "
               "start");
       exit_code = std::max(exit_code, kExitRuntime);
-    } else if (once && snapshot.state != RunState::kCaughtUp) {
+    } else if (once && report.state != RunState::kCaughtUp) {
       Log(LogLevel::kError, component,
           "stopped before catching up; the next run goes on from checkpoint " +
-              JsonString(snapshot.checkpoint));
+              JsonString(report.checkpoint));
       exit_code = std::max(exit_code, kExitRuntime);
     }
-    if (once && snapshot.dead_lettered_this_run > 0) {
+    if (once && report.dead_lettered_this_run > 0) {
       Log(LogLevel::kError, component,
-          std::to_string(snapshot.dead_lettered_this_run) +
+          std::to_string(report.dead_lettered_this_run) +
               " document(s) were rejected and stored in the dead-letter store; see `searchsync "
               "dead-letters -c " +
-              flags.config_file + " " + snapshot.name + "`");
+              flags.config_file + " " + report.name + "`");
       exit_code = std::max(exit_code, kExitRuntime);
     }
   }
@@ -264,78 +265,10 @@ int Check(const CommonFlags& flags, bool reference) {
   return exit_code;
 }
 
-// The complete backups in each pipeline's backup.to (S3: one request per 1,000 keys).
-void PrintBackups(const Config& config) {
-  for (const PipelineConfig& pipeline : config.pipelines) {
-    if (pipeline.backup.to.empty()) continue;
-    Result<std::vector<std::string>> names = ListBackups(config, pipeline, pipeline.backup.to);
-    if (!names.ok()) {
-      std::printf("%s backups: cannot list %s: %s\n", pipeline.name.c_str(),
-                  pipeline.backup.to.c_str(), names.status().message().c_str());
-    } else {
-      std::printf("%s backups: %zu in %s%s\n", pipeline.name.c_str(), names->size(),
-                  pipeline.backup.to.c_str(),
-                  names->empty() ? "" : (", newest " + names->back()).c_str());
-    }
-  }
-}
-
 int PrintStatus(const CommonFlags& flags, bool json) {
   std::optional<Config> config = LoadOrReport(flags.config_file);
   if (!config) return kExitUsage;
-  // A running daemon knows more (lag, reindex progress) and is more current than the store.
-  if (std::optional<int> live = PrintDaemonStatus(*config, json)) {
-    if (!json) PrintBackups(*config);
-    return *live;
-  }
-  // Only reads: creates no directory or file, and changes nothing a daemon may be writing.
-  Result<std::unique_ptr<StateStore>> state = StateStore::OpenReadOnly(config->state.path);
-  if (!state.ok()) {
-    std::fprintf(stderr, "%s\n", state.status().message().c_str());
-    return kExitRuntime;
-  }
-  std::vector<PipelineState> rows;
-  for (const PipelineConfig& pipeline : config->pipelines) {
-    Result<PipelineState> row =
-        *state ? (*state)->Load(pipeline.name) : PipelineState{.pipeline = pipeline.name};
-    if (!row.ok()) {
-      std::fprintf(stderr, "%s\n", row.status().message().c_str());
-      return kExitRuntime;
-    }
-    rows.push_back(std::move(*row));
-  }
-  if (json) {
-    nlohmann::ordered_json pipelines = nlohmann::ordered_json::array();
-    for (const PipelineState& row : rows) {
-      pipelines.push_back({{"name", row.pipeline},
-                           {"state", RunStateName(row.state)},
-                           {"checkpoint", row.checkpoint.token},
-                           {"events_read", row.counters.events_read},
-                           {"events_acked", row.counters.events_acked},
-                           {"dead_lettered", row.counters.dead_lettered},
-                           {"last_error", row.last_error},
-                           {"updated_at", row.updated_at}});
-    }
-    std::printf("%s\n", DumpJson({{"pipelines", std::move(pipelines)}}).c_str());
-    return kExitOk;
-  }
-  std::printf("%-20s %-10s %12s %12s %13s  %-20s %s\n", "PIPELINE", "STATE", "READ", "ACKED",
-              "DEAD-LETTERED", "UPDATED", "LAST ERROR");
-  for (const PipelineState& row : rows) {
-    std::printf("%-20s %-10s %12llu %12llu %13llu  %-20s %s\n", row.pipeline.c_str(),
-                std::string(RunStateName(row.state)).c_str(),
-                static_cast<unsigned long long>(row.counters.events_read),
-                static_cast<unsigned long long>(row.counters.events_acked),
-                static_cast<unsigned long long>(row.counters.dead_lettered), row.updated_at.c_str(),
-                row.last_error.c_str());
-  }
-  for (const PipelineState& row : rows) {
-    if (!row.checkpoint.empty()) {
-      std::printf("%s checkpoint: %s\n", row.pipeline.c_str(), row.checkpoint.token.c_str());
-    }
-  }
-  PrintBackups(*config);
-  return kExitOk;
+  return RunStatusCommand(*config, json);
 }
 
 const PipelineConfig* FindPipeline(const Config& config, const std::string& name) {

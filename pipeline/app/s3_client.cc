@@ -1,4 +1,4 @@
-#include "sinks/s3_client.h"
+#include "pipeline/app/s3_client.h"
 
 #include <curl/curl.h>
 

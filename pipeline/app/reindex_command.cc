@@ -1,12 +1,12 @@
-#include "pipeline/reindex_command.h"
+#include "pipeline/app/reindex_command.h"
 
-#include <httplib.h>
 #include <simdjson.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <thread>
 
+#include "pipeline/app/admin_client.h"
 #include "pipeline/log.h"
 
 namespace searchsync {
@@ -25,15 +25,6 @@ int64_t NowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// 1234567 -> "1,234,567"
-std::string Grouped(uint64_t value) {
-  std::string digits = std::to_string(value);
-  for (int pos = static_cast<int>(digits.size()) - 3; pos > 0; pos -= 3) {
-    digits.insert(static_cast<size_t>(pos), ",");
-  }
-  return digits;
 }
 
 std::string Duration(double seconds) {
@@ -94,64 +85,6 @@ class ProgressPrinter {
   std::chrono::steady_clock::time_point last_line_{};
 };
 
-std::string StringField(simdjson::dom::object object, const char* key) {
-  std::string_view value;
-  if (object[key].get_string().get(value) != simdjson::SUCCESS) return "";
-  return std::string(value);
-}
-
-uint64_t UintField(simdjson::dom::object object, const char* key) {
-  uint64_t value = 0;
-  if (object[key].get_uint64().get(value) != simdjson::SUCCESS) return 0;
-  return value;
-}
-
-int64_t IntField(simdjson::dom::object object, const char* key) {
-  int64_t value = 0;
-  if (object[key].get_int64().get(value) != simdjson::SUCCESS) return 0;
-  return value;
-}
-
-// The reindex of `pipeline` in a /status body; nullopt when it has none (or the body is not
-// what /status answers).
-std::optional<ReindexProgress> ReindexFromStatus(const std::string& body,
-                                                 const std::string& pipeline) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (parser.parse(body).get(root) != simdjson::SUCCESS) return std::nullopt;
-  simdjson::dom::array pipelines;
-  if (root["pipelines"].get_array().get(pipelines) != simdjson::SUCCESS) return std::nullopt;
-  for (simdjson::dom::element item : pipelines) {
-    simdjson::dom::object object;
-    if (item.get_object().get(object) != simdjson::SUCCESS) continue;
-    if (StringField(object, "name") != pipeline) continue;
-    simdjson::dom::object reindex;
-    if (object["reindex"].get_object().get(reindex) != simdjson::SUCCESS) return std::nullopt;
-    return ReindexProgress{.id = StringField(reindex, "id"),
-                           .pipeline = StringField(reindex, "pipeline"),
-                           .state = StringField(reindex, "state"),
-                           .phase = StringField(reindex, "phase"),
-                           .collection = StringField(reindex, "collection"),
-                           .rows_written = UintField(reindex, "rows_written"),
-                           .rows_expected = UintField(reindex, "rows_expected"),
-                           .started_unix_ms = IntField(reindex, "started_unix_ms"),
-                           .finished_unix_ms = IntField(reindex, "finished_unix_ms"),
-                           .error = StringField(reindex, "error")};
-  }
-  return std::nullopt;
-}
-
-std::string MessageOf(const AdminClient::Response& response) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  std::string_view message;
-  if (parser.parse(response.body).get(root) == simdjson::SUCCESS &&
-      root["message"].get_string().get(message) == simdjson::SUCCESS) {
-    return std::string(message);
-  }
-  return "HTTP " + std::to_string(response.status);
-}
-
 int Outcome(const ReindexProgress& progress) {
   if (progress.state == "succeeded") {
     std::fprintf(stderr, "reindex %s succeeded: %s rows; the alias now points at %s\n",
@@ -197,7 +130,7 @@ int ViaDaemon(const AdminClient& client, const std::string& pipeline, bool wait)
       return kExitRuntime;
     default:
       std::fprintf(stderr, "the daemon at %s could not start the reindex: %s\n",
-                   client.address().c_str(), MessageOf(*started).c_str());
+                   client.address().c_str(), AdminErrorMessage(*started).c_str());
       return kExitRuntime;
   }
   simdjson::dom::parser parser;
@@ -226,7 +159,7 @@ int ViaDaemon(const AdminClient& client, const std::string& pipeline, bool wait)
     }
     if (status->status != 200) {
       std::fprintf(stderr, "GET /status on %s: %s\n", client.address().c_str(),
-                   MessageOf(*status).c_str());
+                   AdminErrorMessage(*status).c_str());
       return kExitRuntime;
     }
     const std::optional<ReindexProgress> progress = ReindexFromStatus(status->body, pipeline);
@@ -247,50 +180,12 @@ int ViaDaemon(const AdminClient& client, const std::string& pipeline, bool wait)
 
 }  // namespace
 
-AdminClient::AdminClient(const AdminOptions& admin) : token_(admin.token) {
-  const size_t colon = admin.listen.rfind(':');
-  host_ = admin.listen.substr(0, colon);
-  if (host_.size() >= 2 && host_.front() == '[' && host_.back() == ']') {
-    host_ = host_.substr(1, host_.size() - 2);
+std::string Grouped(uint64_t value) {
+  std::string digits = std::to_string(value);
+  for (int pos = static_cast<int>(digits.size()) - 3; pos > 0; pos -= 3) {
+    digits.insert(static_cast<size_t>(pos), ",");
   }
-  if (host_ == "0.0.0.0" || host_.empty()) host_ = "127.0.0.1";
-  if (host_ == "::") host_ = "::1";
-  port_ = colon == std::string::npos ? 0 : std::atoi(admin.listen.c_str() + colon + 1);
-  address_ = admin.listen;
-}
-
-namespace {
-
-httplib::Headers AuthHeaders(const Secret& token) {
-  httplib::Headers headers;
-  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token.value());
-  return headers;
-}
-
-Result<AdminClient::Response> ToResponse(const httplib::Result& result, const std::string& call,
-                                         const std::string& address) {
-  if (!result) {
-    return Unavailable("admin API at " + address + ": " + call + ": " +
-                       httplib::to_string(result.error()));
-  }
-  return AdminClient::Response{.status = result->status, .body = result->body};
-}
-
-}  // namespace
-
-Result<AdminClient::Response> AdminClient::Get(const std::string& path) const {
-  httplib::Client client(host_, port_);
-  client.set_connection_timeout(2, 0);
-  client.set_read_timeout(30, 0);
-  return ToResponse(client.Get(path.c_str(), AuthHeaders(token_)), "GET " + path, address_);
-}
-
-Result<AdminClient::Response> AdminClient::Post(const std::string& path) const {
-  httplib::Client client(host_, port_);
-  client.set_connection_timeout(2, 0);
-  client.set_read_timeout(30, 0);
-  return ToResponse(client.Post(path.c_str(), AuthHeaders(token_), "", "application/json"),
-                    "POST " + path, address_);
+  return digits;
 }
 
 std::string FormatReindexProgress(const ReindexProgress& progress, double rows_per_second,
@@ -335,65 +230,6 @@ std::string FormatReindexProgress(const ReindexProgress& progress, double rows_p
     cells[at] = '#';
   }
   return "[" + cells + "]" + tail;
-}
-
-std::optional<int> PrintDaemonStatus(const Config& config, bool json) {
-  if (config.admin.listen.empty()) return std::nullopt;
-  const AdminClient client(config.admin);
-  Result<AdminClient::Response> status = client.Get("/status");
-  if (!status.ok()) return std::nullopt;
-  if (status->status != 200) {
-    std::fprintf(stderr, "GET /status on %s: %s\n", client.address().c_str(),
-                 MessageOf(*status).c_str());
-    return kExitRuntime;
-  }
-  if (json) {
-    std::printf("%s\n", status->body.c_str());
-    return kExitOk;
-  }
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  simdjson::dom::array pipelines;
-  if (parser.parse(status->body).get(root) != simdjson::SUCCESS ||
-      root["pipelines"].get_array().get(pipelines) != simdjson::SUCCESS) {
-    std::fprintf(stderr, "GET /status on %s: not a status answer\n", client.address().c_str());
-    return kExitRuntime;
-  }
-  std::printf("live status of the daemon at %s\n", client.address().c_str());
-  std::printf("%-20s %-10s %8s %12s %12s %13s  %-26s %s\n", "PIPELINE", "STATE", "LAG", "READ",
-              "ACKED", "DEAD-LETTERED", "REINDEX", "LAST ERROR");
-  for (simdjson::dom::element item : pipelines) {
-    simdjson::dom::object row;
-    if (item.get_object().get(row) != simdjson::SUCCESS) continue;
-    double lag = 0;
-    if (row["lag_seconds"].get_double().get(lag) != simdjson::SUCCESS) lag = 0;
-    const std::string name = StringField(row, "name");
-    std::string reindex = "-";
-    if (const std::optional<ReindexProgress> progress = ReindexFromStatus(status->body, name)) {
-      reindex = progress->state;
-      if (progress->state == "running") {
-        reindex += " " + progress->phase + " " + Grouped(progress->rows_written);
-        if (progress->rows_expected > 0) reindex += "/" + Grouped(progress->rows_expected);
-      }
-    }
-    char lag_text[32];
-    std::snprintf(lag_text, sizeof(lag_text), "%.1fs", lag);
-    std::printf("%-20s %-10s %8s %12llu %12llu %13llu  %-26s %s\n", name.c_str(),
-                StringField(row, "state").c_str(), lag_text,
-                static_cast<unsigned long long>(UintField(row, "events_read")),
-                static_cast<unsigned long long>(UintField(row, "events_acked")),
-                static_cast<unsigned long long>(UintField(row, "dead_lettered")), reindex.c_str(),
-                StringField(row, "last_error").c_str());
-  }
-  for (simdjson::dom::element item : pipelines) {
-    simdjson::dom::object row;
-    if (item.get_object().get(row) != simdjson::SUCCESS) continue;
-    const std::string checkpoint = StringField(row, "checkpoint");
-    if (!checkpoint.empty()) {
-      std::printf("%s checkpoint: %s\n", StringField(row, "name").c_str(), checkpoint.c_str());
-    }
-  }
-  return kExitOk;
 }
 
 int RunReindexCommand(const Config& config, const std::string& pipeline, bool wait) {

@@ -2,7 +2,7 @@
 // Backups and restores of a pipeline's collection, and Typesense's server-side snapshots.
 //
 // A backup is the export of the collection behind the pipeline's alias, gzip-compressed, plus a
-// manifest (sinks/backup_archive.h), in its own directory or S3 prefix:
+// manifest (pipeline/app/backup_archive.h), in its own directory or S3 prefix:
 //
 //   <location>/<pipeline>/20261121T031500.123Z/documents.jsonl.gz
 //   <location>/<pipeline>/20261121T031500.123Z/manifest.json      <- written last
@@ -24,10 +24,10 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/app/backup_archive.h"
 #include "pipeline/config.h"
 #include "pipeline/scheduler.h"
 #include "pipeline/status.h"
-#include "sinks/backup_archive.h"
 
 namespace searchsync {
 
