@@ -156,7 +156,7 @@ TEST_CASE("An unknown command is named, with the list of commands", "[cli]") {
   CHECK(output.exit_code == 2);
   CHECK(output.err ==
         "searchsync: unknown command 'frobnicate'; the commands are: run, check, status, "
-        "reindex, snapshot, backup, restore (see --help)\n");
+        "reindex, dead-letters, snapshot, backup, restore (see --help)\n");
 }
 
 TEST_CASE("check ends with exit 2 on files that never end, directories and alias bombs", "[cli]") {
