@@ -22,7 +22,7 @@
 
 #include "pipeline/config.h"
 #include "pipeline/cron.h"
-#include "pipeline/reindex.h"
+#include "pipeline/reindex_progress.h"
 #include "pipeline/runner.h"
 #include "pipeline/status.h"
 

@@ -19,7 +19,6 @@
 #include <system_error>
 
 #include "pipeline/admin_server.h"
-#include "pipeline/app/registry.h"
 #include "pipeline/cron.h"
 #include "pipeline/json.h"
 #include "pipeline/url.h"
@@ -888,12 +887,13 @@ bool IsPipelineName(std::string_view name) {
   });
 }
 
-void ParseSource(const Section& pipeline, PipelineConfig& out) {
+void ParseSource(const Section& pipeline, std::span<const SourceRegistration> sources,
+                 PipelineConfig& out) {
   if (!pipeline.Has("source") || !pipeline.Node("source").IsMap()) return;  // already reported
   const YAML::Node source = pipeline.Node("source");
   const YAML::Node type = Lookup(source, "type");
   std::string registered;
-  for (const SourceRegistration& registration : SourceRegistry()) {
+  for (const SourceRegistration& registration : sources) {
     if (!registered.empty()) registered += ", ";
     registered += registration.type;
   }
@@ -903,11 +903,11 @@ void ParseSource(const Section& pipeline, PipelineConfig& out) {
   }
   const std::string& name = type.Scalar();
   const auto registration =
-      std::find_if(SourceRegistry().begin(), SourceRegistry().end(),
+      std::find_if(sources.begin(), sources.end(),
                    [&](const SourceRegistration& r) { return r.type == name; });
-  if (registration == SourceRegistry().end()) {
+  if (registration == sources.end()) {
     std::vector<std::string_view> types;
-    for (const SourceRegistration& r : SourceRegistry()) types.push_back(r.type);
+    for (const SourceRegistration& r : sources) types.push_back(r.type);
     const std::string near = Nearest(name, types);
     pipeline.ErrorAt(type, pipeline.PathOf("source") + ".type: unknown source type " + Shown(name) +
                                (near.empty() ? "; known types: " + registered
@@ -919,10 +919,11 @@ void ParseSource(const Section& pipeline, PipelineConfig& out) {
   const Section section = pipeline.Child("source", keys);
   out.source_type = name;
   // A null factory means the connector recorded its errors through `section`.
-  out.make_source = registration->parse(section);
+  out.make_source = registration->parse(section, out.name);
 }
 
-void ParseTransforms(const Section& pipeline, PipelineConfig& out) {
+void ParseTransforms(const Section& pipeline, std::span<const TransformRegistration> registered,
+                     PipelineConfig& out) {
   const YAML::Node transforms = pipeline.Node("transforms");
   if (!transforms.IsSequence()) return;
   const std::string path = pipeline.PathOf("transforms");
@@ -941,12 +942,12 @@ void ParseTransforms(const Section& pipeline, PipelineConfig& out) {
     const auto entry = item.begin();
     const std::string name = entry->first.IsScalar() ? entry->first.Scalar() : "";
     const auto registration =
-        std::find_if(TransformRegistry().begin(), TransformRegistry().end(),
+        std::find_if(registered.begin(), registered.end(),
                      [&](const TransformRegistration& r) { return r.name == name; });
-    if (registration == TransformRegistry().end()) {
+    if (registration == registered.end()) {
       std::vector<std::string_view> names;
       std::string known;
-      for (const TransformRegistration& r : TransformRegistry()) {
+      for (const TransformRegistration& r : registered) {
         names.push_back(r.name);
         known += (known.empty() ? "" : ", ") + std::string(r.name);
       }
@@ -1344,7 +1345,8 @@ S3Options ParseS3(const Section& section) {
   return options;
 }
 
-void ParseDocument(const YAML::Node& root, const std::string& file, Config& config,
+void ParseDocument(const YAML::Node& root, const std::string& file,
+                   const ConnectorParsers& connectors, Config& config,
                    ConfigErrors& errors) {
   const Section top(file, root, "", kTopKeys, errors);
   config.typesense = ParseTypesense(top.Child("typesense", kTypesenseKeys));
@@ -1382,8 +1384,8 @@ void ParseDocument(const YAML::Node& root, const std::string& file, Config& conf
                                    std::to_string(first->second) + ")");
       }
     }
-    ParseSource(pipeline, out);
-    ParseTransforms(pipeline, out);
+    ParseSource(pipeline, connectors.sources, out);
+    ParseTransforms(pipeline, connectors.transforms, out);
     const Section sink = pipeline.Child("sink", kSinkKeys);
     const Section batch = sink.Child("batch", kBatchKeys);
     out.sink = ParseSink(sink, batch, pipeline.Has("sink"), config_dir);
@@ -1652,7 +1654,8 @@ std::string DidYouMean(std::string_view key, std::span<const KeySpec> keys) {
   return Nearest(key, names);
 }
 
-Result<Config> ParseConfig(const std::string& text, const std::string& file) {
+Result<Config> ParseConfig(const std::string& text, const std::string& file,
+                           const ConnectorParsers& connectors) {
   ConfigErrors errors;
   Config config;
   config.file = file;
@@ -1674,7 +1677,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       return Failed(errors);
     }
     ApplyMergeKeys(root, file, errors);
-    ParseDocument(root, file, config, errors);
+    ParseDocument(root, file, connectors, config, errors);
   } catch (const YAML::ParserException& e) {
     std::string message = "YAML syntax error: " + e.msg;
     // `{ tags: string[] }` is the usual culprit: inside { } and [ ], brackets end a plain value.
@@ -1693,16 +1696,16 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
   return config;
 }
 
-Result<Config> LoadConfig(const std::string& path) {
+Result<Config> LoadConfig(const std::string& path, const ConnectorParsers& connectors) {
   Result<std::string> text = ReadTextFile(path);
   if (!text.ok()) {
     return InvalidArgument(
         ConfigError{.file = path, .message = text.status().message()}.ToString());
   }
-  return ParseConfig(*text, path);
+  return ParseConfig(*text, path, connectors);
 }
 
-std::string ConfigReferenceMarkdown() {
+std::string ConfigReferenceMarkdown(const ConnectorParsers& connectors) {
   std::string out =
       "Durations carry units: `250ms`, `5s`, `30m`, `24h` (`1h30m` adds up). Sizes are `512KiB`, "
       "`8MiB`, `1GiB` (binary), `KB`/`MB`/`GB` (decimal) or a plain byte count. `${VAR}` and "
@@ -1717,14 +1720,14 @@ std::string ConfigReferenceMarkdown() {
   AppendTable(out, "`s3`", kS3Keys);
   AppendTable(out, "`snapshot`", kSnapshotKeys);
   AppendTable(out, "`pipelines[]`", kPipelineKeys);
-  for (const SourceRegistration& registration : SourceRegistry()) {
+  for (const SourceRegistration& registration : connectors.sources) {
     std::vector<KeySpec> keys{kSourceTypeKey};
     keys.insert(keys.end(), registration.keys.begin(), registration.keys.end());
     AppendTable(out, "`pipelines[].source` with `type: " + std::string(registration.type) + "`",
                 keys);
   }
   out += "### `pipelines[].transforms[]`\n\n| transform | description |\n|---|---|\n";
-  for (const TransformRegistration& registration : TransformRegistry()) {
+  for (const TransformRegistration& registration : connectors.transforms) {
     out +=
         "| `" + std::string(registration.name) + "` | " + std::string(registration.help) + " |\n";
   }

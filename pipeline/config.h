@@ -238,11 +238,44 @@ struct Config {
   std::vector<PipelineConfig> pipelines;
 };
 
-// Reads, expands and validates `path`. On any error returns kInvalidArgument whose message is
-// every error, one "file:line:col: message" per line.
-Result<Config> LoadConfig(const std::string& path);
+// ---- The connectors a config may name ------------------------------------------------------
+// The engine names no connector: the application gives the loader its table of parsers
+// (pipeline/app/registry.h).
+
+// Parses a source's options from `section` (errors recorded through it) and returns a factory
+// for live sources; returns nullptr when the options had errors. `pipeline` is the pipeline's
+// name, for the source's log lines.
+using ParseSourceFn = SourceFactory (*)(const Section& section, std::string_view pipeline);
+
+struct SourceRegistration {
+  std::string_view type;
+  std::span<const KeySpec> keys;
+  ParseSourceFn parse;
+};
+
+// A transform entry in YAML is a one-key mapping: `- rename: { a: b }`. `value` is the node
+// under that key; errors are recorded through `where`; an empty Transform means it had errors.
+using ParseTransformFn = Transform (*)(const YAML::Node& value, const std::string& path,
+                                       const Section& where);
+
+struct TransformRegistration {
+  std::string_view name;
+  ParseTransformFn parse;
+  std::string_view help;
+};
+
+struct ConnectorParsers {
+  std::span<const SourceRegistration> sources;
+  std::span<const TransformRegistration> transforms;
+};
+
+// Reads, expands and validates `path`; sources and transforms are parsed by `connectors`. On
+// any error returns kInvalidArgument whose message is every error, one "file:line:col: message"
+// per line.
+Result<Config> LoadConfig(const std::string& path, const ConnectorParsers& connectors);
 // The same from text already in memory; `file` names it in messages.
-Result<Config> ParseConfig(const std::string& text, const std::string& file);
+Result<Config> ParseConfig(const std::string& text, const std::string& file,
+                           const ConnectorParsers& connectors);
 
 // Parsing helpers, exposed for tests and for connectors with values of their own.
 std::optional<Millis> ParseDuration(std::string_view text);  // "250ms", "5s", "30m", "1h30m"
@@ -256,8 +289,8 @@ std::string YamlToJson(const YAML::Node& node);
 // The closest candidate within a small edit distance, or empty.
 std::string DidYouMean(std::string_view key, std::span<const KeySpec> keys);
 
-// Every key table (top level, typesense, retry, state, admin, pipeline, each registered source,
-// transforms, sink, batch, queue, reindex) rendered as markdown, for the README.
-std::string ConfigReferenceMarkdown();
+// Every key table (top level, typesense, retry, state, admin, pipeline, each source of
+// `connectors`, transforms, sink, batch, queue, reindex) rendered as markdown, for the README.
+std::string ConfigReferenceMarkdown(const ConnectorParsers& connectors);
 
 }  // namespace searchsync

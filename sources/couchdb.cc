@@ -895,7 +895,7 @@ std::string CheckUrl(const std::string& url) {
 
 }  // namespace
 
-SourceFactory ParseCouchdbSource(const Section& section) {
+SourceFactory ParseCouchdbSource(const Section& section, std::string_view pipeline) {
   const size_t errors_before = section.errors().all().size();
   CouchdbOptions options;
   options.url = section.String("url");
@@ -951,7 +951,8 @@ SourceFactory ParseCouchdbSource(const Section& section) {
       options.keep_metadata.push_back(key);
     }
   }
-  options.log_component = "source=couchdb database=" + options.database;
+  options.log_component =
+      "pipeline=" + std::string(pipeline) + " source=couchdb database=" + options.database;
   if (section.errors().all().size() != errors_before || !section.Has("url") ||
       !section.Has("database")) {
     return nullptr;

@@ -56,7 +56,7 @@ namespace searchsync {
 extern const std::span<const KeySpec> kCouchdbKeys;
 
 // Reads CouchdbOptions from `section`; nullptr when they had errors.
-SourceFactory ParseCouchdbSource(const Section& section);
+SourceFactory ParseCouchdbSource(const Section& section, std::string_view pipeline);
 
 enum class CouchdbFeed { kContinuous, kLongpoll };
 

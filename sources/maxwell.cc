@@ -769,7 +769,7 @@ std::unique_ptr<Source> MakeMaxwellSource(MaxwellOptions options) {
   return std::make_unique<MaxwellSource>(std::move(options));
 }
 
-SourceFactory ParseMaxwellSource(const Section& section) {
+SourceFactory ParseMaxwellSource(const Section& section, std::string_view pipeline) {
   const size_t errors_before = section.errors().all().size();
   MaxwellOptions options;
   options.brokers = section.String("brokers");
@@ -816,8 +816,8 @@ SourceFactory ParseMaxwellSource(const Section& section) {
       rd_kafka_conf_destroy(scratch);
     }
   }
-  options.log_component =
-      "source=maxwell topic=" + options.topic + " table=" + options.database + "." + options.table;
+  options.log_component = "pipeline=" + std::string(pipeline) + " source=maxwell topic=" +
+                          options.topic + " table=" + options.database + "." + options.table;
   if (section.Has("snapshot")) {
     const Section snapshot = section.Child("snapshot", kSnapshotKeyTable);
     MysqlFullReadOptions& full_read = options.snapshot.emplace();

@@ -59,7 +59,7 @@ namespace searchsync {
 extern const std::span<const KeySpec> kMaxwellKeys;
 
 // Reads MaxwellOptions from `section`; nullptr when they had errors.
-SourceFactory ParseMaxwellSource(const Section& section);
+SourceFactory ParseMaxwellSource(const Section& section, std::string_view pipeline);
 
 // One librdkafka property passed through from `kafka:`. Every value is kept as a Secret, so
 // none is ever printed.

@@ -1985,7 +1985,7 @@ std::unique_ptr<Source> MakePostgresSource(PostgresOptions options) {
   return std::make_unique<PostgresSource>(std::move(options));
 }
 
-SourceFactory ParsePostgresSource(const Section& section) {
+SourceFactory ParsePostgresSource(const Section& section, std::string_view pipeline) {
   const size_t errors_before = section.errors().all().size();
   PostgresOptions options;
   options.dsn = section.SecretString("dsn");
@@ -2051,8 +2051,9 @@ SourceFactory ParsePostgresSource(const Section& section) {
       section.Error("deletes", "set soft_delete_column, tombstone_table, or both");
     }
   }
-  options.log_component = "source=postgres " +
-                          (options.table.empty() ? std::string("query") : "table=" + options.table);
+  options.log_component =
+      "pipeline=" + std::string(pipeline) + " source=postgres " +
+      (options.table.empty() ? std::string("query") : "table=" + options.table);
   // Missing required keys were recorded when the section was read.
   if (section.errors().all().size() != errors_before || !section.Has("dsn") ||
       !section.Has("primary_key") || !section.Has("updated_at")) {

@@ -50,7 +50,7 @@ namespace searchsync {
 extern const std::span<const KeySpec> kPostgresKeys;
 
 // Reads PostgresOptions from `section`; nullptr when they had errors.
-SourceFactory ParsePostgresSource(const Section& section);
+SourceFactory ParsePostgresSource(const Section& section, std::string_view pipeline);
 
 // Reads a libpq DSN (URI or key=value) as libpq will, before any connection, and refuses with
 // kInvalidArgument what libpq would refuse only when connecting (a malformed string, an

@@ -8,8 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "pipeline/app/reindex.h"
 #include "pipeline/config.h"
-#include "pipeline/reindex.h"
 #include "pipeline/status.h"
 
 namespace searchsync {

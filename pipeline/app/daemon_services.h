@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "pipeline/admin_server.h"
+#include "pipeline/app/reindex.h"
 #include "pipeline/config.h"
-#include "pipeline/reindex.h"
 #include "pipeline/runner.h"
 #include "pipeline/scheduler.h"
 #include "pipeline/state_store.h"

@@ -26,6 +26,18 @@ std::span<const TransformRegistration> TransformRegistry() {
   return kTransforms;
 }
 
+ConnectorParsers Connectors() {
+  return {.sources = SourceRegistry(), .transforms = TransformRegistry()};
+}
+
+Result<Config> LoadConfig(const std::string& path) { return LoadConfig(path, Connectors()); }
+
+Result<Config> ParseConfig(const std::string& text, const std::string& file) {
+  return ParseConfig(text, file, Connectors());
+}
+
+std::string ConfigReferenceMarkdown() { return ConfigReferenceMarkdown(Connectors()); }
+
 std::unique_ptr<Sink> MakeSink(const Config& config, const PipelineConfig& pipeline) {
   return MakeTypesenseSink(config.typesense, pipeline.sink,
                            "pipeline=" + pipeline.name + " sink=typesense");

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "pipeline/app/reindex.h"
 #include "pipeline/config.h"
-#include "pipeline/reindex.h"
 
 namespace searchsync {
 

@@ -2,6 +2,7 @@
 // accepts has what the runner relies on.
 #include <string>
 
+#include "pipeline/app/registry.h"
 #include "pipeline/config.h"
 #include "tests/fuzz/fuzz_targets.h"
 

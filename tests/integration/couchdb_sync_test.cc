@@ -12,8 +12,9 @@
 #include <sstream>
 #include <thread>
 
+#include "pipeline/app/registry.h"
+#include "pipeline/app/reindex.h"
 #include "pipeline/config.h"
-#include "pipeline/reindex.h"
 #include "pipeline/state_store.h"
 #include "sources/couchdb.h"
 #include "tests/integration/sync_fixture.h"

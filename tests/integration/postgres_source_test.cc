@@ -451,7 +451,7 @@ TEST_CASE("Postgres source built from YAML options syncs rows and tombstones",
                                      "deleted_at_column: deleted_at }\n");
   ConfigErrors errors;
   const Section section("pipelines.yaml", node, "pipelines[0].source", kPostgresKeys, errors);
-  const SourceFactory factory = ParsePostgresSource(section);
+  const SourceFactory factory = ParsePostgresSource(section, "test");
   INFO(errors.ToString());
   REQUIRE(errors.empty());
   REQUIRE(factory);

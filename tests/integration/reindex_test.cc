@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "pipeline/app/registry.h"
+#include "pipeline/app/reindex.h"
 #include "pipeline/config.h"
-#include "pipeline/reindex.h"
 #include "pipeline/runner.h"
 #include "pipeline/state_store.h"
 #include "sinks/typesense_client.h"

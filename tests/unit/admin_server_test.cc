@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "pipeline/app/registry.h"
 #include "pipeline/metrics.h"
 #include "tests/support/fakes.h"
 #include "tests/support/prometheus_text.h"

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/app/registry.h"
 #include "pipeline/config.h"
 #include "tests/support/temp_dir.h"
 

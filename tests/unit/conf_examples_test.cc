@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "pipeline/app/registry.h"
 #include "pipeline/config.h"
 
 namespace searchsync {

@@ -1,3 +1,4 @@
+#include "pipeline/app/registry.h"
 #include "pipeline/cron.h"
 
 #include "pipeline/config.h"

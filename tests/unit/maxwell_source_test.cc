@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "pipeline/app/registry.h"
 #include "sources/maxwell.h"
 
 namespace searchsync {

@@ -176,7 +176,7 @@ ParsedSource Parse(const std::string& yaml) {
   ParsedSource parsed;
   const Section section("pipelines.yaml", YAML::Load(yaml), "pipelines[0].source", kPostgresKeys,
                         parsed.errors);
-  parsed.factory = ParsePostgresSource(section);
+  parsed.factory = ParsePostgresSource(section, "test");
   return parsed;
 }
 

@@ -2,6 +2,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "pipeline/app/registry.h"
 #include "pipeline/config.h"
 
 namespace searchsync {

@@ -1,4 +1,4 @@
-#include "pipeline/reindex.h"
+#include "pipeline/app/reindex.h"
 
 #include <chrono>
 #include <ctime>

@@ -28,24 +28,12 @@
 #include <vector>
 
 #include "pipeline/config.h"
+#include "pipeline/reindex_progress.h"
 #include "pipeline/status.h"
 
 namespace searchsync {
 
 class PipelineRunner;
-
-struct ReindexProgress {
-  std::string id;          // unique per reindex, e.g. "products-20261121T031500Z"
-  std::string pipeline;
-  std::string state;       // running | succeeded | failed | cancelled
-  std::string phase;       // full_read | catching_up | verifying | swapping | done
-  std::string collection;  // the new collection
-  uint64_t rows_written = 0;
-  uint64_t rows_expected = 0;  // 0 when the source cannot count
-  int64_t started_unix_ms = 0;
-  int64_t finished_unix_ms = 0;  // 0 while running
-  std::string error;
-};
 
 struct ReindexLimits {
   // The full read, or writes to the new collection, unavailable this long: the reindex fails.
