@@ -727,12 +727,12 @@ std::shared_ptr<DeleteGuard> PipelineRunner::AddGuard() {
   return guard;
 }
 
-Result<FullReadStats> PipelineRunner::FullRead(Source& full_read, Sink& target,
+Result<FullReadStats> PipelineRunner::FullRead(searchsync::FullRead& full_read, Sink& target,
                                                const FullReadOptions& options) {
   return FullRead(full_read, target, options, AddGuard());
 }
 
-Result<FullReadStats> PipelineRunner::FullRead(Source& full_read, Sink& target,
+Result<FullReadStats> PipelineRunner::FullRead(searchsync::FullRead& full_read, Sink& target,
                                                const FullReadOptions& options,
                                                std::shared_ptr<DeleteGuard> guard) {
   struct Unregister {
@@ -768,28 +768,25 @@ Result<FullReadStats> PipelineRunner::FullRead(Source& full_read, Sink& target,
   };
 
   FullReadStats stats;
-  Checkpoint position;  // the full read's own paging cursor, never the pipeline's checkpoint
   // The next page is read while the current one is written, so the source and the sink work
-  // at the same time (two pages in memory). The source is still used by one thread at a time.
-  auto read_page = [&](Checkpoint from) {
-    return std::async(std::launch::async, [&full_read, from = std::move(from), this] {
-      return full_read.Poll(from, config_.sink.batch.max_events);
-    });
+  // at the same time (two pages in memory). The full read is still used by one thread at a time.
+  auto read_page = [&] {
+    return std::async(std::launch::async,
+                      [&full_read, this] { return full_read.Next(config_.sink.batch.max_events); });
   };
-  std::future<Result<std::vector<Event>>> next = read_page(position);
+  std::future<Result<std::vector<Event>>> next = read_page();
   for (;;) {
     if (stopped()) return Cancelled("full read cancelled");
     Result<std::vector<Event>> polled = next.get();
     if (!polled.ok()) {
       if (std::optional<Status> end = retry_or_end(polled.status())) return *end;
-      next = read_page(position);
+      next = read_page();
       continue;
     }
     failing_since.reset();
     backoff.Reset();
     if (polled->empty()) return stats;
-    position = polled->back().position;
-    next = read_page(position);
+    next = read_page();
 
     Batch batch{.create_only = true};
     batch.events.reserve(polled->size());
@@ -967,7 +964,7 @@ Status PipelineRunner::StartBackfillIfDue() {
   if (!marker.ok()) return marker.status();
   const bool interrupted = *marker == "running";
   if (!interrupted && !(marker->empty() && persisted_.empty())) return Status::Ok();
-  Result<std::unique_ptr<Source>> full_read = source_->OpenFullRead();
+  Result<std::unique_ptr<searchsync::FullRead>> full_read = source_->OpenFullRead();
   if (!full_read.ok()) return full_read.status();
   if (Status status = state_.SaveMarker(config_.name, "backfill", "running"); !status.ok()) {
     return status;
@@ -978,13 +975,13 @@ Status PipelineRunner::StartBackfillIfDue() {
   // The guard exists before the stream reads anything, so no delete the stream sends can
   // precede it.
   std::shared_ptr<DeleteGuard> guard = AddGuard();
-  backfill_thread_ = std::thread([this, source = std::move(*full_read), guard]() mutable {
+  backfill_thread_ = std::thread([this, full_read = std::move(*full_read), guard]() mutable {
     std::shared_ptr<Sink> sink;
     {
       std::lock_guard lock(targets_mutex_);
       sink = sink_;
     }
-    Result<FullReadStats> stats = FullRead(*source, *sink, {}, std::move(guard));
+    Result<FullReadStats> stats = FullRead(*full_read, *sink, {}, std::move(guard));
     if (!stats.ok()) {
       if (stats.status().code() == StatusCode::kCancelled) {
         Log(LogLevel::kInfo, component_, "backfill interrupted; it runs again on the next start");

@@ -12,7 +12,7 @@
 // is written before the source is told (Commit), so `kill -9` at any moment loses nothing.
 //
 // Full reads (reindex, and the backfill on a first start) run beside this stream: FullRead
-// pages through Source::OpenFullRead and writes create-only batches, while the lanes record
+// reads Source::OpenFullRead page by page and writes create-only batches, while the lanes record
 // every id they delete in a DeleteGuard first (see DeleteGuard for why the live change wins).
 // During a reindex the lanes write each batch to the sink and then to a shadow sink (the new
 // collection) before acknowledging it, until PromoteShadow makes the shadow the sink.
@@ -143,7 +143,8 @@ class PipelineRunner {
   // dead-letter store. `target` is the pipeline's sink (backfill) or a shadow (reindex).
   // kCancelled when options.cancelled() or the pipeline stops; the last error when the source
   // or sink stays unavailable past give_up_after or fails for good.
-  Result<FullReadStats> FullRead(Source& full_read, Sink& target, const FullReadOptions& options);
+  Result<FullReadStats> FullRead(searchsync::FullRead& full_read, Sink& target,
+                                 const FullReadOptions& options);
 
   // From now on, every batch the lanes write to the sink is written to `shadow` too before it
   // is acknowledged. A shadow that fails (kUnavailable beyond `give_up_after`, or any other
@@ -183,7 +184,8 @@ class PipelineRunner {
                             const std::string& prefix);
   // Registers a new DeleteGuard with the lanes (FullRead unregisters it when it ends).
   std::shared_ptr<DeleteGuard> AddGuard();
-  Result<FullReadStats> FullRead(Source& full_read, Sink& target, const FullReadOptions& options,
+  Result<FullReadStats> FullRead(searchsync::FullRead& full_read, Sink& target,
+                                 const FullReadOptions& options,
                                  std::shared_ptr<DeleteGuard> guard);
   // Backfill on a first start (Source::BackfillOnFirstStart): starts backfill_thread_ when no
   // backfill has completed and either nothing was checkpointed yet or an earlier one was

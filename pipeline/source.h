@@ -1,9 +1,13 @@
 #pragma once
-// A source of change events. Sources are pulled: the pipeline owns threads, back-pressure and
-// shutdown, and asks the source for "changes after X".
+// The two ways the pipeline reads a source of truth, both pulled (the pipeline owns threads,
+// back-pressure and shutdown):
+//   Source    the change stream: "changes after X", checkpointed after acknowledgement;
+//   FullRead  one pass over everything the source holds now (reindex, backfill).
+// tests/integration/source_contract_test.cc runs the same contract tests against every source.
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -13,13 +17,43 @@
 
 namespace searchsync {
 
+// A one-pass read of everything the source of truth holds now, for reindex and for the
+// backfill on a first start. Where a row from the full read and a live change meet, the live
+// change wins: the pipeline writes full-read rows with create-only semantics
+// (Batch::create_only) and drops ids the live stream deleted meanwhile (DeleteGuard).
+// One thread at a time (not necessarily the same one). Connects lazily on first use.
+class FullRead {
+ public:
+  virtual ~FullRead() = default;
+
+  // The next up to `max_events` documents, upserts only (what is gone is simply not read),
+  // each document once; an empty result once everything was read. Event::position means
+  // nothing here (never a checkpoint): an interrupted full read starts again from the
+  // beginning, with a new FullRead. After a failure (kUnavailable: transient) Next may be
+  // called again: it goes on where the last result ended, or, where the source cannot resume
+  // its read (a MySQL result stream), starts over, so documents may come again (the
+  // create-only writes keep the first).
+  virtual Result<std::vector<Event>> Next(size_t max_events) = 0;
+
+  // How many documents a full read started now would give (e.g. SELECT count(*) of the rows
+  // that are not soft-deleted), for reindex progress and verification; nullopt when the source
+  // cannot count cheaply.
+  virtual Result<std::optional<uint64_t>> CountAll() { return std::optional<uint64_t>(); }
+};
+
 class Source {
  public:
   virtual ~Source() = default;
 
   // Up to `max_events` changes after `from`, in source order; each event's `position` is the
-  // checkpoint just after it. An empty result means caught up *now* (polling: no newer rows below
-  // the safe horizon; Kafka: end of every partition; CouchDB: last_seq reached).
+  // checkpoint just after it. An empty `from` means from the beginning. Every source honours
+  // `from`: a Poll from a checkpoint gives what follows it and nothing before it, whether it is
+  // the position of the last event this source gave (the usual next poll) or a checkpoint from
+  // the state store (a restart, a rewound checkpoint). Changes of one document come in the
+  // order they were made; a source may give only the latest version of a document (polling
+  // reads rows, not history), never an older one after a newer.
+  // An empty result means caught up *now* (polling: no newer rows below the safe horizon;
+  // Kafka: end of every partition; CouchDB: last_seq reached).
   // Transient failures (connection lost) return kUnavailable and the pipeline retries with
   // backoff; kInvalidArgument/kFailedPrecondition stop the pipeline with the message.
   // Source thread only. Connects lazily on first use.
@@ -36,14 +70,9 @@ class Source {
   // poll_interval). Sources whose Poll already blocks for new data return a short wait.
   virtual std::chrono::milliseconds IdleWait() const { return std::chrono::seconds(1); }
 
-  // A one-pass read of everything the source of truth holds now, for reindex and for the
-  // backfill on a first start: a new, independent Source whose Poll, from an empty checkpoint,
-  // gives upserts only (never deletes: what is gone is simply not read) and an empty result
-  // once everything was read. Its positions are its own paging cursor: they are never stored
-  // as the pipeline's checkpoint, and an interrupted full read starts again from the beginning.
-  // Where a row from the full read and a live change meet, the live change wins: the pipeline
-  // writes full-read rows with create-only semantics (see Batch::create_only).
-  virtual Result<std::unique_ptr<Source>> OpenFullRead() {
+  // A new, independent full read of this source (see FullRead); kFailedPrecondition when the
+  // source has none (a message that says what to configure).
+  virtual Result<std::unique_ptr<FullRead>> OpenFullRead() {
     return Status(StatusCode::kFailedPrecondition, "this source type has no full read");
   }
 
@@ -51,11 +80,6 @@ class Source {
   // true where the stream does not hold the whole history (Kafka retention), false where
   // reading the stream from the beginning already gives every row (Postgres polling).
   virtual bool BackfillOnFirstStart() const { return false; }
-
-  // On a full-read source: how many documents a full read started now would give (e.g.
-  // SELECT count(*) of the rows that are not soft-deleted), for reindex progress and
-  // verification; nullopt when the source cannot count cheaply. Same thread as Poll.
-  virtual Result<std::optional<uint64_t>> CountAll() { return std::optional<uint64_t>(); }
 };
 
 }  // namespace searchsync

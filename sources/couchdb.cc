@@ -598,7 +598,7 @@ class CouchdbSource final : public Source {
 
   Millis IdleWait() const override { return Millis(10); }
 
-  Result<std::unique_ptr<Source>> OpenFullRead() override;
+  Result<std::unique_ptr<FullRead>> OpenFullRead() override;
 
   // No: `_changes` from since=0 already holds the latest revision of every document, so a first
   // start reads everything once through the feed (and ends with a checkpoint). A full read
@@ -671,9 +671,9 @@ class CouchdbSource final : public Source {
 
 // ---- The full read ----------------------------------------------------------------------------
 
-// A one-pass read of every document as upserts (Source::OpenFullRead), one page per Poll.
+// A one-pass read of every document as upserts (Source::OpenFullRead), one page per Next.
 //
-// Without a selector it pages through `_all_docs?include_docs=true` by `startkey`. A position is
+// Without a selector it pages through `_all_docs?include_docs=true` by `startkey`. The cursor is
 // the `key` of the last row read, exactly as the server sent it (the document id as JSON); the
 // next page starts at that key, which CouchDB includes, and leaves out the row carrying it. The
 // recipe with `skip=1` would lose the next document whenever the last one read was deleted in
@@ -681,32 +681,26 @@ class CouchdbSource final : public Source {
 //
 // `_all_docs` cannot filter, so with a selector it reads `_changes?filter=_selector` from since=0
 // instead (the latest revision of every matching document) and leaves out the deletes.
-class CouchdbFullRead final : public Source {
+class CouchdbFullRead final : public FullRead {
  public:
   explicit CouchdbFullRead(CouchdbOptions options)
       : options_(std::move(options)), http_(options_), curl_(NewCurl()) {}
 
-  Result<std::vector<Event>> Poll(const Checkpoint& from, size_t max_events) override {
+  Result<std::vector<Event>> Next(size_t max_events) override {
     if (curl_ == nullptr) return Internal("couchdb: could not create a libcurl handle");
     const size_t limit = std::max<size_t>(1, std::min(max_events, options_.page_size));
-    std::string position = from.token;
     for (;;) {
       Result<Page> page =
-          http_.has_selector() ? ReadChanges(position, limit) : ReadAllDocs(position, limit);
+          http_.has_selector() ? ReadChanges(cursor_, limit) : ReadAllDocs(cursor_, limit);
       if (!page.ok()) return page.status();
-      if (!page->events.empty()) return std::move(page->events);
-      if (page->next.empty() || page->next == position) return std::vector<Event>();
-      position = std::move(page->next);  // a page of design documents or deletes only
+      if (!page->events.empty()) {
+        cursor_ = page->events.back().position.token;
+        return std::move(page->events);
+      }
+      if (page->next.empty() || page->next == cursor_) return std::vector<Event>();
+      cursor_ = std::move(page->next);  // a page of design documents or deletes only
     }
   }
-
-  Status HealthCheck() override {
-    if (curl_ == nullptr) return Internal("couchdb: could not create a libcurl handle");
-    std::string body;
-    return http_.Fetch(curl_.get(), "GET", http_.base(), false, options_.timeout, body);
-  }
-
-  Millis IdleWait() const override { return Millis(10); }
 
  private:
   struct Page {
@@ -759,10 +753,11 @@ class CouchdbFullRead final : public Source {
   const CouchdbOptions options_;
   const Http http_;
   CurlPtr curl_;
+  std::string cursor_;  // after the last row read: an _all_docs key, or a _changes seq
 };
 
-Result<std::unique_ptr<Source>> CouchdbSource::OpenFullRead() {
-  return std::unique_ptr<Source>(std::make_unique<CouchdbFullRead>(options_));
+Result<std::unique_ptr<FullRead>> CouchdbSource::OpenFullRead() {
+  return std::unique_ptr<FullRead>(std::make_unique<CouchdbFullRead>(options_));
 }
 
 Result<std::string> SelectorJson(const Section& section) {

@@ -465,7 +465,7 @@ class MaxwellSource : public Source {
   Status Commit(const Checkpoint& upto) override;
   Status HealthCheck() override;
   std::chrono::milliseconds IdleWait() const override { return 100ms; }
-  Result<std::unique_ptr<Source>> OpenFullRead() override {
+  Result<std::unique_ptr<FullRead>> OpenFullRead() override {
     if (!options_.snapshot) {
       return FailedPrecondition(kafka_component_ +
                                 ": no full read without `snapshot: { dsn, query }`; backfill with "
@@ -483,6 +483,9 @@ class MaxwellSource : public Source {
   // Commits `offsets` for the partitions in `only` (all assigned ones when null) that moved.
   Status CommitOffsets(const std::map<int32_t, int64_t>& offsets,
                        const rd_kafka_topic_partition_list_t* only);
+  // Poll from a checkpoint that is not where the consumer stands: each partition `from` names
+  // moves to its offset, now if assigned, else when it is assigned.
+  Status ResumeFrom(const Checkpoint& from);
 
   static void RebalanceCallback(rd_kafka_t* handle, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t* partitions, void* opaque) {
@@ -505,6 +508,7 @@ class MaxwellSource : public Source {
   std::map<int32_t, bool> at_end_;           // assigned partitions: partition EOF seen
   std::map<int32_t, int64_t> acknowledged_;  // offsets of the last Commit
   std::map<int32_t, int64_t> committed_;     // what the group holds, as far as we know
+  std::map<int32_t, int64_t> resume_;        // where to start partitions not yet assigned
   bool assigned_ = false;                    // an assignment arrived (possibly empty)
   std::string last_emitted_;                 // position of the last event handed out
   std::string last_error_;
@@ -615,8 +619,16 @@ void MaxwellSource::OnRebalance(rd_kafka_resp_err_t err,
   }
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     for (int i = 0; i < partitions->cnt; ++i) {
-      at_end_[partitions->elems[i].partition] = false;
-      committed_.erase(partitions->elems[i].partition);
+      rd_kafka_topic_partition_t& assigned = partitions->elems[i];
+      at_end_[assigned.partition] = false;
+      committed_.erase(assigned.partition);
+      // Once only: a partition revoked and assigned again later starts at the group's offset,
+      // which the revoke committed.
+      if (auto resume = resume_.find(assigned.partition); resume != resume_.end()) {
+        assigned.offset = resume->second;
+        next_offsets_[assigned.partition] = resume->second;
+        resume_.erase(resume);
+      }
     }
     assigned_ = true;
     Log(LogLevel::kInfo, kafka_component_, "assigned partitions=[" + names + "]");
@@ -653,8 +665,47 @@ void MaxwellSource::OnRebalance(rd_kafka_resp_err_t err,
   }
 }
 
-Result<std::vector<Event>> MaxwellSource::Poll(const Checkpoint& /*from*/, size_t max_events) {
-  // The group's committed offsets say where to resume; `from` is only this process's view.
+Status MaxwellSource::ResumeFrom(const Checkpoint& from) {
+  Result<KafkaOffsets> offsets = DecodeKafkaOffsets(from.token);
+  if (!offsets.ok()) return offsets.status();
+  resume_ = std::map<int32_t, int64_t>(offsets->begin(), offsets->end());
+  if (consumer_ == nullptr) {  // applied when the partitions are assigned
+    last_emitted_ = from.token;
+    return Status::Ok();
+  }
+  rd_kafka_topic_partition_list_t* seek = rd_kafka_topic_partition_list_new(8);
+  for (auto it = resume_.begin(); it != resume_.end();) {
+    if (!at_end_.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    rd_kafka_topic_partition_list_add(seek, options_.topic.c_str(), it->first)->offset = it->second;
+    next_offsets_[it->first] = it->second;
+    at_end_[it->first] = false;
+    it = resume_.erase(it);
+  }
+  Status status;
+  if (seek->cnt > 0) {
+    if (rd_kafka_error_t* error = rd_kafka_seek_partitions(consumer_, seek, 10'000)) {
+      status = Unavailable(kafka_component_ + ": kafka seek to checkpoint " + from.token + ": " +
+                           rd_kafka_error_string(error));
+      rd_kafka_error_destroy(error);
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(seek);
+  if (status.ok()) last_emitted_ = from.token;  // else the next Poll tries again
+  return status;
+}
+
+Result<std::vector<Event>> MaxwellSource::Poll(const Checkpoint& from, size_t max_events) {
+  // `from` is honoured: the usual next Poll passes the position of the last event given, where
+  // the consumer already stands; any other checkpoint (the state store's, at a restart; a
+  // rewound one) moves the partitions it names there. Partitions it does not name start at the
+  // group's committed offset (the earliest when there is none). The state store's checkpoint is
+  // never behind the group's offsets: Commit runs only after the checkpoint is stored.
+  if (from.token != last_emitted_) {
+    if (Status status = ResumeFrom(from); !status.ok()) return status;
+  }
   if (consumer_ == nullptr) {
     if (Status status = Connect(); !status.ok()) return status;
   }

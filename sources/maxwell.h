@@ -30,8 +30,9 @@
 // partitions still assigned; a position that is the last one handed out also covers the ignored
 // messages read after it. On rebalance the acknowledged offsets of the revoked partitions are
 // committed before they are given up; events of theirs still in flight are read again by the new
-// owner (at least once). The group's committed offsets are where a restart resumes; the
-// checkpoint in the state store is what `status` shows.
+// owner (at least once). Poll honours `from`: a restart resumes at the state store's checkpoint
+// for every partition it names (never behind the group's offsets, which are committed after
+// it is stored) and at the group's committed offsets for the others.
 //
 // An empty Poll means every assigned partition is at its end (partition EOF).
 //

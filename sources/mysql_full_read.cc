@@ -114,17 +114,15 @@ std::string QueryOf(const MysqlFullReadOptions& options) {
          QuoteIdentifier(options.table);
 }
 
-class MysqlFullRead : public Source {
+class MysqlFullRead : public FullRead {
  public:
   explicit MysqlFullRead(MysqlFullReadOptions options)
       : options_(std::move(options)), dsn_(ParseMysqlDsn(options_.dsn.value()).value()) {}
 
   ~MysqlFullRead() override { Close(); }
 
-  // Source
-  Result<std::vector<Event>> Poll(const Checkpoint& from, size_t max_events) override;
-  Status HealthCheck() override { return CheckMysqlFullRead(options_); }
-  std::chrono::milliseconds IdleWait() const override { return std::chrono::milliseconds(100); }
+  // FullRead
+  Result<std::vector<Event>> Next(size_t max_events) override;
 
  private:
   struct Column {
@@ -202,8 +200,9 @@ Status MysqlFullRead::Open() {
   return Status::Ok();
 }
 
-Result<std::vector<Event>> MysqlFullRead::Poll(const Checkpoint& /*from*/, size_t max_events) {
-  // Positions are only our row count: a new full read always starts from the first row.
+Result<std::vector<Event>> MysqlFullRead::Next(size_t max_events) {
+  // One unbuffered result stream: after a failure the next call reads it again from the first
+  // row (positions are only the row count, for the dead-letter ids).
   std::vector<Event> events;
   if (done_) return events;
   try {
@@ -333,7 +332,7 @@ Result<MysqlDsn> ParseMysqlDsn(std::string_view dsn) {
   return out;
 }
 
-std::unique_ptr<Source> MakeMysqlFullRead(MysqlFullReadOptions options) {
+std::unique_ptr<FullRead> MakeMysqlFullRead(MysqlFullReadOptions options) {
   return std::make_unique<MysqlFullRead>(std::move(options));
 }
 

@@ -64,9 +64,9 @@ struct MysqlDsn {
 // above.
 Result<MysqlDsn> ParseMysqlDsn(std::string_view dsn);
 
-// A full read for `options`; connects on the first Poll. Source thread only.
+// A full read for `options`; connects on the first Next.
 // REQUIRES: ParseMysqlDsn(options.dsn) succeeds.
-std::unique_ptr<Source> MakeMysqlFullRead(MysqlFullReadOptions options);
+std::unique_ptr<FullRead> MakeMysqlFullRead(MysqlFullReadOptions options);
 
 // Checks that the server answers and `query` (or the table) can be read: a LIMIT 0 of it.
 Status CheckMysqlFullRead(const MysqlFullReadOptions& options);

@@ -886,7 +886,7 @@ struct Codec {
 
 class PostgresSource final : public Source {
  public:
-  // `full_read`: the source OpenFullRead returns (upserts only, no tombstones).
+  // `full_read`: the reader behind PostgresFullRead (upserts only, no tombstones).
   explicit PostgresSource(PostgresOptions options, bool full_read = false);
   ~PostgresSource() override = default;
 
@@ -898,8 +898,10 @@ class PostgresSource final : public Source {
     return options_.notify_channel.empty() || full_read_ ? options_.poll_interval
                                                          : std::chrono::milliseconds(10);
   }
-  Result<std::unique_ptr<Source>> OpenFullRead() override;
-  Result<std::optional<uint64_t>> CountAll() override;
+  Result<std::unique_ptr<FullRead>> OpenFullRead() override;
+
+  // The documents a full read started now would give (FullRead::CountAll).
+  Result<std::optional<uint64_t>> CountAll();
 
  private:
   Result<std::vector<Event>> PollPage(const Checkpoint& from, size_t max_events);
@@ -1860,16 +1862,38 @@ bool PostgresSource::WaitForWake() {
   return true;
 }
 
-Result<std::unique_ptr<Source>> PostgresSource::OpenFullRead() {
-  // The same table or query read by (updated_at, pk) from the beginning, below the horizon like
-  // the live stream: a row above it (its transaction may still commit earlier rows) is read by
-  // the live stream, which a reindex waits for after the full read. Each page is its own
-  // snapshot, so a row updated during the read may come twice; the create-only writes keep the
-  // first, and the live stream brings the update.
+// The same table or query read by (updated_at, pk) from the beginning, below the horizon like
+// the live stream: a row above it (its transaction may still commit earlier rows) is read by
+// the live stream, which a reindex waits for after the full read. Each page is its own
+// snapshot, so a row updated during the read may come twice; the create-only writes keep the
+// first, and the live stream brings the update. The paging cursor stays in here: it is never
+// a checkpoint of the pipeline.
+class PostgresFullRead final : public FullRead {
+ public:
+  explicit PostgresFullRead(PostgresOptions options) : reader_(std::move(options), true) {}
+
+  Result<std::vector<Event>> Next(size_t max_events) override {
+    for (;;) {
+      Result<std::vector<Event>> page = reader_.Poll(cursor_, max_events);
+      if (!page.ok() || page->empty()) return page;
+      cursor_ = page->back().position;
+      // Soft-deleted rows are gone: not part of a full read. A page of them only reads on.
+      std::erase_if(*page, [](const Event& event) { return event.op != Op::kUpsert; });
+      if (!page->empty()) return page;
+    }
+  }
+  Result<std::optional<uint64_t>> CountAll() override { return reader_.CountAll(); }
+
+ private:
+  PostgresSource reader_;
+  Checkpoint cursor_;  // after the last row given
+};
+
+Result<std::unique_ptr<FullRead>> PostgresSource::OpenFullRead() {
   PostgresOptions options = options_;
   options.tombstones.reset();
   options.log_component += " full_read";
-  return std::unique_ptr<Source>(std::make_unique<PostgresSource>(std::move(options), true));
+  return std::unique_ptr<FullRead>(std::make_unique<PostgresFullRead>(std::move(options)));
 }
 
 Result<std::optional<uint64_t>> PostgresSource::CountAll() {

@@ -272,7 +272,7 @@ Status ReindexCoordinator::Reindex(Job& job) {
   // on reaches the new collection through the shadow, and one it read before is in the
   // database by the time the full read reads it.
   std::unique_ptr<Source> source = pipeline.make_source();
-  Result<std::unique_ptr<Source>> full_read = source->OpenFullRead();
+  Result<std::unique_ptr<FullRead>> full_read = source->OpenFullRead();
   if (!full_read.ok()) return abandon(full_read.status());
   Result<std::optional<uint64_t>> expected = (*full_read)->CountAll();
   if (expected.ok() && expected->has_value()) {

@@ -404,19 +404,18 @@ TEST_CASE("couchdb: documents that do not fit the schema are dead-lettered with 
   CHECK(letters[0].error.find("age") != std::string::npos);
 }
 
-// Every event a full read gives, Polling from the start until it answers empty. `between` runs
-// after each page with the position reached.
-std::vector<Event> ReadFully(Source& full_read, size_t max_events,
+// Every event a full read gives, from the start until it answers empty. `between` runs after
+// each page with the position of its last event (the _all_docs key the next page starts at).
+std::vector<Event> ReadFully(FullRead& full_read, size_t max_events,
                              const std::function<void(const Checkpoint&)>& between = {}) {
   std::vector<Event> events;
-  Checkpoint position;
   for (;;) {
-    auto page = full_read.Poll(position, max_events);
+    auto page = full_read.Next(max_events);
     INFO(page.status().message());
     REQUIRE(page.ok());
     if (page->empty()) return events;
     CHECK(page->size() <= max_events);
-    position = page->back().position;
+    const Checkpoint position = page->back().position;
     events.insert(events.end(), page->begin(), page->end());
     if (between) between(position);
   }

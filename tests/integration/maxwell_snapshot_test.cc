@@ -28,16 +28,14 @@ MaxwellOptions OptionsFor(const MariadbServer& db, std::string query = "") {
   return options;
 }
 
-// Every event of a full read, polled in pages of `page` until it reports the end.
-std::vector<Event> ReadAll(Source& full_read, size_t page = 1'000) {
+// Every event of a full read, read in pages of `page` until it reports the end.
+std::vector<Event> ReadAll(FullRead& full_read, size_t page = 1'000) {
   std::vector<Event> all;
-  Checkpoint position;
   for (;;) {
-    Result<std::vector<Event>> events = full_read.Poll(position, page);
+    Result<std::vector<Event>> events = full_read.Next(page);
     if (!events.ok()) FAIL(events.status().message());
     if (events->empty()) return all;
     CHECK(events->size() <= page);
-    position = events->back().position;
     for (Event& event : *events) all.push_back(std::move(event));
   }
 }
@@ -82,7 +80,7 @@ TEST_CASE("Maxwell snapshot: a full read of 20000 MariaDB rows gives every row, 
   const std::vector<Event> events = ReadAll(**full_read);
   REQUIRE(events.size() == kRows);
   // Once done, the read stays done.
-  CHECK((*full_read)->Poll(events.back().position, 10)->empty());
+  CHECK((*full_read)->Next(10)->empty());
 
   std::set<std::string> ids;
   const std::vector<std::string> tag_sets[] = {{}, {"red"}, {"red", "blue"}, {"green", "blue"}};
@@ -194,7 +192,7 @@ TEST_CASE("Maxwell snapshot: connection and SQL errors name the cause, never the
     options.snapshot->dsn = Secret(dsn);
     auto full_read = MakeMaxwellSource(options)->OpenFullRead();
     REQUIRE(full_read.ok());
-    const auto events = (*full_read)->Poll({}, 10);
+    const auto events = (*full_read)->Next(10);
     REQUIRE_FALSE(events.ok());
     CHECK(events.status().code() == StatusCode::kFailedPrecondition);
     CHECK(events.status().message().find("Access denied") != std::string::npos);
@@ -205,18 +203,18 @@ TEST_CASE("Maxwell snapshot: connection and SQL errors name the cause, never the
     REQUIRE(mariadb.Stop().ok());
     auto full_read = MakeMaxwellSource(options)->OpenFullRead();
     REQUIRE(full_read.ok());
-    const auto events = (*full_read)->Poll({}, 10);
+    const auto events = (*full_read)->Next(10);
     REQUIRE_FALSE(events.ok());
     CHECK(events.status().code() == StatusCode::kUnavailable);
     CHECK(events.status().message().find(password) == std::string::npos);
     REQUIRE(mariadb.Restart().ok());
-    CHECK((*full_read)->Poll({}, 10).ok());
+    CHECK((*full_read)->Next(10).ok());
   }
   SECTION("a bad query or a table without a primary key needs a fix") {
     auto bad_query = MakeMaxwellSource(OptionsFor(mariadb, "SELECT nope FROM orders"))
                          ->OpenFullRead();
     REQUIRE(bad_query.ok());
-    const auto events = (*bad_query)->Poll({}, 10);
+    const auto events = (*bad_query)->Next(10);
     REQUIRE_FALSE(events.ok());
     CHECK(events.status().code() == StatusCode::kFailedPrecondition);
     CHECK(events.status().message().find("nope") != std::string::npos);
@@ -226,7 +224,7 @@ TEST_CASE("Maxwell snapshot: connection and SQL errors name the cause, never the
     options.snapshot->table = "keyless";
     auto keyless = MakeMaxwellSource(options)->OpenFullRead();
     REQUIRE(keyless.ok());
-    const auto keyless_events = (*keyless)->Poll({}, 10);
+    const auto keyless_events = (*keyless)->Next(10);
     REQUIRE_FALSE(keyless_events.ok());
     CHECK(keyless_events.status().message().find("set primary_key") != std::string::npos);
   }

@@ -16,20 +16,29 @@ FakeSource::FakeSource(std::vector<Event> events) : events_(std::move(events)) {
 
 Result<std::vector<Event>> FakeSource::Poll(const Checkpoint& from, size_t max_events) {
   const size_t start = from.empty() ? 0 : std::stoul(from.token);
-  if (is_full_read_) {
-    while (shared_->full_read_blocked) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    const long fail_after = shared_->full_read_fail_after;
-    if (fail_after >= 0 && start >= static_cast<size_t>(fail_after)) {
-      return Unavailable("fake full read: connection refused");
-    }
-  } else if (shared_->unavailable) {
-    return Unavailable("fake source: connection refused");
-  }
+  if (shared_->unavailable) return Unavailable("fake source: connection refused");
   std::vector<Event> out;
   for (size_t i = start; i < events_.size() && out.size() < max_events; ++i) {
     out.push_back(events_[i]);
   }
-  (is_full_read_ ? shared_->full_read_polled : shared_->polled) += out.size();
+  shared_->polled += out.size();
+  return out;
+}
+
+FakeFullRead::FakeFullRead(std::vector<Event> events, std::shared_ptr<FakeSource::Shared> shared)
+    : events_(std::move(events)), shared_(std::move(shared)) {}
+
+Result<std::vector<Event>> FakeFullRead::Next(size_t max_events) {
+  while (shared_->full_read_blocked) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const long fail_after = shared_->full_read_fail_after;
+  if (fail_after >= 0 && next_ >= static_cast<size_t>(fail_after)) {
+    return Unavailable("fake full read: connection refused");
+  }
+  std::vector<Event> out;
+  for (; next_ < events_.size() && out.size() < max_events; ++next_) {
+    out.push_back(events_[next_]);
+  }
+  shared_->full_read_polled += out.size();
   return out;
 }
 
@@ -38,12 +47,9 @@ void FakeSource::SetFullRead(std::vector<Event> events, bool backfill_on_first_s
   backfill_on_first_start_ = backfill_on_first_start;
 }
 
-Result<std::unique_ptr<Source>> FakeSource::OpenFullRead() {
+Result<std::unique_ptr<FullRead>> FakeSource::OpenFullRead() {
   if (!full_read_) return FailedPrecondition("fake source: no full read");
-  auto full = std::make_unique<FakeSource>(*full_read_);
-  full->shared_ = shared_;
-  full->is_full_read_ = true;
-  return std::unique_ptr<Source>(std::move(full));
+  return std::unique_ptr<FullRead>(std::make_unique<FakeFullRead>(*full_read_, shared_));
 }
 
 Status FakeSource::Commit(const Checkpoint& upto) {

@@ -26,9 +26,9 @@ class FakeSource : public Source {
   Status Commit(const Checkpoint& upto) override;
   Status HealthCheck() override { return Status::Ok(); }
   std::chrono::milliseconds IdleWait() const override { return std::chrono::milliseconds(10); }
-  // A FakeSource replaying the events given to SetFullRead (sharing shared()), or
+  // A FakeFullRead of the events given to SetFullRead (sharing shared()), or
   // kFailedPrecondition when none were given.
-  Result<std::unique_ptr<Source>> OpenFullRead() override;
+  Result<std::unique_ptr<FullRead>> OpenFullRead() override;
   bool BackfillOnFirstStart() const override { return backfill_on_first_start_; }
 
   // What OpenFullRead gives, and whether a first start runs it as a backfill.
@@ -42,7 +42,7 @@ class FakeSource : public Source {
     std::atomic<size_t> full_read_polled{0};  // events handed out by full reads
     // Full reads answer kUnavailable once they handed out this many events (-1: never).
     std::atomic<long> full_read_fail_after{-1};
-    // Full reads wait before each Poll while set.
+    // Full reads wait before each Next while set.
     std::atomic<bool> full_read_blocked{false};
     // Live polls fail with kUnavailable while set (the database cannot be reached).
     std::atomic<bool> unavailable{false};
@@ -54,7 +54,19 @@ class FakeSource : public Source {
   std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
   std::optional<std::vector<Event>> full_read_;
   bool backfill_on_first_start_ = false;
-  bool is_full_read_ = false;
+};
+
+// Replays a fixed list of events as a full read, with the full-read switches of `shared`.
+class FakeFullRead : public FullRead {
+ public:
+  explicit FakeFullRead(std::vector<Event> events, std::shared_ptr<FakeSource::Shared> shared =
+                                                       std::make_shared<FakeSource::Shared>());
+  Result<std::vector<Event>> Next(size_t max_events) override;
+
+ private:
+  std::vector<Event> events_;
+  std::shared_ptr<FakeSource::Shared> shared_;
+  size_t next_ = 0;  // index of the next event to give
 };
 
 // Applies writes to an in-memory index, with failure switches. Create-only batches leave ids

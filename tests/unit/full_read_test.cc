@@ -275,7 +275,7 @@ TEST_CASE("A shadow gets every live batch until it is promoted, then alone", "[f
 
   // A full read into the shadow (it starts after the shadow was attached, so it cannot see
   // rows deleted before): create-only, so "during-3" keeps its live value.
-  FakeSource full({Upsert("before", "\"1\""), Upsert("during-3", "\"stale\"")});
+  test::FakeFullRead full({Upsert("before", "\"1\""), Upsert("during-3", "\"stale\"")});
   Result<FullReadStats> read = live.runner->FullRead(full, *shadow, {});
   REQUIRE(read.ok());
   CHECK(read->read == 2);
@@ -338,7 +338,7 @@ TEST_CASE("A full read gives up on a source unavailable past its limit", "[full_
   LiveRunner live;
   FakeSource source({});
   source.SetFullRead({Upsert("a")}, false);
-  std::unique_ptr<Source> full = std::move(source.OpenFullRead().value());
+  std::unique_ptr<FullRead> full = std::move(source.OpenFullRead().value());
   source.shared()->full_read_fail_after = 0;
   Result<FullReadStats> read =
       live.runner->FullRead(*full, *std::make_shared<FakeSink>(), {.give_up_after = 50ms});
