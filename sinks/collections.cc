@@ -145,7 +145,9 @@ Result<std::vector<std::string>> SchemaDifferences(std::string_view configured_s
     const bool configured_too =
         std::any_of((*configured)["fields"].begin(), (*configured)["fields"].end(),
                     [&](const json& f) { return f.value("name", "") == name; });
-    if (!configured_too) {
+    // Typesense adds the leaves of object fields it indexed (`brand.name`) to the schema.
+    const bool flattened = field.value("nested", false) && name.find('.') != std::string::npos;
+    if (!configured_too && !flattened) {
       differences.push_back("field '" + name + "' is in the collection but not configured");
     }
   }

@@ -40,8 +40,9 @@ Result<std::vector<std::string>> RetireOldCollections(TypesenseClient& client,
 // configured one (a schema without "name"): one readable line per difference, empty when they
 // agree. Compares each field's type and the options the configuration sets (facet, optional,
 // index, sort, infix, locale, ...; unset options against Typesense's defaults), fields only on
-// one side, and default_sorting_field, token_separators, symbols_to_index, enable_nested_fields
-// when configured. kInvalidArgument when either is not a JSON object with "fields".
+// one side (except the flattened `brand.name` fields Typesense adds for object fields), and
+// default_sorting_field, token_separators, symbols_to_index, enable_nested_fields when
+// configured. kInvalidArgument when either is not a JSON object with "fields".
 Result<std::vector<std::string>> SchemaDifferences(std::string_view configured_schema_json,
                                                    std::string_view collection_json);
 

@@ -166,6 +166,19 @@ TEST_CASE("SchemaDifferences names each difference between config and collection
     CHECK(*diff == std::vector<std::string>{"default_sorting_field is \"price\" in the "
                                             "configuration but \"\" in the collection"});
   }
+  SECTION("the leaves Typesense flattens out of object fields are not differences") {
+    const std::string configured =
+        R"({"enable_nested_fields":true,"fields":[{"name":"brand","type":"object"}]})";
+    const std::string nested =
+        R"({"name":"c_1","enable_nested_fields":true,"fields":[)"
+        R"({"name":"brand","type":"object","nested":true},)"
+        R"({"name":"brand.name","type":"string","optional":true,"nested":true},)"
+        R"({"name":"loose.name","type":"string","optional":true}]})";
+    Result<std::vector<std::string>> diff = SchemaDifferences(configured, nested);
+    REQUIRE(diff.ok());
+    CHECK(*diff ==
+          std::vector<std::string>{"field 'loose.name' is in the collection but not configured"});
+  }
   CHECK_FALSE(SchemaDifferences("[]", live).ok());
   CHECK_FALSE(SchemaDifferences(kSchema, "not json").ok());
 }

@@ -231,15 +231,51 @@ struct Field {
   // `auto` and `string*` take whatever the document holds.
   bool AcceptsAnything() const { return type == "auto" || type == "string*"; }
 
+  // With enable_nested_fields: a field whose name is a path into an object (`brand.name`),
+  // declared or found inside an `object`/`object[]` field; `nested_array` when the path
+  // crosses an array of objects, so the flattened value is an array.
+  bool nested = false;
+  bool nested_array = false;
+
   json ToJson() const {
     json out = {{"facet", facet},   {"index", index}, {"infix", infix},
                 {"locale", locale}, {"name", name},   {"optional", optional},
                 {"sort", sort},     {"stem", stem},   {"stem_dictionary", ""},
                 {"store", store},   {"type", type}};
     if (range_index) out["range_index"] = true;
+    if (nested) out["nested"] = true;
+    if (nested_array) out["nested_array"] = 1;
     return out;
   }
 };
+
+// The value at a dotted path (`brand.name`) of a document with nested fields, as Typesense
+// flattens it: objects are descended into, and a path that crosses an array of objects gives
+// the array of the values found in its elements (arrays found there are spliced in). nullopt
+// when nothing is there. `crossed_array` reports whether an array was crossed.
+std::optional<json> Flattened(const json& value, std::string_view path, bool* crossed_array) {
+  if (path.empty()) return value.is_null() ? std::nullopt : std::optional<json>(value);
+  if (value.is_array()) {
+    *crossed_array = true;
+    json out = json::array();
+    for (const json& element : value) {
+      std::optional<json> found = Flattened(element, path, crossed_array);
+      if (!found) continue;
+      if (found->is_array()) {
+        for (json& item : *found) out.push_back(std::move(item));
+      } else {
+        out.push_back(std::move(*found));
+      }
+    }
+    return out.empty() ? std::nullopt : std::optional<json>(std::move(out));
+  }
+  if (!value.is_object()) return std::nullopt;
+  const size_t dot = path.find('.');
+  const std::string key(path.substr(0, dot));
+  const auto it = value.find(key);
+  if (it == value.end()) return std::nullopt;
+  return Flattened(*it, dot == std::string_view::npos ? "" : path.substr(dot + 1), crossed_array);
+}
 
 bool PatternMatches(const std::string& pattern, const std::string& name) {
   try {
@@ -273,6 +309,19 @@ struct Schema {
       }
     }
     return nullptr;
+  }
+  // Whether `name` is a path into an object rather than a top-level key.
+  bool IsNestedPath(const std::string& name) const {
+    return enable_nested_fields && name.find('.') != std::string::npos;
+  }
+  // The value filters and searches see for field `name`: a top-level key, or a flattened path.
+  std::optional<json> ValueOf(const json& doc, const std::string& name) const {
+    if (IsNestedPath(name)) {
+      bool crossed_array = false;
+      return Flattened(doc, name, &crossed_array);
+    }
+    const auto it = doc.find(name);
+    return it == doc.end() ? std::nullopt : std::optional<json>(*it);
   }
   bool HasDynamicFields() const {
     return std::any_of(fields.begin(), fields.end(),
@@ -375,6 +424,8 @@ std::optional<ApiError> ParseSchema(const json& body, std::string* name, Schema*
     Field field;
     if (auto error = ParseField(spec, schema.enable_nested_fields, &field)) return error;
     if (field.name == "id") continue;  // built in, always a string
+    field.nested = schema.IsNestedPath(field.name) || field.type == "object" ||
+                   field.type == "object[]";
     if (field.name == ".*" && names.count(".*")) {
       return ApiError{400, "There can be only one field named `.*`."};
     }
@@ -522,6 +573,112 @@ std::optional<std::string> CheckValue(const std::string& name, const std::string
 
 enum class Action { kCreate, kUpsert, kUpdate, kEmplace };
 
+// A declared `brand.name` (or `variants.sku` inside an `object[]`): checked on its flattened
+// value, which is never coerced in place (Typesense keeps the document as sent).
+std::optional<ApiError> CheckNestedPath(const Field& field, const json& doc, bool is_update) {
+  bool crossed_array = false;
+  std::optional<json> value = Flattened(doc, field.name, &crossed_array);
+  if (!value) {
+    if (field.optional || is_update) return std::nullopt;
+    return ApiError{400, "Field `" + field.name +
+                             "` has been declared in the schema, but is not found in the "
+                             "document."};
+  }
+  if (crossed_array && !IsArrayType(field.type) && !field.AcceptsAnything()) {
+    return ApiError{400, "Field `" + field.name +
+                             "` has an incorrect type. Hint: field inside an array of objects "
+                             "must be an array type as well."};
+  }
+  if (field.AcceptsAnything()) return std::nullopt;
+  if (auto message = CheckValue(field.name, field.type, *value, DirtyValues::kReject)) {
+    return ApiError{400, *message};
+  }
+  return std::nullopt;
+}
+
+// The Typesense type of a leaf value found inside an object field; empty for null and for
+// values no type describes (an empty array, mixed arrays).
+std::string DetectedType(const json& value) {
+  if (value.is_string()) return "string";
+  if (value.is_boolean()) return "bool";
+  if (value.is_number_integer()) return "int64";
+  if (value.is_number()) return "float";
+  if (value.is_array() && !value.empty()) {
+    const std::string element = DetectedType(value[0]);
+    if (element.empty() || IsArrayType(element)) return "";
+    for (const json& item : value) {
+      const std::string type = DetectedType(item);
+      if (type != element && !(element == "float" && type == "int64")) return "";
+    }
+    return element + "[]";
+  }
+  return "";
+}
+
+// Every leaf inside the `object`/`object[]` fields of `doc`, as (flattened name, value,
+// crossed an array): what Typesense indexes as `brand.name`, `variants.sku`, ...
+void CollectNestedLeaves(const std::string& prefix, const json& value, bool in_array,
+                         std::vector<std::tuple<std::string, json, bool>>* leaves) {
+  if (value.is_object()) {
+    for (const auto& item : value.items()) {
+      CollectNestedLeaves(prefix + "." + item.key(), item.value(), in_array, leaves);
+    }
+  } else if (value.is_array() && !value.empty() && value[0].is_object()) {
+    for (const json& element : value) CollectNestedLeaves(prefix, element, true, leaves);
+  } else if (!value.is_null()) {
+    leaves->emplace_back(prefix, value, in_array);
+  }
+}
+
+// Adds to `schema` the flattened fields of `doc`'s object fields not seen before, with the
+// type of their first value (in an array of objects: an array type), as Typesense does; a
+// value whose type differs from its field's is refused.
+std::optional<ApiError> IndexNestedFields(Schema& schema, const json& doc) {
+  if (!schema.enable_nested_fields) return std::nullopt;
+  std::vector<std::tuple<std::string, json, bool>> leaves;
+  for (const Field& field : schema.fields) {
+    if ((field.type != "object" && field.type != "object[]") || field.IsDynamic()) continue;
+    const auto it = doc.find(field.name);
+    if (it == doc.end() || it->is_null()) continue;
+    if (it->is_array()) {
+      for (const json& element : *it) CollectNestedLeaves(field.name, element, true, &leaves);
+    } else {
+      CollectNestedLeaves(field.name, *it, false, &leaves);
+    }
+  }
+  std::vector<Field> discovered;
+  for (const auto& [name, value, in_array] : leaves) {
+    if (schema.Find(name) != nullptr ||
+        std::any_of(discovered.begin(), discovered.end(),
+                    [&](const Field& f) { return f.name == name; })) {
+      continue;
+    }
+    std::string type = DetectedType(value);
+    if (type.empty()) continue;
+    if (in_array && !IsArrayType(type)) type += "[]";
+    Field field{.name = name, .type = type, .optional = true, .nested = true,
+                .nested_array = in_array};
+    field.sort = !IsArrayType(type) && type != "string";
+    discovered.push_back(std::move(field));
+  }
+  // Each flattened value against its field, including the ones just discovered (two objects of
+  // one object[] with different types for one key are refused).
+  std::vector<const Field*> checked;
+  for (const Field& field : schema.fields) checked.push_back(&field);
+  for (const Field& field : discovered) checked.push_back(&field);
+  for (const Field* field : checked) {
+    if (!field->nested || field->AcceptsAnything()) continue;
+    bool crossed_array = false;
+    std::optional<json> value = Flattened(doc, field->name, &crossed_array);
+    if (!value) continue;
+    if (auto message = CheckValue(field->name, field->type, *value, DirtyValues::kReject)) {
+      return ApiError{400, *message};
+    }
+  }
+  for (Field& field : discovered) schema.fields.push_back(std::move(field));
+  return std::nullopt;
+}
+
 std::optional<Action> ParseAction(const std::string& value) {
   if (value == "create") return Action::kCreate;
   if (value == "upsert") return Action::kUpsert;
@@ -567,6 +724,10 @@ std::optional<ApiError> ValidateDocument(const Schema& schema, json& doc, Action
   std::sort(declared.begin(), declared.end(),
             [](const Field* a, const Field* b) { return a->name < b->name; });
   for (const Field* field : declared) {
+    if (schema.IsNestedPath(field->name)) {
+      if (auto error = CheckNestedPath(*field, doc, is_update)) return error;
+      continue;
+    }
     if (!doc.contains(field->name)) {
       if (field->optional || is_update) continue;
       return ApiError{400, "Field `" + field->name +
@@ -682,6 +843,7 @@ WriteResult WriteDocument(StoredCollection& c, json doc, Action action, DirtyVal
     stored = existing ? c.docs[*existing] : json::object();
     stored.merge_patch(doc);  // nested objects merge, null deletes
   }
+  if (auto error = IndexNestedFields(c.schema, stored)) return {error, {}};
   for (const Field& field : c.schema.fields) {
     if (!field.store) stored.erase(field.name);
   }
@@ -909,8 +1071,9 @@ class FilterEvaluator {
     if (error) return error;
     SeqSet matched;
     for (const auto& [seq, doc] : c_.docs) {
-      if (!doc.contains(name)) continue;
-      const json& value = doc[name];
+      const std::optional<json> found = c_.schema.ValueOf(doc, name);
+      if (!found) continue;
+      const json& value = *found;
       auto hit = [&](const json& element) {
         return std::any_of(any_of.begin(), any_of.end(),
                            [&](const Predicate& p) { return p(element); });
@@ -1953,8 +2116,9 @@ struct TypesenseServer::Impl {
       if (matched && !matched->count(seq)) continue;
       const bool text_match =
           q == "*" || std::any_of(query_by.begin(), query_by.end(), [&](const std::string& f) {
-            if (!doc.contains(f)) return false;
-            return Lower(doc[f].is_string() ? doc[f].get<std::string>() : Dump(doc[f]))
+            const std::optional<json> value = c->schema.ValueOf(doc, f);
+            if (!value) return false;
+            return Lower(value->is_string() ? value->get<std::string>() : Dump(*value))
                        .find(needle) != std::string::npos;
           });
       if (text_match) hits.emplace_back(seq, &doc);

@@ -9,9 +9,13 @@
 //     validation of documents against the schema, upsert/update/emplace semantics;
 //   - filter_by parsing for delete, export and search (backticks, lists, `*` = everything);
 //   - aliases, including `DELETE /collections/<alias>` dropping the target collection;
+//   - nested fields (enable_nested_fields): `object`/`object[]` values are type-checked, their
+//     leaves are flattened into `brand.name`-style fields that the collection's schema lists
+//     (`"nested": true`, typed by the first value seen, later values checked against it), and
+//     filters, searches and declared fields read those flattened paths;
 //   - URL decoding (`+` is a space) and `&&` kept unencoded inside query values.
 // What it leaves out: text relevance (a non-`*` query is a case-insensitive substring match),
-// facets, sorting beyond `default_sorting_field`, nested field paths, vectors, API-key scopes.
+// facets, sorting beyond `default_sorting_field`, vectors, API-key scopes.
 //
 // Fault switches (503s, latency, cut connections), a model of the write queue whose lag refuses
 // writes in windows of seconds, and counters let tests check a client's retry, backoff and

@@ -316,6 +316,69 @@ TEST_CASE("Schemas with `.*` coerce values by default; fixed schemas reject",
         R"({"code":400,"error":"Field `n` must be an int32.","success":false})");
 }
 
+TEST_CASE("Nested fields: objects are type-checked and flattened into typed brand.name fields",
+          "[typesense-server]") {
+  ServerFixture f;
+  CHECK(f.Post("/collections", R"({"name": "flat", "fields": [{"name": "brand", "type": "object"}]})")
+            .body.find("enable_nested_fields") != std::string::npos);
+  REQUIRE(f.Post("/collections", R"({"name": "catalog", "enable_nested_fields": true, "fields": [
+                   {"name": "name", "type": "string"},
+                   {"name": "brand", "type": "object", "optional": true},
+                   {"name": "variants", "type": "object[]", "optional": true},
+                   {"name": "maker.country", "type": "string", "optional": true}]})")
+              .status == 201);
+  const std::string import = "/collections/catalog/documents/import?action=upsert";
+  const json first = json::parse(R"({"id":"1","name":"a","brand":{"name":"Acme","since":1990},
+      "variants":[{"sku":"x1","size":3},{"sku":"x2","size":4}]})");
+  CHECK(f.Post(import, first.dump()).body == R"({"success":true})");
+  CHECK(f.server.Document("catalog", "1").value()["brand"] ==
+        json::parse(R"({"name":"Acme","since":1990})"));
+
+  // The leaves became fields of the schema, typed by the first value seen.
+  const json summary = json::parse(f.Get("/collections/catalog").body);
+  auto field = [&](const std::string& name) {
+    for (const json& spec : summary["fields"]) {
+      if (spec["name"] == name) return spec;
+    }
+    return json();
+  };
+  CHECK(field("brand.name")["type"] == "string");
+  CHECK(field("brand.name")["nested"] == true);
+  CHECK(field("brand.since")["type"] == "int64");
+  CHECK(field("variants.sku")["type"] == "string[]");
+  CHECK(field("variants.sku")["nested_array"] == 1);
+  CHECK(field("variants.size")["type"] == "int64[]");
+
+  // Type checks: the object itself, then each flattened value against its field.
+  CHECK(f.Post(import, R"({"id":"2","name":"b","brand":"Acme"})").body ==
+        R"({"code":400,"error":"Field `brand` must be an object.","success":false})");
+  CHECK(f.Post(import, R"({"id":"2","name":"b","variants":{"sku":"y"}})").body ==
+        R"({"code":400,"error":"Field `variants` must be an array.","success":false})");
+  CHECK(f.Post(import, R"({"id":"2","name":"b","variants":["y"]})").body ==
+        R"({"code":400,"error":"Field `variants` must be an array of objects.","success":false})");
+  CHECK(f.Post(import, R"({"id":"2","name":"b","brand":{"name":7}})").body ==
+        R"({"code":400,"error":"Field `brand.name` must be a string.","success":false})");
+  CHECK(f.Post(import, R"({"id":"2","name":"b","maker":{"country":1}})").body ==
+        R"({"code":400,"error":"Field `maker.country` must be a string.","success":false})");
+  CHECK_FALSE(f.server.Document("catalog", "2"));
+  // A null leaf (a LEFT JOIN that found no brand) is simply absent.
+  CHECK(f.Post(import, R"({"id":"3","name":"c","brand":{"name":null},"maker":{"country":"NO"}})")
+            .body == R"({"success":true})");
+
+  // Filters and searches read the flattened paths.
+  const json by_brand = json::parse(
+      f.Get("/collections/catalog/documents/search?q=*&filter_by=" + Encode("brand.name:=Acme"))
+          .body);
+  CHECK(by_brand["found"] == 1);
+  const json by_sku = json::parse(
+      f.Get("/collections/catalog/documents/search?q=x2&query_by=variants.sku").body);
+  CHECK(by_sku["found"] == 1);
+  const json by_country = json::parse(
+      f.Get("/collections/catalog/documents/search?q=*&filter_by=" + Encode("maker.country:=NO"))
+          .body);
+  CHECK(by_country["found"] == 1);
+}
+
 TEST_CASE("Upsert replaces whole documents; update merges; emplace creates or merges",
           "[typesense-server]") {
   ServerFixture f;
