@@ -188,6 +188,15 @@ std::string RenderMetrics(const std::vector<PipelineReport>& pipelines,
       out.Sample(family.name, {{"pipeline", p.name}}, family.value(p));
     }
   }
+  out.Family("searchsync_documents_reread_total", "counter",
+             "Documents re-read from the source of truth because a related row changed, by "
+             "outcome: found (upserted) or gone (deleted) (this process).");
+  for (const PipelineReport& p : pipelines) {
+    out.Sample("searchsync_documents_reread_total", {{"pipeline", p.name}, {"outcome", "found"}},
+               p.documents_reread_found);
+    out.Sample("searchsync_documents_reread_total", {{"pipeline", p.name}, {"outcome", "gone"}},
+               p.documents_reread_gone);
+  }
   out.Family("searchsync_queue_events", "gauge",
              "Changes waiting in the queue between source and sink.");
   for (const PipelineReport& p : pipelines) {

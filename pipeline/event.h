@@ -26,7 +26,11 @@ struct Checkpoint {
   bool operator==(const Checkpoint&) const = default;
 };
 
-enum class Op : uint8_t { kUpsert, kDelete };
+// kRefetch: "the document with this id may have changed" (e.g. a row of a related table did),
+// without its content. The pipeline re-reads such ids from the source of truth in chunks
+// (Source::ReadDocuments, see pipeline/refetch.h) and turns each into kUpsert (found) or
+// kDelete (gone) before anything else sees it: transforms, batcher and sinks never get one.
+enum class Op : uint8_t { kUpsert, kDelete, kRefetch };
 
 struct Event {
   Op op = Op::kUpsert;

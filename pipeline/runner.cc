@@ -1,5 +1,6 @@
 #include "pipeline/runner.h"
 
+#include <algorithm>
 #include <functional>
 #include <future>
 #include <unordered_map>
@@ -295,6 +296,8 @@ PipelineReport PipelineRunner::Report() const {
   report.in_flight = tracker_.in_flight();
   report.batches = batches_;
   report.retries = retries_;
+  report.documents_reread_found = reread_found_;
+  report.documents_reread_gone = reread_gone_;
   const TimePoint now = Clock::now();
   if (const std::optional<TimePoint> oldest = tracker_.OldestUnackedReadAt()) {
     report.lag_seconds = std::max(0.0, std::chrono::duration<double>(now - *oldest).count());
@@ -545,9 +548,23 @@ void PipelineRunner::SourceLoop() {
       SleepUnlessStopped(wait, true);
       continue;
     }
+    std::vector<Event>& events = *polled;
+    std::vector<bool> superseded;
+    if (Status resolved = ResolveRefetchesOf(events, superseded); !resolved.ok()) {
+      if (resolved.code() != StatusCode::kUnavailable) return Fail(resolved);
+      {
+        std::lock_guard lock(status_mutex_);
+        last_error_ = resolved.message();
+      }
+      ++retries_;
+      MarkFailing(source_failing_since_ms_);
+      const Millis wait = backoff.Next(rng);
+      log.Warn(component_, resolved.message() + " next_in=" + FormatMillis(wait));
+      SleepUnlessStopped(wait, true);
+      continue;  // the page is read again from read_position
+    }
     Recovered(source_failing_since_ms_);
     backoff.Reset();
-    std::vector<Event>& events = *polled;
     if (events.empty()) {
       {
         std::lock_guard lock(caught_up_mutex_);
@@ -571,9 +588,15 @@ void PipelineRunner::SourceLoop() {
     SetState(RunState::kRunning);
     read_ += events.size();
     read_position = events.back().position;
-    for (Event& event : events) {
+    for (size_t event_idx = 0; event_idx < events.size(); ++event_idx) {
+      Event& event = events[event_idx];
       const uint64_t seq = tracker_.Register(event.position);
       registered_ = seq;
+      if (!superseded.empty() && superseded[event_idx]) {  // a later event re-reads the same id
+        tracker_.Ack(seq);
+        ++acked_;
+        continue;
+      }
       if (event.dead_letter_reason.empty()) event.dead_letter_reason = DocumentIdProblem(event.id);
       if (!event.dead_letter_reason.empty()) {
         DeadLetter(event, event.dead_letter_reason);
@@ -590,6 +613,32 @@ void PipelineRunner::SourceLoop() {
       if (!queue_.Push({.seq = seq, .event = std::move(event), .bytes = bytes})) return;
     }
   }
+}
+
+Status PipelineRunner::ResolveRefetchesOf(std::vector<Event>& events,
+                                          std::vector<bool>& superseded) {
+  const bool any = std::any_of(events.begin(), events.end(),
+                               [](const Event& event) { return event.op == Op::kRefetch; });
+  if (!any) return Status::Ok();
+  const RefetchTotals before = refetch_totals_;
+  Status status = ResolveRefetches(
+      [this](std::span<const std::string> ids) { return source_->ReadDocuments(ids); }, events,
+      kRefetchChunk, superseded, refetch_totals_);
+  if (!status.ok()) return status;
+  reread_found_ += refetch_totals_.found - before.found;
+  reread_gone_ += refetch_totals_.gone - before.gone;
+  // A fan-out of many pages: one line every few seconds, not one per page.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_refetch_log_ >= kRefetchLogInterval) {
+    last_refetch_log_ = now;
+    Log(LogLevel::kInfo, component_,
+        "re-reading changed documents: requested=" + std::to_string(refetch_totals_.requested) +
+            " found=" + std::to_string(refetch_totals_.found) +
+            " gone=" + std::to_string(refetch_totals_.gone) +
+            " duplicates=" + std::to_string(refetch_totals_.duplicates) +
+            " reads=" + std::to_string(refetch_totals_.reads) + " (this run)");
+  }
+  return Status::Ok();
 }
 
 bool PipelineRunner::TransformOrDeadLetter(Event& event) {

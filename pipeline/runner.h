@@ -18,6 +18,7 @@
 // collection) before acknowledging it, until PromoteShadow makes the shadow the sink.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,7 @@
 #include "pipeline/batcher.h"
 #include "pipeline/change_queue.h"
 #include "pipeline/config.h"
+#include "pipeline/refetch.h"
 #include "pipeline/sink.h"
 #include "pipeline/source.h"
 #include "pipeline/state_store.h"
@@ -63,6 +65,10 @@ struct PipelineReport {
   double lag_seconds = 0;
   // How long the sink or the source has been failing without a success; 0 when it is not.
   Millis retrying_for{0};
+  // Documents re-read because they may have changed (kRefetch: a related table's row changed),
+  // this run: still there (upserted) and gone (deleted).
+  uint64_t documents_reread_found = 0;
+  uint64_t documents_reread_gone = 0;
 };
 
 // Ids the live stream deletes while a full read writes into the same collection.
@@ -202,6 +208,12 @@ class PipelineRunner {
   // goes to the dead-letter store and the result is false.
   bool TransformOrDeadLetter(Event& event);
   void PersistProgress(RunState state);
+  // Source thread: turns the kRefetch events of a polled page into upserts and deletes by
+  // re-reading them (pipeline/refetch.h); marks superseded duplicates. On error the page is
+  // unchanged and is polled again.
+  Status ResolveRefetchesOf(std::vector<Event>& events, std::vector<bool>& superseded);
+  static constexpr size_t kRefetchChunk = 1000;  // ids per ReadDocuments call
+  static constexpr std::chrono::seconds kRefetchLogInterval{5};
   void Fail(const Status& status);
   // Ends the shutdown grace period (once): lanes give up what they retry. `why` starts the log.
   void EndGrace(const std::string& why);
@@ -268,6 +280,12 @@ class PipelineRunner {
   std::atomic<uint64_t> dead_lettered_{0};
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> retries_{0};
+  // kRefetch events resolved by re-reading (pipeline/refetch.h), this run. Source thread
+  // writes; Snapshot() reads.
+  std::atomic<uint64_t> reread_found_{0};
+  std::atomic<uint64_t> reread_gone_{0};
+  RefetchTotals refetch_totals_;  // source thread only
+  std::chrono::steady_clock::time_point last_refetch_log_{};
   // Steady-clock milliseconds of the first failure of the current retry streak; 0: none.
   std::atomic<int64_t> sink_failing_since_ms_{0};
   std::atomic<int64_t> source_failing_since_ms_{0};

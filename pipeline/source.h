@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "pipeline/event.h"
@@ -62,6 +64,15 @@ class Source {
   // Everything up to `upto` is acknowledged by the sink and checkpointed in the state store.
   // (Kafka commits offsets here.) Source thread only.
   virtual Status Commit(const Checkpoint& /*upto*/) { return Status::Ok(); }
+
+  // The current documents of `ids` (distinct), read from the source of truth the way Poll
+  // reads rows (e.g. the pipeline's query restricted to those ids): one kUpsert per id still
+  // there, in any order; an id not returned is gone (deleted, or no longer matched by the
+  // query). For the kRefetch events Poll returns; see pipeline/refetch.h. Transient failures
+  // return kUnavailable. Source thread only.
+  virtual Result<std::vector<Event>> ReadDocuments(std::span<const std::string> /*ids*/) {
+    return Status(StatusCode::kFailedPrecondition, "this source type cannot re-read documents");
+  }
 
   // Checks that the source is reachable and configured right (for `searchsync check`).
   virtual Status HealthCheck() = 0;
