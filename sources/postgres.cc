@@ -50,6 +50,21 @@
 // tells the two hours apart, so the source says so (a WARN at start and in `check`) rather
 // than guess; the fix is timestamptz, or UTC.
 //
+// Relations
+// ---------
+// A document built by a query from several tables changes when a related row changes, and the
+// main table's updated_at does not say so. Each `relations` entry is polled like the main
+// table: its own (updated_at, key) cursor under the same horizon (so a late-committing related
+// transaction is not missed either), and its tombstone table's (deleted_at, id) cursor. Its
+// changed rows name documents: `document_key` is a column of the row, `documents` is SQL run
+// with $1 = the array of the changed rows' keys, read DISTINCT in pages by document id. Each
+// document id becomes a kRefetch event, which the pipeline resolves by ReadDocuments: the
+// query restricted to those ids (`WHERE t.pk = ANY($1)`), found -> upsert, gone -> delete.
+// Relations are read when the main table is caught up. A relation's cursor starts at the
+// horizon of its first poll (the main table's first pass reads everything older), and a
+// fan-out's position ("upto", "after") is in every event's checkpoint, so a crash in the middle
+// resumes after the last acknowledged document, never moving the cursor past an unread one.
+//
 // Deletes from a tombstone table follow the same rule on (deleted_at, id), and both streams are
 // merged by timestamp, a tombstone first on a tie, so "delete, then insert again" ends with the
 // row present. When a page comes back full, events past its last timestamp wait for the next
@@ -66,6 +81,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <map>
 #include <pqxx/pqxx>
@@ -104,6 +120,23 @@ constexpr KeySpec kDeletesKeyTable[] = {
      "{ table, id_column, deleted_at_column }: deletions recorded by a trigger"},
 };
 
+constexpr KeySpec kRelationKeyTable[] = {
+    {"table", KeyType::kString, "", true, "the related table, optionally schema-qualified"},
+    {"updated_at", KeyType::kString, "", true,
+     "its timestamptz (or timestamp) column set on every insert and update; index "
+     "(updated_at, primary_key)"},
+    {"primary_key", KeyType::kStringList, "id", false,
+     "its key column, or a list for a composite key (link tables)"},
+    {"documents", KeyType::kString, "", false,
+     "SELECT returning the ids of the documents a change touches; $1 is the array of the "
+     "changed rows' keys, e.g. SELECT id FROM products WHERE category_id = ANY($1)"},
+    {"document_key", KeyType::kString, "", false,
+     "or: the column of the row that holds the document id (link tables)"},
+    {"tombstone_table", KeyType::kMapping, "", false,
+     "{ table, id_column, deleted_at_column }: rows deleted from this table; id_column holds "
+     "the document id to re-read"},
+};
+
 constexpr KeySpec kPostgresKeyTable[] = {
     {"dsn", KeyType::kSecret, "", true,
      "libpq connection string or URI, e.g. postgresql://user:${PG_PASSWORD}@host/db"},
@@ -130,6 +163,10 @@ constexpr KeySpec kPostgresKeyTable[] = {
     {"deletes", KeyType::kMapping, "", false,
      "{ soft_delete_column, tombstone_table: { table, id_column, deleted_at_column, "
      "deleted_at_time_zone } }"},
+    {"relations", KeyType::kSequence, "", false,
+     "tables whose changes change documents: - { table, updated_at, primary_key (default id), "
+     "documents or document_key, tombstone_table }; the documents they touch are re-read "
+     "through the query restricted to their ids"},
 };
 
 // ---- PostgreSQL type OIDs (pg_type.dat) -------------------------------------------------------
@@ -729,12 +766,38 @@ std::string EncodePostgresCursor(const PostgresCursor& cursor) {
       append_part(out, cursor.rows[part_idx]);
     }
   }
-  out += "],\"tombstones\":[";
-  for (size_t part_idx = 0; part_idx < cursor.tombstones.size(); ++part_idx) {
-    if (part_idx > 0) out.push_back(',');
-    append_part(out, cursor.tombstones[part_idx]);
+  const auto append_list = [&](std::string& out, const std::vector<std::string>& parts) {
+    out.push_back('[');
+    for (size_t part_idx = 0; part_idx < parts.size(); ++part_idx) {
+      if (part_idx > 0) out.push_back(',');
+      append_part(out, parts[part_idx]);
+    }
+    out.push_back(']');
+  };
+  out += "],\"tombstones\":";
+  append_list(out, cursor.tombstones);
+  if (!cursor.relations.empty()) {
+    out += ",\"relations\":{";
+    bool first = true;
+    for (const auto& [table, relation] : cursor.relations) {
+      if (!first) out.push_back(',');
+      first = false;
+      AppendJsonString(out, table);
+      out += ":{\"rows\":";
+      append_list(out, relation.rows);
+      out += ",\"tombstones\":";
+      append_list(out, relation.tombstones);
+      if (!relation.upto.empty()) {
+        out += ",\"upto\":";
+        append_list(out, relation.upto);
+        out += ",\"after\":";
+        append_list(out, relation.after);
+      }
+      out.push_back('}');
+    }
+    out.push_back('}');
   }
-  out += "]}";
+  out += "}";
   return out;
 }
 
@@ -752,44 +815,74 @@ Result<PostgresCursor> DecodePostgresCursor(std::string_view token) {
   if (parser.parse(token.data(), token.size()).get(root) != simdjson::SUCCESS) {
     return bad("not JSON");
   }
-  simdjson::dom::object object;
-  if (root.get_object().get(object) != simdjson::SUCCESS) return bad("not an object");
-  for (const simdjson::dom::key_value_pair field : object) {
-    std::vector<std::string>* target = nullptr;
-    if (field.key == "rows") {
-      target = &cursor.rows;
-    } else if (field.key == "tombstones") {
-      target = &cursor.tombstones;
-    } else {
-      return bad("unknown key");
-    }
+  // A list of parts; `null_first`: the first may be null (a NULL updated_at).
+  const auto read_list = [&](simdjson::dom::element value, std::vector<std::string>& target,
+                             bool* null_first) -> std::optional<Status> {
     simdjson::dom::array array;
-    if (field.value.get_array().get(array) != simdjson::SUCCESS) return bad("not a list");
+    if (value.get_array().get(array) != simdjson::SUCCESS) return bad("not a list");
     for (const simdjson::dom::element item : array) {
-      if (item.is_null() && target == &cursor.rows && target->empty()) {
-        cursor.rows_updated_at_null = true;
-        target->emplace_back();
+      if (item.is_null() && null_first != nullptr && target.empty()) {
+        *null_first = true;
+        target.emplace_back();
         continue;
       }
       std::string_view text;
       if (item.get_string().get(text) == simdjson::SUCCESS) {
-        target->emplace_back(text);
+        target.emplace_back(text);
         continue;
       }
       std::string_view hex;
       if (item["hex"].get_string().get(hex) != simdjson::SUCCESS || hex.size() % 2 != 0) {
         return bad("not a string");
       }
-      std::string& bytes = target->emplace_back();
+      std::string& bytes = target.emplace_back();
       for (size_t at = 0; at < hex.size(); at += 2) {
-        unsigned value = 0;
-        if (std::from_chars(hex.data() + at, hex.data() + at + 2, value, 16).ptr !=
+        unsigned byte = 0;
+        if (std::from_chars(hex.data() + at, hex.data() + at + 2, byte, 16).ptr !=
             hex.data() + at + 2) {
           return bad("bad hex");
         }
-        bytes.push_back(static_cast<char>(value));
+        bytes.push_back(static_cast<char>(byte));
       }
     }
+    return std::nullopt;
+  };
+  simdjson::dom::object object;
+  if (root.get_object().get(object) != simdjson::SUCCESS) return bad("not an object");
+  for (const simdjson::dom::key_value_pair field : object) {
+    std::optional<Status> error;
+    if (field.key == "rows") {
+      error = read_list(field.value, cursor.rows, &cursor.rows_updated_at_null);
+    } else if (field.key == "tombstones") {
+      error = read_list(field.value, cursor.tombstones, nullptr);
+    } else if (field.key == "relations") {
+      simdjson::dom::object relations;
+      if (field.value.get_object().get(relations) != simdjson::SUCCESS) return bad("not an object");
+      for (const simdjson::dom::key_value_pair relation : relations) {
+        PostgresRelationCursor& target = cursor.relations[std::string(relation.key)];
+        simdjson::dom::object parts;
+        if (relation.value.get_object().get(parts) != simdjson::SUCCESS) {
+          return bad("not an object");
+        }
+        for (const simdjson::dom::key_value_pair part : parts) {
+          if (part.key == "rows") {
+            error = read_list(part.value, target.rows, nullptr);
+          } else if (part.key == "tombstones") {
+            error = read_list(part.value, target.tombstones, nullptr);
+          } else if (part.key == "upto") {
+            error = read_list(part.value, target.upto, nullptr);
+          } else if (part.key == "after") {
+            error = read_list(part.value, target.after, nullptr);
+          } else {
+            return bad("unknown key");
+          }
+          if (error) return *error;
+        }
+      }
+    } else {
+      return bad("unknown key");
+    }
+    if (error) return *error;
   }
   return cursor;
 }
@@ -892,6 +985,7 @@ class PostgresSource final : public Source {
 
   // Source
   Result<std::vector<Event>> Poll(const Checkpoint& from, size_t max_events) override;
+  Result<std::vector<Event>> ReadDocuments(std::span<const std::string> ids) override;
   Status HealthCheck() override;
   // With notify_channel, Poll itself waits (WaitForWake), in slices short enough for shutdown.
   std::chrono::milliseconds IdleWait() const override {
@@ -945,6 +1039,30 @@ class PostgresSource final : public Source {
   Status RowToEvent(const pqxx::row& row, const std::vector<Codec>& codecs, Event& event,
                     std::vector<std::string>& row_cursor) const;
 
+  // Relations (see "Relations" at the top).
+  struct RelationSql {
+    // Changed rows: $1 horizon, $2 limit; `next` $3.. the cursor (updated_at, pk...), `start`
+    // $3 the start instant. Columns: updated_at, pk..., [document_key].
+    std::string rows_first, rows_next, rows_start;
+    std::string tombstones_first, tombstones_next, tombstones_start;  // deleted_at, id
+    // A fan-out's rows again: the cursor as in rows_next/rows_start, then upto. No horizon.
+    std::string fanout_rows_next, fanout_rows_start;
+    // Distinct document ids: $1 keys, $2 limit, `next` $3 the last id read.
+    std::string documents_first, documents_next;
+    std::string documents_check;  // the documents query, $1 = an empty array, LIMIT 0
+  };
+  void CheckRelations(pqxx::nontransaction& tx);
+  void BuildRelationStatements(pqxx::nontransaction& tx);
+  // Relation cursors not in the checkpoint yet start at the horizon now.
+  void StartRelations(pqxx::nontransaction& tx, PostgresCursor& cursor);
+  // kRefetch events for the documents the next changes of the relations touch, after `cursor`;
+  // empty when every relation is caught up (the cursor may still have moved: see
+  // advanced_from_).
+  Result<std::vector<Event>> PollRelations(pqxx::nontransaction& tx, const std::string& horizon,
+                                           PostgresCursor& cursor, size_t limit);
+  // The index advice of `check` for the restricted query and each `documents` query.
+  void CheckRelationPlans(pqxx::work& tx, simdjson::dom::parser& parser);
+
   const PostgresOptions options_;
   const bool full_read_;
   const std::vector<std::string> secrets_;  // scrubbed from every message
@@ -975,6 +1093,13 @@ class PostgresSource final : public Source {
   std::string check_rows_sql_;
   std::string check_tombstones_sql_;
   std::string count_sql_;   // $1 horizon
+  std::string reread_sql_;  // the rows of $1, an array of document ids (ReadDocuments)
+  std::vector<RelationSql> relation_sql_;   // as options_.relations
+  std::vector<bool> relation_is_timestamp_;  // updated_at is a `timestamp`, read in server_zone_
+  // A poll that moved relation cursors without finding a document (related rows that touch
+  // none) returns nothing; the next poll from the same position starts from the moved one.
+  std::string advanced_from_;
+  std::string advanced_to_;
   size_t key_columns_ = 0;  // leading bookkeeping columns of a row page, before t.*
 
   std::unique_ptr<pqxx::connection> connection_;
@@ -1076,6 +1201,10 @@ void PostgresSource::BuildStatements(pqxx::nontransaction& tx) {
   const std::string order = " ORDER BY " + keys + " LIMIT $2";
   rows_first_sql_ = select + below_horizon + order;
   rows_next_sql_ = select + below_horizon + " AND (" + keys + ") > (" + cursor_params + ")" + order;
+  if (!options_.relations.empty()) {
+    reread_sql_ = select + "t." + QuoteIdent(options_.primary_key.front()) + " = ANY($1)";
+    BuildRelationStatements(tx);
+  }
 
   // Rows whose updated_at is NULL, by key: $1 limit, $2.. the key after which to go on. An
   // index on (updated_at, key) serves these too (IS NULL, then key order).
@@ -1256,6 +1385,272 @@ void PostgresSource::CheckColumns(pqxx::nontransaction& tx) {
                             error.query(), error.sqlstate().c_str());
     }
   }
+  if (!options_.relations.empty()) CheckRelations(tx);
+}
+
+// An array literal of `values` as text ('{"1","a\"b"}'), for a $n the server types from its
+// use (`col = ANY($1)`).
+std::string ArrayLiteral(std::span<const std::string> values) {
+  std::string literal = "{";
+  for (const std::string& value : values) {
+    if (literal.size() > 1) literal.push_back(',');
+    literal.push_back('"');
+    for (const char c : value) {
+      if (c == '"' || c == '\\') literal.push_back('\\');
+      literal.push_back(c);
+    }
+    literal.push_back('"');
+  }
+  literal.push_back('}');
+  return literal;
+}
+
+void PostgresSource::CheckRelations(pqxx::nontransaction& tx) {
+  // Each relation's columns, the type of its updated_at, and what its `documents` query gives,
+  // against the type of the document id (the main primary key).
+  const pqxx::result main = tx.exec("SELECT t." + QuoteIdent(options_.primary_key.front()) +
+                                    " FROM " + source_sql_ + " AS t LIMIT 0");
+  const uint32_t id_type = BaseType(main.column_type(0));
+  const auto type_name = [&](uint32_t type_oid) {
+    return std::string(
+        tx.exec_params1("SELECT format_type($1::oid, NULL)", std::to_string(type_oid))[0].c_str());
+  };
+  relation_is_timestamp_.assign(options_.relations.size(), false);
+  for (size_t relation_idx = 0; relation_idx < options_.relations.size(); ++relation_idx) {
+    const PostgresRelationOptions& relation = options_.relations[relation_idx];
+    const std::string where = "relations[" + std::to_string(relation_idx) + "] (" +
+                              relation.table + ")";
+    std::string columns = "t." + QuoteIdent(relation.updated_at);
+    for (const std::string& column : relation.primary_key) columns += ", t." + QuoteIdent(column);
+    if (!relation.document_key.empty()) columns += ", t." + QuoteIdent(relation.document_key);
+    pqxx::result rows;
+    try {
+      rows = tx.exec("SELECT " + columns + " FROM " + QuotePostgresName(relation.table) +
+                     " AS t LIMIT 0");
+      if (relation.tombstones) {
+        tx.exec("SELECT t." + QuoteIdent(relation.tombstones->deleted_at_column) + ", t." +
+                QuoteIdent(relation.tombstones->id_column) + " FROM " +
+                QuotePostgresName(relation.tombstones->table) + " AS t LIMIT 0");
+      }
+    } catch (const pqxx::sql_error& error) {
+      throw pqxx::sql_error(where + ": " + MessageLine(error.what(), true), error.query(),
+                            error.sqlstate().c_str());
+    }
+    ResolveTypes(tx, rows);
+    const uint32_t updated_at_type = BaseType(rows.column_type(0));
+    if (updated_at_type != oid::kTimestampTz && updated_at_type != oid::kTimestamp) {
+      throw ConfigProblem(where + ": updated_at column " + QuoteIdent(relation.updated_at) +
+                          " has type " + type_name(updated_at_type) +
+                          "; it must be timestamptz (or timestamp)");
+    }
+    relation_is_timestamp_[relation_idx] = updated_at_type == oid::kTimestamp;
+    if (relation.documents.empty()) continue;
+    pqxx::result documents;
+    try {
+      documents = tx.exec_params("SELECT * FROM (" + relation.documents + "\n) AS d LIMIT 0",
+                                 std::string("{}"));
+    } catch (const pqxx::sql_error& error) {
+      throw pqxx::sql_error(where + ": documents: " + MessageLine(error.what(), true) +
+                                " (run with $1 = an empty array of keys)",
+                            error.query(), error.sqlstate().c_str());
+    }
+    if (documents.columns() != 1) {
+      throw ConfigProblem(where + ": documents returns " + std::to_string(documents.columns()) +
+                          " columns; it must return one, the document id (" +
+                          QuoteIdent(options_.primary_key.front()) + " of the query)");
+    }
+    ResolveTypes(tx, documents);
+    const uint32_t document_type = BaseType(documents.column_type(0));
+    if (document_type != id_type) {
+      throw ConfigProblem(where + ": documents returns " + type_name(document_type) +
+                          " but the document id " + QuoteIdent(options_.primary_key.front()) +
+                          " is " + type_name(id_type) + "; cast it (e.g. SELECT id::" +
+                          type_name(id_type) + " ...)");
+    }
+  }
+}
+
+void PostgresSource::BuildRelationStatements(pqxx::nontransaction& tx) {
+  relation_sql_.clear();
+  for (size_t relation_idx = 0; relation_idx < options_.relations.size(); ++relation_idx) {
+    const PostgresRelationOptions& relation = options_.relations[relation_idx];
+    RelationSql& sql = relation_sql_.emplace_back();
+    const bool is_timestamp =
+        relation_idx < relation_is_timestamp_.size() && relation_is_timestamp_[relation_idx];
+    // A `timestamp` column is written in the server's zone (now(), triggers).
+    const std::string horizon = is_timestamp
+                                    ? "($1::timestamptz AT TIME ZONE " + tx.quote(server_zone_) + ")"
+                                    : std::string("$1::timestamptz");
+    const std::string updated_at = "t." + QuoteIdent(relation.updated_at);
+    std::string keys = updated_at;
+    std::string cursor_params = "$3";
+    std::string upto_params;
+    for (size_t pk_idx = 0; pk_idx < relation.primary_key.size(); ++pk_idx) {
+      keys += ", t." + QuoteIdent(relation.primary_key[pk_idx]);
+      cursor_params += ", $" + std::to_string(4 + pk_idx);
+    }
+    const std::string table = QuotePostgresName(relation.table);
+    std::string select = "SELECT " + keys;
+    if (!relation.document_key.empty()) select += ", t." + QuoteIdent(relation.document_key);
+    select += " FROM " + table + " AS t WHERE " + updated_at + " < " + horizon;
+    const std::string order = " ORDER BY " + keys + " LIMIT $2";
+    sql.rows_first = select + order;
+    sql.rows_next = select + " AND (" + keys + ") > (" + cursor_params + ")" + order;
+    sql.rows_start = select + " AND " + updated_at + " >= $3" + order;
+    // Fan-out rows again, without the horizon (they were below it): $1 limit, $2.. cursor, then
+    // upto.
+    const size_t parts = 1 + relation.primary_key.size();
+    std::string next_params, upto_after_next, upto_after_start;
+    for (size_t part_idx = 0; part_idx < parts; ++part_idx) {
+      if (part_idx > 0) {
+        next_params += ", ";
+        upto_after_next += ", ";
+        upto_after_start += ", ";
+      }
+      next_params += "$" + std::to_string(2 + part_idx);
+      upto_after_next += "$" + std::to_string(2 + parts + part_idx);
+      upto_after_start += "$" + std::to_string(3 + part_idx);
+    }
+    const std::string fanout = "SELECT " + keys + " FROM " + table + " AS t WHERE ";
+    const std::string fanout_order = " ORDER BY " + keys + " LIMIT $1";
+    sql.fanout_rows_next = fanout + "(" + keys + ") > (" + next_params + ") AND (" + keys +
+                           ") <= (" + upto_after_next + ")" + fanout_order;
+    sql.fanout_rows_start = fanout + updated_at + " >= $2 AND (" + keys + ") <= (" +
+                            upto_after_start + ")" + fanout_order;
+    if (relation.tombstones) {
+      const PostgresTombstoneOptions& tomb = *relation.tombstones;
+      const std::string deleted_at = "t." + QuoteIdent(tomb.deleted_at_column);
+      const std::string tomb_keys = deleted_at + ", t." + QuoteIdent(tomb.id_column);
+      const std::string tomb_select = "SELECT " + tomb_keys + " FROM " +
+                                      QuotePostgresName(tomb.table) + " AS t WHERE " + deleted_at +
+                                      " < $1::timestamptz";
+      const std::string tomb_order = " ORDER BY " + tomb_keys + " LIMIT $2";
+      sql.tombstones_first = tomb_select + tomb_order;
+      sql.tombstones_next = tomb_select + " AND (" + tomb_keys + ") > ($3, $4)" + tomb_order;
+      sql.tombstones_start = tomb_select + " AND " + deleted_at + " >= $3" + tomb_order;
+    }
+    if (!relation.documents.empty()) {
+      const std::string documents =
+          "SELECT DISTINCT d.doc FROM (" + relation.documents + "\n) AS d(doc) WHERE d.doc IS NOT NULL";
+      sql.documents_first = documents + " ORDER BY d.doc LIMIT $2";
+      sql.documents_next = documents + " AND d.doc > $3 ORDER BY d.doc LIMIT $2";
+    }
+  }
+}
+
+void PostgresSource::StartRelations(pqxx::nontransaction& tx, PostgresCursor& cursor) {
+  std::optional<std::string> horizon;
+  for (const PostgresRelationOptions& relation : options_.relations) {
+    PostgresRelationCursor& position = cursor.relations[relation.table];
+    if (!position.rows.empty()) continue;
+    if (!horizon) horizon = ReadHorizon(tx);
+    position.rows = {*horizon};
+    position.tombstones = {*horizon};
+  }
+}
+
+Result<std::vector<Event>> PostgresSource::PollRelations(pqxx::nontransaction& tx,
+                                                         const std::string& horizon,
+                                                         PostgresCursor& cursor, size_t limit) {
+  const std::string limit_text = std::to_string(limit);
+  std::vector<Event> events;
+  const auto emit = [&](std::string id) {
+    Event& event = events.emplace_back();
+    event.op = Op::kRefetch;
+    event.id = std::move(id);
+  };
+  for (size_t relation_idx = 0; relation_idx < options_.relations.size(); ++relation_idx) {
+    const PostgresRelationOptions& relation = options_.relations[relation_idx];
+    const RelationSql& sql = relation_sql_[relation_idx];
+    PostgresRelationCursor& position = cursor.relations[relation.table];
+    const bool at_start = position.rows.size() == 1;
+
+    // Deleted rows (link tables): each names a document.
+    if (relation.tombstones) {
+      const bool tomb_start = position.tombstones.size() == 1;
+      const pqxx::result tombstones =
+          position.tombstones.empty()
+              ? tx.exec_params(sql.tombstones_first, horizon, limit_text)
+          : tomb_start ? tx.exec_params(sql.tombstones_start, horizon, limit_text,
+                                        position.tombstones[0])
+                       : tx.exec_params(sql.tombstones_next, horizon, limit_text,
+                                        position.tombstones[0], position.tombstones[1]);
+      for (const pqxx::row& row : tombstones) {
+        position.tombstones = {row[0].c_str(), row[1].is_null() ? "" : row[1].c_str()};
+        if (row[1].is_null() || row[1].size() == 0) continue;
+        emit(std::string(row[1].c_str(), row[1].size()));
+        events.back().position.token = EncodePostgresCursor(cursor);
+      }
+      if (!events.empty()) return events;
+    }
+
+    std::vector<std::string> keys;  // of the rows being fanned out (`documents`)
+    if (position.upto.empty()) {
+      // The next page of changed rows.
+      const pqxx::result rows =
+          position.rows.empty() ? tx.exec_params(sql.rows_first, horizon, limit_text)
+          : at_start ? tx.exec_params(sql.rows_start, horizon, limit_text, position.rows[0])
+                     : tx.exec_params(sql.rows_next, horizon, limit_text,
+                                      pqxx::prepare::make_dynamic_params(position.rows));
+      if (rows.empty()) continue;
+      const size_t parts = 1 + relation.primary_key.size();
+      std::vector<std::string> row_cursor;
+      for (const pqxx::row& row : rows) {
+        row_cursor.clear();
+        for (size_t part_idx = 0; part_idx < parts; ++part_idx) {
+          const pqxx::field field = row[static_cast<pqxx::row_size_type>(part_idx)];
+          row_cursor.emplace_back(field.is_null() ? "" : std::string(field.c_str(), field.size()));
+        }
+        if (!relation.document_key.empty()) {
+          position.rows = row_cursor;
+          const pqxx::field key = row[static_cast<pqxx::row_size_type>(parts)];
+          if (key.is_null() || key.size() == 0) continue;
+          emit(std::string(key.c_str(), key.size()));
+          events.back().position.token = EncodePostgresCursor(cursor);
+        } else {
+          keys.push_back(row_cursor[1]);
+        }
+      }
+      if (!relation.document_key.empty()) {
+        if (!events.empty()) return events;
+        continue;  // rows without a document: the cursor moved past them
+      }
+      position.upto = row_cursor;
+      position.after.clear();
+    } else {
+      // Resuming a fan-out: the same rows, as the checkpoint bounds them.
+      const std::string fanout_limit = std::to_string(options_.page_size);
+      std::vector<std::string> params = {fanout_limit};
+      params.insert(params.end(), position.rows.begin(), position.rows.end());
+      params.insert(params.end(), position.upto.begin(), position.upto.end());
+      const pqxx::result rows = tx.exec_params(
+          at_start ? sql.fanout_rows_start : sql.fanout_rows_next,
+          pqxx::prepare::make_dynamic_params(params));
+      for (const pqxx::row& row : rows) keys.emplace_back(row[1].c_str(), row[1].size());
+    }
+
+    // One page of the documents the rows touch, by id.
+    const std::string key_array = ArrayLiteral(keys);
+    const pqxx::result documents =
+        position.after.empty()
+            ? tx.exec_params(sql.documents_first, key_array, limit_text)
+            : tx.exec_params(sql.documents_next, key_array, limit_text, position.after[0]);
+    for (const pqxx::row& row : documents) {
+      std::string id(row[0].c_str(), row[0].size());
+      position.after = {id};
+      emit(std::move(id));
+      events.back().position.token = EncodePostgresCursor(cursor);
+    }
+    if (documents.size() < limit) {
+      // The fan-out is complete: the relation's cursor moves past its rows with the last event.
+      position.rows = position.upto;
+      position.upto.clear();
+      position.after.clear();
+      if (!events.empty()) events.back().position.token = EncodePostgresCursor(cursor);
+    }
+    if (!events.empty()) return events;
+  }
+  return events;
 }
 
 void PostgresSource::ResolveZones(pqxx::nontransaction& tx) {
@@ -1413,6 +1808,7 @@ void PostgresSource::CheckIndexesOrThrow() {
             ", so every poll sorts the whole tombstone table. Fix: " +
             (fix.empty() ? "index (" + tomb.deleted_at_column + ", " + tomb.id_column + ")" : fix));
   }
+  if (!options_.relations.empty()) CheckRelationPlans(tx, parser);
 }
 
 void PostgresSource::WarnRowsAhead(pqxx::nontransaction& tx) {
@@ -1892,6 +2288,7 @@ class PostgresFullRead final : public FullRead {
 Result<std::unique_ptr<FullRead>> PostgresSource::OpenFullRead() {
   PostgresOptions options = options_;
   options.tombstones.reset();
+  options.relations.clear();
   options.log_component += " full_read";
   return std::unique_ptr<FullRead>(std::make_unique<PostgresFullRead>(std::move(options)));
 }
@@ -1910,7 +2307,9 @@ Result<std::optional<uint64_t>> PostgresSource::CountAll() {
 
 Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size_t max_events) {
   if (max_events == 0) return std::vector<Event>{};
-  Result<PostgresCursor> cursor = DecodePostgresCursor(from.token);
+  Result<PostgresCursor> cursor =
+      DecodePostgresCursor(!advanced_from_.empty() && advanced_from_ == from.token ? advanced_to_
+                                                                                 : from.token);
   if (!cursor.ok()) return cursor.status();
   const bool past_nulls = cursor->rows_updated_at_null && cursor->rows.size() == 1;
   if (!cursor->rows.empty() && !past_nulls &&
@@ -1930,6 +2329,12 @@ Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size
   std::string_view step = "rows";
   try {
     pqxx::nontransaction tx(*connection_);
+    const bool relations = !full_read_ && !options_.relations.empty();
+    if (relations) {
+      step = "relations";
+      StartRelations(tx, *cursor);
+      step = "rows";
+    }
     const auto to_events = [&](const pqxx::result& rows, const pqxx::result& tombstones) {
       ResolveTypes(tx, rows);
       std::vector<Codec> codecs;
@@ -1937,7 +2342,7 @@ Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size
         codecs.push_back(CodecFor(rows.column_type(column)));
       }
       ConvertTimestamps(tx, rows, codecs);
-      return Merge(rows, codecs, tombstones, std::move(*cursor), limit, max_events);
+      return Merge(rows, codecs, tombstones, *cursor, limit, max_events);
     };
     // Rows whose updated_at is NULL are older than every timestamp: they come first, by key,
     // without tombstones (a tombstone is newer than every one of them).
@@ -1970,11 +2375,117 @@ Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size
                                         cursor->tombstones[0], cursor->tombstones[1]);
     }
     step = "rows";
-    return to_events(rows, tombstones);
+    Result<std::vector<Event>> events = to_events(rows, tombstones);
+    if (!relations || !events.ok() || !events->empty()) return events;
+    // The main table is caught up: the related tables' changes.
+    step = "relations";
+    Result<std::vector<Event>> related = PollRelations(tx, horizon, *cursor, limit);
+    if (related.ok() && related->empty()) {
+      advanced_from_ = from.token;
+      advanced_to_ = EncodePostgresCursor(*cursor);
+    }
+    return related;
   } catch (const std::exception& error) {
     std::string where = context_;
+    if (step == "relations") where += " relations";
     if (step == "tombstones") where += " deletes.tombstone_table=" + options_.tombstones->table;
     return Failure(error, where);
+  }
+}
+
+Result<std::vector<Event>> PostgresSource::ReadDocuments(std::span<const std::string> ids) {
+  if (options_.relations.empty()) return Source::ReadDocuments(ids);
+  if (Status status = EnsureConnected(); !status.ok()) return status;
+  try {
+    pqxx::nontransaction tx(*connection_);
+    const pqxx::result rows = tx.exec_params(reread_sql_, ArrayLiteral(ids));
+    ResolveTypes(tx, rows);
+    std::vector<Codec> codecs;
+    for (pqxx::row_size_type column = 0; column < rows.columns(); ++column) {
+      codecs.push_back(CodecFor(rows.column_type(column)));
+    }
+    ConvertTimestamps(tx, rows, codecs);
+    std::vector<Event> documents;
+    documents.reserve(rows.size());
+    std::vector<std::string> row_cursor;
+    for (const pqxx::row& row : rows) {
+      Event event;
+      if (Status status = RowToEvent(row, codecs, event, row_cursor); !status.ok()) return status;
+      if (event.op == Op::kUpsert) documents.push_back(std::move(event));  // soft-deleted: gone
+    }
+    return documents;
+  } catch (const std::exception& error) {
+    return Failure(error, context_ + " re-reading changed documents");
+  }
+}
+
+void PostgresSource::CheckRelationPlans(pqxx::work& tx, simdjson::dom::parser& parser) {
+  // With sequential scans priced out, a scan that still compares `= ANY($1)` outside an index
+  // (a Filter), or on an index whose leading column is another one, reads a whole table for
+  // every chunk of keys: name the column and the index that serves it.
+  const auto column_of = [](std::string_view condition) {
+    // "(category_id = ANY ('{}'::integer[]))" -> category_id
+    std::string_view column = condition.substr(0, condition.find(" = ANY"));
+    while (!column.empty() && (column.front() == '(' || column.front() == ' ')) {
+      column.remove_prefix(1);
+    }
+    if (const size_t dot = column.rfind('.'); dot != std::string_view::npos) {
+      column.remove_prefix(dot + 1);
+    }
+    return std::string(column);
+  };
+  std::function<void(simdjson::dom::element, const std::string&)> warn_scans =
+      [&](simdjson::dom::element node, const std::string& what) {
+        std::string_view relation, filter, index_condition, index_name;
+        const bool has_filter =
+            node["Filter"].get_string().get(filter) == simdjson::SUCCESS &&
+            filter.find("= ANY") != std::string_view::npos;
+        const bool has_index_condition =
+            node["Index Cond"].get_string().get(index_condition) == simdjson::SUCCESS &&
+            index_condition.find("= ANY") != std::string_view::npos;
+        std::string column;
+        if (has_index_condition &&
+            node["Index Name"].get_string().get(index_name) == simdjson::SUCCESS) {
+          const pqxx::row leading = tx.exec_params1(
+              "SELECT (SELECT a.attname::text FROM pg_index AS i JOIN pg_attribute AS a"
+              "          ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+              "         WHERE i.indexrelid = to_regclass($1))",
+              QuoteIdent(index_name));
+          column = column_of(index_condition);
+          if (!leading[0].is_null() && column == leading[0].c_str()) column.clear();
+        } else if (has_filter) {
+          column = column_of(filter);
+        }
+        if (!column.empty() &&
+            node["Relation Name"].get_string().get(relation) == simdjson::SUCCESS) {
+          Log(LogLevel::kWarn, component_,
+              what + " reads the whole table " + std::string(relation) + " (" +
+                  std::string(has_index_condition ? index_condition : filter) +
+                  ") for every chunk of changed keys. Fix: CREATE INDEX CONCURRENTLY ON " +
+                  QuotePostgresName(relation) + " (" + QuoteIdent(column) + ");");
+        }
+        simdjson::dom::array children;
+        if (node["Plans"].get_array().get(children) == simdjson::SUCCESS) {
+          for (const simdjson::dom::element child : children) warn_scans(child, what);
+        }
+      };
+  const auto explain = [&](const std::string& sql, const std::string& what) {
+    const pqxx::row plan = tx.exec_params1("EXPLAIN (FORMAT JSON) " + sql, std::string("{}"));
+    simdjson::dom::element root;
+    if (parser.parse(std::string(plan[0].c_str())).get(root) != simdjson::SUCCESS) return;
+    simdjson::dom::array plans;
+    if (root.get_array().get(plans) != simdjson::SUCCESS) return;
+    for (const simdjson::dom::element entry : plans) {
+      simdjson::dom::element top;
+      if (entry["Plan"].get(top) == simdjson::SUCCESS) warn_scans(top, what);
+    }
+  };
+  explain(reread_sql_, "re-reading changed documents (the query restricted to their ids)");
+  for (size_t relation_idx = 0; relation_idx < options_.relations.size(); ++relation_idx) {
+    const PostgresRelationOptions& relation = options_.relations[relation_idx];
+    if (relation.documents.empty()) continue;
+    explain(relation.documents, "relations[" + std::to_string(relation_idx) + "] (" +
+                                    relation.table + ") documents");
   }
 }
 
@@ -2073,6 +2584,48 @@ SourceFactory ParsePostgresSource(const Section& section, std::string_view pipel
     }
     if (!deletes.Has("soft_delete_column") && !deletes.Has("tombstone_table")) {
       section.Error("deletes", "set soft_delete_column, tombstone_table, or both");
+    }
+  }
+  if (section.Has("relations")) {
+    const YAML::Node list = section.Node("relations");
+    if (options.primary_key.size() > 1) {
+      section.Error("relations", "needs a single-column primary_key (the document id)");
+    }
+    std::set<std::string> tables;
+    for (size_t relation_idx = 0; list.IsSequence() && relation_idx < list.size();
+         ++relation_idx) {
+      if (!list[relation_idx].IsMap()) continue;  // reported by the sequence check
+      const Section item = section.Item("relations", relation_idx, kRelationKeyTable);
+      PostgresRelationOptions& relation = options.relations.emplace_back();
+      relation.table = item.String("table");
+      relation.updated_at = item.String("updated_at");
+      relation.primary_key = item.StringList("primary_key");
+      relation.documents = item.String("documents");
+      relation.document_key = item.String("document_key");
+      if (item.Has("table") && !tables.insert(relation.table).second) {
+        item.Error("table", "names a table listed before; list each related table once");
+      }
+      if (item.Has("documents") == item.Has("document_key")) {
+        item.Error(item.Has("documents") ? "documents" : "table",
+                   "set exactly one of 'documents' (SQL returning document ids of $1, the "
+                   "changed rows' keys) or 'document_key' (a column holding the document id)");
+      } else if (item.Has("documents") &&
+                 relation.documents.find("$1") == std::string::npos) {
+        item.Error("documents", "must use $1, the array of the changed rows' keys, e.g. "
+                                "SELECT id FROM products WHERE category_id = ANY($1)");
+      } else if (item.Has("documents") && relation.primary_key.size() != 1) {
+        item.Error("documents", "needs a single-column primary_key; for a composite key (a "
+                                "link table) use document_key");
+      }
+      if (relation.primary_key.empty()) item.Error("primary_key", "list at least one column");
+      if (item.Has("tombstone_table")) {
+        const Section tomb = item.Child("tombstone_table", kTombstoneKeyTable);
+        relation.tombstones =
+            PostgresTombstoneOptions{.table = tomb.String("table"),
+                                     .id_column = tomb.String("id_column"),
+                                     .deleted_at_column = tomb.String("deleted_at_column"),
+                                     .deleted_at_time_zone = tomb.String("deleted_at_time_zone")};
+      }
     }
   }
   options.log_component =

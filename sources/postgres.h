@@ -19,7 +19,8 @@
 // The checkpoint is JSON text, e.g.
 //   {"rows":["2026-11-21 05:00:00.123456+00","42"],"tombstones":["2026-11-21 04:59:59+00","17"]}
 // or, while the rows whose updated_at is NULL are read (they come first, by key), {"rows":[null,
-// "42"],...}.
+// "42"],...}. With relations, "relations":{"categories":{"rows":[...],"tombstones":[...]}}
+// follows, with "upto" and "after" during a fan-out (see PostgresRelationCursor).
 // "rows" is the (updated_at, pk...) of the last row read, "tombstones" the (deleted_at, id) of the
 // last tombstone read, each in PostgreSQL's text form (session TimeZone UTC, DateStyle ISO; a
 // `timestamp` column's value as written, without an offset); an empty list means "from the
@@ -34,6 +35,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -64,6 +66,20 @@ struct PostgresTombstoneOptions {
   std::string id_column;          // the deleted document's id (the joined key for composite keys)
   std::string deleted_at_column;  // when it was deleted: timestamptz or timestamp
   std::string deleted_at_time_zone;  // a `timestamp` deleted_at's zone; empty: the server's
+};
+
+// A table whose changes change documents (see "Relations" at the top of postgres.cc).
+struct PostgresRelationOptions {
+  std::string table;                         // may be schema-qualified
+  std::string updated_at;                    // set by every insert and update of its rows
+  std::vector<std::string> primary_key{"id"};  // orders its rows; a list for a composite key
+  // Exactly one: SQL returning the ids of the documents that show the changed rows, whose $1
+  // is the array of their primary keys (single-column keys only); or a column of the row that
+  // holds the document id.
+  std::string documents;
+  std::string document_key;
+  // Rows deleted from the table (a link table's rows): each names a document to re-read.
+  std::optional<PostgresTombstoneOptions> tombstones;
 };
 
 struct PostgresOptions {
@@ -97,6 +113,11 @@ struct PostgresOptions {
   std::string soft_delete_column;  // empty: none
   std::optional<PostgresTombstoneOptions> tombstones;
 
+  // Tables whose changes change documents; each changed row's documents are re-read through
+  // `query` restricted to their ids (found: upsert; gone: delete). Needs a single-column
+  // primary_key.
+  std::vector<PostgresRelationOptions> relations;
+
   std::string log_component = "source=postgres";  // names this source in log lines
 };
 
@@ -106,6 +127,19 @@ std::unique_ptr<Source> MakePostgresSource(PostgresOptions options);
 
 // ---- Pure helpers, exposed for tests ------------------------------------------------------
 
+// A relation's position: like the main table's, plus an unfinished fan-out of a `documents`
+// relation. `rows` (and `tombstones`) of a single part, a timestamp, is a start: rows from that
+// instant on (a relation's first cursor is the horizon when it was first polled).
+struct PostgresRelationCursor {
+  std::vector<std::string> rows;        // (updated_at, pk...) of the last related row done
+  std::vector<std::string> tombstones;  // (deleted_at, document id) of the last tombstone done
+  // While fanning out the related rows after `rows` up to `upto` (inclusive): the document ids
+  // up to `after` (one element; empty: none yet) are read.
+  std::vector<std::string> upto;
+  std::vector<std::string> after;
+  bool operator==(const PostgresRelationCursor&) const = default;
+};
+
 // The position the checkpoint token holds (see above).
 struct PostgresCursor {
   std::vector<std::string> rows;        // empty, or updated_at followed by each pk column
@@ -114,6 +148,7 @@ struct PostgresCursor {
   // whose updated_at is NULL come first, in key order: [NULL, pk...] is a position among them,
   // [NULL] alone the position after all of them.
   bool rows_updated_at_null = false;
+  std::map<std::string, PostgresRelationCursor> relations;  // by relation table
   bool operator==(const PostgresCursor&) const = default;
 };
 std::string EncodePostgresCursor(const PostgresCursor& cursor);

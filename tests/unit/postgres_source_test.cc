@@ -129,6 +129,31 @@ TEST_CASE("Checkpoint cursors round-trip through their JSON token", "[postgres]"
   CHECK(EncodePostgresCursor({}) == R"({"rows":[],"tombstones":[]})");
 }
 
+TEST_CASE("Relation cursors, with a fan-out in progress, round-trip through the token",
+          "[postgres]") {
+  PostgresCursor cursor{.rows = {"2026-11-21 05:00:00+00", "42"}};
+  cursor.relations["categories"] = {.rows = {"2026-11-21 04:00:00+00"},
+                                    .tombstones = {"2026-11-21 04:00:00+00"},
+                                    .upto = {"2026-11-21 04:30:00+00", "7"},
+                                    .after = {"1234"}};
+  cursor.relations["product_tags"] = {.rows = {"2026-11-21 04:10:00+00", "3", "9"},
+                                      .tombstones = {"2026-11-21 04:11:00+00", "5"}};
+  const std::string token = EncodePostgresCursor(cursor);
+  CHECK(token ==
+        R"({"rows":["2026-11-21 05:00:00+00","42"],"tombstones":[],"relations":{)"
+        R"("categories":{"rows":["2026-11-21 04:00:00+00"],"tombstones":)"
+        R"(["2026-11-21 04:00:00+00"],"upto":["2026-11-21 04:30:00+00","7"],"after":["1234"]},)"
+        R"("product_tags":{"rows":["2026-11-21 04:10:00+00","3","9"],"tombstones":)"
+        R"(["2026-11-21 04:11:00+00","5"]}}})");
+  const Result<PostgresCursor> decoded = DecodePostgresCursor(token);
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == cursor);
+  CHECK(DecodePostgresCursor(R"({"relations":{"c":{"bogus":[]}}})").status().code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(DecodePostgresCursor(R"({"relations":[]})").status().code() ==
+        StatusCode::kInvalidArgument);
+}
+
 TEST_CASE("Checkpoint cursor parts that are not UTF-8 round-trip as hex, the token stays JSON",
           "[postgres]") {
   // Keys from a SQL_ASCII database: Latin-1 bytes, a lone continuation byte, a truncated
@@ -231,6 +256,53 @@ TEST_CASE("Postgres options report every mistake", "[postgres]") {
   const ParsedSource missing = Parse("table: products\n");
   CHECK_FALSE(missing.factory);
   CHECK(missing.errors.ToString().find("dsn") != std::string::npos);
+}
+
+TEST_CASE("Postgres relations: each names documents one way, with keys the SQL can bind",
+          "[postgres]") {
+  const std::string head =
+      "dsn: postgresql://u:pw@db/shop\nquery: SELECT * FROM products\nprimary_key: id\n"
+      "updated_at: updated_at\n";
+  const ParsedSource good = Parse(
+      head +
+      "relations:\n"
+      "  - { table: categories, updated_at: updated_at,\n"
+      "      documents: 'SELECT id FROM products WHERE category_id = ANY($1)' }\n"
+      "  - { table: product_tags, updated_at: updated_at, primary_key: [product_id, tag_id],\n"
+      "      document_key: product_id, tombstone_table: { table: deleted_product_tags,\n"
+      "      id_column: product_id, deleted_at_column: deleted_at } }\n");
+  INFO(good.errors.ToString());
+  CHECK(good.errors.empty());
+  CHECK(good.factory);
+
+  const ParsedSource bad = Parse(
+      head +
+      "relations:\n"
+      "  - { table: categories, updated_at: updated_at }\n"
+      "  - { table: brands, updated_at: updated_at, documents: 'SELECT id FROM products',\n"
+      "      document_key: id }\n"
+      "  - { table: tags, updated_at: updated_at, documents: 'SELECT id FROM products' }\n"
+      "  - { table: links, updated_at: updated_at, primary_key: [a, b],\n"
+      "      documents: 'SELECT id FROM products WHERE x = ANY($1)' }\n"
+      "  - { table: tags, updated_at: updated_at, document_key: id, docs: x }\n");
+  CHECK_FALSE(bad.factory);
+  const std::string errors = bad.errors.ToString();
+  INFO(errors);
+  CHECK(errors.find("relations[0]") != std::string::npos);
+  CHECK(errors.find("set exactly one of 'documents'") != std::string::npos);
+  CHECK(errors.find("relations[1].documents: set exactly one") != std::string::npos);
+  CHECK(errors.find("relations[2].documents: must use $1") != std::string::npos);
+  CHECK(errors.find("relations[3].documents: needs a single-column primary_key") !=
+        std::string::npos);
+  CHECK(errors.find("relations[4].table: names a table listed before") != std::string::npos);
+  CHECK(errors.find("unknown key 'docs'") != std::string::npos);
+
+  const ParsedSource composite = Parse(
+      "dsn: postgresql://u:pw@db/shop\ntable: products\nprimary_key: [a, b]\n"
+      "updated_at: updated_at\nrelations: [{ table: t, updated_at: u, document_key: k }]\n");
+  CHECK_FALSE(composite.factory);
+  CHECK(composite.errors.ToString().find("relations: needs a single-column primary_key") !=
+        std::string::npos);
 }
 
 TEST_CASE("DSNs libpq would misread or refuse are configuration errors that hide the password",
