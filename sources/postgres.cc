@@ -1389,8 +1389,9 @@ void PostgresSource::CheckColumns(pqxx::nontransaction& tx) {
 }
 
 // An array literal of `values` as text ('{"1","a\"b"}'), for a $n the server types from its
-// use (`col = ANY($1)`).
-std::string ArrayLiteral(std::span<const std::string> values) {
+// use (`col = ANY($1)`). `values`: any range of strings.
+template <typename Strings>
+std::string ArrayLiteral(const Strings& values) {
   std::string literal = "{";
   for (const std::string& value : values) {
     if (literal.size() > 1) literal.push_back(',');
@@ -1983,20 +1984,9 @@ void PostgresSource::ConvertTimestamps(pqxx::nontransaction& tx, const pqxx::res
   }
   if (values.empty()) return;
   // The server converts: it knows the zone's rules, exactly as it compares the cursor.
-  std::string literal = "{";
-  for (const std::string& value : values) {
-    if (literal.size() > 1) literal.push_back(',');
-    literal.push_back('"');
-    for (const char c : value) {
-      if (c == '"' || c == '\\') literal.push_back('\\');
-      literal.push_back(c);
-    }
-    literal.push_back('"');
-  }
-  literal.push_back('}');
   const pqxx::result converted =
       tx.exec_params("SELECT v, (v::timestamp AT TIME ZONE $2)::text FROM unnest($1::text[]) AS v",
-                     literal, values_zone_);
+                     ArrayLiteral(values), values_zone_);
   for (const pqxx::row& row : converted) {
     utc_timestamps_.emplace(row[0].c_str(), row[1].c_str());
   }
