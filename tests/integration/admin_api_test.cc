@@ -172,7 +172,10 @@ TEST_CASE("Admin API of a running daemon: tokens, metrics that move with the wor
   REQUIRE(dropped);
   REQUIRE(dropped->status == 200);
   f.world.InsertProducts(711, 5);
-  REQUIRE(WaitUntil([&] { return f.Get("/health").code == 503; }, 60s, 100ms));
+  const bool failing = WaitUntil([&] { return f.Get("/health").code == 503; }, 60s, 100ms);
+  INFO("last /health answer: " << f.Get("/health").code << " " << f.Get("/health").body);
+  INFO("daemon stderr: " << FileTail(daemon->stderr_path()));
+  REQUIRE(failing);
   const nlohmann::json health = nlohmann::json::parse(f.Get("/health").body);
   CHECK(health["status"] == "failing");
   REQUIRE(health["failing"].size() == 1);
