@@ -1,7 +1,11 @@
 // test-typesense: the Typesense-compatible test server as a process, for the demo, benchmarks and
-// tests that need a separate server. Runs until SIGTERM or SIGINT, then exits 0.
+// tests that need a separate server. Runs until SIGTERM or SIGINT, then prints its counters and
+// exits 0 (saving its state first with --data-dir). With the write-queue model, SIGUSR1 adds
+// --spike-batches chunks to the queue, as a burst of writes from other clients would: writes are
+// refused with 503 in windows until the queue drains below --healthy-write-lag.
 //
 //   test-typesense --port 0 --port-file /tmp/ts.port --write-503-rate 0.1 --seed 7
+//   test-typesense --port 8108 --data-dir /tmp/ts --queue-drain 100 --healthy-write-lag 500
 
 #include <pthread.h>
 
@@ -42,6 +46,7 @@ int main(int argc, char** argv) {
   double drained_per_second = 0;
   searchsync::test::TypesenseWriteQueueModel queue;
   std::string port_file;
+  int64_t spike_batches = 0;
 
   CLI::App app{"Typesense-compatible test server (a fixture, not Typesense)"};
   app.add_option("--port", options.port, "Port to listen on; 0 picks a free one")
@@ -62,6 +67,12 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--healthy-write-lag", queue.healthy_write_lag,
                  "With --queue-drain: writes 503 while more chunks than this wait");
+  app.add_option("--spike-batches", spike_batches,
+                 "With --queue-drain: chunks each SIGUSR1 adds to the write queue")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--data-dir", options.data_dir,
+                 "Load the state from DIR/state.json at start, save it there on exit")
+      ->check(CLI::ExistingDirectory);
   app.add_option("--seed", options.seed, "Seed for the fault switches' random choices");
   app.add_option("--port-file", port_file, "Write the port here once listening");
   try {
@@ -76,6 +87,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   searchsync::test::TypesenseServer server(options);
@@ -94,6 +106,13 @@ int main(int argc, char** argv) {
   std::cout << "listening on " << server.url() << std::endl;
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  return 0;
+  while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGUSR1) {
+    if (drained_per_second > 0 && spike_batches > 0) server.AddPendingWriteBatches(spike_batches);
+  }
+  const searchsync::test::TypesenseServerCounters counters = server.Counters();
+  std::cout << "stopping: served " << counters.unavailable << " 503s, "
+            << counters.Requests(searchsync::test::TypesenseRoute::kImport) << " imports, "
+            << counters.documents_written << " documents written, " << counters.documents_deleted
+            << " deleted" << std::endl;
+  return 0;  // the server's destructor saves the state
 }

@@ -2202,24 +2202,80 @@ struct TypesenseServer::Impl {
     return JsonReply(200, out);
   }
 
-  // ---- Snapshot (API-NOTES §9) ----
+  // ---- Snapshot (API-NOTES §9) and the data directory ----
+
+  // The whole state: aliases, and every collection's summary and documents in insertion order.
+  // Snapshots write it; LoadState reads it back.
+  json State() const {
+    json state = {{"aliases", json::object()}, {"collections", json::array()}};
+    std::lock_guard lock(mu);
+    for (const auto& [name, target] : aliases) state["aliases"][name] = target;
+    for (const auto& [name, c] : collections) {
+      std::lock_guard collection_lock(c->mu);
+      json documents = json::array();
+      for (const auto& [seq, doc] : c->docs) documents.push_back(doc);
+      state["collections"].push_back({{"schema", c->Summary()}, {"documents", documents}});
+    }
+    return state;
+  }
+
+  // Replaces the collections and aliases with a State(); an error says what is malformed.
+  std::optional<std::string> LoadState(const json& state) {
+    if (!state.is_object() || !state.value("aliases", json()).is_object() ||
+        !state.value("collections", json()).is_array()) {
+      return "expected {\"aliases\": {...}, \"collections\": [...]}";
+    }
+    std::map<std::string, std::shared_ptr<StoredCollection>> loaded;
+    for (const json& entry : state["collections"]) {
+      if (!entry.is_object() || !entry.contains("schema") ||
+          !entry.value("documents", json()).is_array()) {
+        return "a collection without `schema` and `documents`";
+      }
+      auto c = std::make_shared<StoredCollection>();
+      if (auto error = ParseSchema(entry["schema"], &c->name, &c->schema)) {
+        return "collection schema: " + error->message;
+      }
+      c->created_at = entry["schema"].value("created_at", int64_t{0});
+      for (const json& doc : entry["documents"]) {
+        if (!doc.is_object() || !doc.value("id", json()).is_string()) {
+          return "collection `" + c->name + "`: a document without a string `id`";
+        }
+        c->Put(c->next_seq++, doc);
+      }
+      loaded[c->name] = std::move(c);
+    }
+    std::lock_guard lock(mu);
+    collections = std::move(loaded);
+    for (auto& [name, c] : collections) c->creation_order = next_collection_order++;
+    aliases = state["aliases"].get<std::map<std::string, std::string>>();
+    return std::nullopt;
+  }
+
+  std::filesystem::path StateFile() const {
+    return std::filesystem::path(options.data_dir) / "state.json";
+  }
+
+  // Writes State() to <data_dir>/state.json through a rename, so a crash mid-write leaves the
+  // previous state whole.
+  bool SaveStateFile() const {
+    const std::filesystem::path path = StateFile();
+    const std::filesystem::path temp = path.string() + ".tmp";
+    {
+      std::ofstream out(temp);
+      out << Dump(State());
+      if (!out) return false;
+    }
+    std::error_code ec;
+    std::filesystem::rename(temp, path, ec);
+    return !ec;
+  }
 
   // Writes <dir>/state/snapshot/snapshot_<20-digit index>/ with the whole state as JSON in
   // db_snapshot/state.json, plus <dir>/state/meta/, mirroring the real layout's outline.
   Reply Snapshot(const Call& call) {
     const std::string dir = call.Param("snapshot_path");
     if (dir.empty()) return JsonReply(201, json{{"success", true}}, "application/json");
-    json state = {{"aliases", json::object()}, {"collections", json::array()}};
-    {
-      std::lock_guard lock(mu);
-      for (const auto& [name, target] : aliases) state["aliases"][name] = target;
-      for (const auto& [name, c] : collections) {
-        std::lock_guard collection_lock(c->mu);
-        json documents = json::array();
-        for (const auto& [seq, doc] : c->docs) documents.push_back(doc);
-        state["collections"].push_back({{"schema", c->Summary()}, {"documents", documents}});
-      }
-    }
+    const json state = State();
     char index[32];
     std::snprintf(index, sizeof index, "%020llu",
                   static_cast<unsigned long long>(applied_writes.load()));
@@ -2246,6 +2302,17 @@ TypesenseServer::TypesenseServer(TypesenseServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {
   std::signal(SIGPIPE, SIG_IGN);
   Impl& impl = *impl_;
+  if (!impl.options.data_dir.empty() && std::filesystem::exists(impl.StateFile())) {
+    std::ifstream in(impl.StateFile());
+    const json state = json::parse(in, nullptr, false);
+    const std::optional<std::string> error =
+        state.is_discarded() ? std::optional<std::string>("not JSON") : impl.LoadState(state);
+    if (error) {
+      std::cerr << "test-typesense: cannot load " << impl.StateFile() << ": " << *error
+                << " (remove it to start empty)\n";
+      std::exit(1);
+    }
+  }
   impl.http.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
   // Catch-all routes: we route on the raw target ourselves (httplib decodes the path first,
   // which would split ids holding `%2F`, and splits the query on every `&`).
@@ -2295,6 +2362,10 @@ TypesenseServer::~TypesenseServer() {
   impl_->stop_cv.notify_all();
   impl_->http.stop();
   impl_->thread.join();
+  // After the workers stopped, so no write is half applied.
+  if (!impl_->options.data_dir.empty() && !impl_->SaveStateFile()) {
+    std::cerr << "test-typesense: cannot save the state to " << impl_->StateFile() << "\n";
+  }
 }
 
 int TypesenseServer::port() const { return impl_->port; }

@@ -47,6 +47,11 @@ struct TypesenseServerOptions {
   bool discard = false;
   // Seeds the random choices of the fault switches, so a failing test can be replayed.
   uint64_t seed = 1;
+  // Non-empty: an existing directory. The server starts with the collections, documents and
+  // aliases of <data_dir>/state.json (when it exists; the format of a snapshot's state.json) and
+  // saves its state there when destroyed, so a stopped server restarts with its data, as
+  // Typesense does. A file that cannot be loaded exits the process with status 1.
+  std::string data_dir;
 };
 
 // Typesense's write queue (API-NOTES §2): each write that passes the gate adds its raft chunks

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/support/server_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace searchsync::test {
 namespace {
@@ -816,6 +817,36 @@ TEST_CASE("A snapshot writes the state under <dir>/state/snapshot", "[typesense-
   CHECK(found);
   CHECK(std::filesystem::exists(dir / "state" / "meta"));
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("With a data directory, a new server starts with the state the last one saved",
+          "[typesense-server]") {
+  const TempDir dir;
+  {
+    ServerFixture f(TypesenseServerOptions{.data_dir = dir.path()});
+    f.CreateProducts();
+    f.Seed({"a", "b", "c"});
+    REQUIRE(f.Patch("/collections/products/documents/c", R"({"name":"changed"})").status == 200);
+    REQUIRE(f.Delete("/collections/products/documents/b").status == 200);
+    REQUIRE(f.Put("/aliases/live", R"({"collection_name":"products"})").status == 200);
+    CHECK_FALSE(std::filesystem::exists(dir / "state.json"));  // saved when the server stops
+  }
+  REQUIRE(std::filesystem::exists(dir / "state.json"));
+
+  ServerFixture f(TypesenseServerOptions{.data_dir = dir.path()});
+  CHECK(f.server.Aliases() == std::map<std::string, std::string>{{"live", "products"}});
+  CHECK(f.Ids("live") == std::vector<std::string>{"a", "c"});
+  CHECK(json::parse(f.Get("/collections/live/documents/c").body)["name"] == "changed");
+  CHECK(f.Get("/collections/products/documents/b").status == 404);
+  // The schema came back too: documents are still checked against it.
+  CHECK(Lines(f.Post("/collections/products/documents/import",
+                     R"({"id":"d","name":"d","price":"x","stock":1})")
+                  .body)
+            .at(0)
+            .find("must be a float") != std::string::npos);
+  const json collection = json::parse(f.Get("/collections/products").body);
+  CHECK(collection["num_documents"] == 2);
+  CHECK(collection["default_sorting_field"] == "stock");
 }
 
 TEST_CASE("Concurrent clients all get answers", "[typesense-server]") {
