@@ -1,6 +1,7 @@
-# Sourced by bench/full_sync.sh and bench/reindex.sh (not run on its own): checks the build,
-# starts a throwaway PostgreSQL in a temporary directory (removed on exit, with every process
-# added to `pids`) and loads ROWS rows into `products`, the table the demo and the tests use.
+# Sourced by bench/full_sync.sh, bench/reindex.sh, bench/notify_latency.sh and bench/soak.sh
+# (not run on its own): checks the build, starts a throwaway PostgreSQL in a temporary directory
+# (removed on exit, with every process added to `pids`) and loads ROWS rows into `products`, the
+# table the demo and the tests use.
 # Leaves for the caller: root, rows, build_dir, build_type, searchsync, test_typesense, work,
 # pids, pg_port, postmaster, pg_version, load_at_start, and the helpers free_port, now_ns,
 # seconds_since, per_second, cpu_seconds, note, start_test_typesense and write_products_config.
@@ -93,12 +94,13 @@ loaded=$(psql -tA -c 'SELECT count(*) FROM products')
 note "loaded in $(seconds_since "$load_started")s"
 
 
-# Starts the Typesense test server (extra flags such as --discard are passed on); sets ts_pid
-# and ts_port.
+# Starts the Typesense test server (extra flags such as --discard are passed on) on port
+# ts_listen_port (default 0: a free one), appending to $work/ts.log; sets ts_pid and ts_port.
 api_key=bench-key
 start_test_typesense() {
-  "$test_typesense" --port 0 --port-file "$work/ts.port" --api-key "$api_key" "$@" \
-    >"$work/ts.log" 2>&1 &
+  rm -f "$work/ts.port"
+  "$test_typesense" --port "${ts_listen_port:-0}" --port-file "$work/ts.port" \
+    --api-key "$api_key" "$@" >>"$work/ts.log" 2>&1 &
   ts_pid=$!
   pids+=("$ts_pid")
   for _ in $(seq 100); do [ -s "$work/ts.port" ] && break; sleep 0.1; done
