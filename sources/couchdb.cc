@@ -28,6 +28,7 @@
 #include "pipeline/json.h"
 #include "pipeline/log.h"
 #include "pipeline/url.h"
+#include "pipeline/yaml_json.h"
 
 namespace searchsync {
 namespace {

@@ -1,5 +1,6 @@
 #include "pipeline/app/registry.h"
 
+#include "pipeline/config_reference.h"
 #include "sinks/typesense.h"
 #include "sources/couchdb.h"
 #include "sources/maxwell.h"
