@@ -23,10 +23,11 @@ namespace searchsync {
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 
-struct BatcherOptions {
-  size_t max_events = 10'000;
-  size_t max_bytes = 8 * 1024 * 1024;
-  std::chrono::milliseconds flush_interval{5'000};
+// A pipeline's `sink.batch` keys (pipeline/config.cc): these defaults are the keys' defaults.
+struct BatchOptions {
+  size_t max_events = 10'000;                       // send once this many documents wait
+  size_t max_bytes = 8 * 1024 * 1024;               // or once they hold this much
+  std::chrono::milliseconds flush_interval{5'000};  // or once the oldest waited this long
 };
 
 // A batch on its way to the sink, with every source sequence number it acknowledges.
@@ -37,7 +38,7 @@ struct PendingBatch {
 
 class Batcher {
  public:
-  explicit Batcher(BatcherOptions options) : options_(options) {}
+  explicit Batcher(BatchOptions options) : options_(options) {}
 
   // Adds `event`; a pending change of the same id is replaced (last change wins).
   // REQUIRES: !Full()
@@ -56,7 +57,7 @@ class Batcher {
   std::optional<PendingBatch> Take();
 
  private:
-  BatcherOptions options_;
+  BatchOptions options_;
   PendingBatch pending_;
   std::unordered_map<std::string, size_t> index_by_id_;
   TimePoint oldest_{};

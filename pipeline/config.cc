@@ -16,134 +16,157 @@ namespace searchsync {
 namespace {
 
 // ---- Key tables ----------------------------------------------------------------------------
-// Defaults here must match the in-class defaults of the options structs in config.h; a unit
-// test parses a minimal config and compares.
+// Each key fills its field of the options struct; its default is that field's in-class
+// initialiser in config.h (or batcher.h), which the reference shows.
 
-constexpr KeySpec kTopKeys[] = {
-    {"typesense", KeyType::kMapping, "", true, "The Typesense cluster the collections live in."},
-    {"state", KeyType::kMapping, "", false, "Where checkpoints and dead letters are kept."},
-    {"admin", KeyType::kMapping, "", false,
+constexpr Key<Config> kTopKeyList[] = {
+    {"typesense", KeyType::kMapping, kReadByHand, true,
+     "The Typesense cluster the collections live in."},
+    {"state", KeyType::kMapping, kReadByHand, false,
+     "Where checkpoints and dead letters are kept."},
+    {"admin", KeyType::kMapping, kReadByHand, false,
      "The admin HTTP API: health, status, metrics, reindex."},
-    {"s3", KeyType::kMapping, "", false,
+    {"s3", KeyType::kMapping, kReadByHand, false,
      "The S3-compatible service for `s3://bucket/prefix` backup locations."},
-    {"snapshot", KeyType::kMapping, "", false,
+    {"snapshot", KeyType::kMapping, kReadByHand, false,
      "Typesense's own server-side snapshots, taken on a schedule by `run`."},
-    {"pipelines", KeyType::kSequence, "", true,
+    {"pipelines", KeyType::kSequence, kReadByHand, true,
      "One entry per source-to-collection pipeline; at least one."},
 };
+const KeyTable<Config> kTopKeys(kTopKeyList);
 
-constexpr KeySpec kS3Keys[] = {
-    {"endpoint", KeyType::kString, "", false,
+constexpr Key<S3Options> kS3KeyList[] = {
+    {"endpoint", KeyType::kString, &S3Options::endpoint, false,
      "`http(s)://host:port` of the service, addressed path-style; unset: AWS "
      "(`https://s3.<region>.amazonaws.com`)."},
-    {"region", KeyType::kString, "us-east-1", false, "Region the requests are signed for."},
-    {"access_key_id", KeyType::kSecret, "", false, "e.g. `${AWS_ACCESS_KEY_ID}`."},
-    {"secret_access_key", KeyType::kSecret, "", false, "e.g. `${AWS_SECRET_ACCESS_KEY}`."},
+    {"region", KeyType::kString, &S3Options::region, false, "Region the requests are signed for."},
+    {"access_key_id", KeyType::kSecret, &S3Options::access_key_id, false,
+     "e.g. `${AWS_ACCESS_KEY_ID}`."},
+    {"secret_access_key", KeyType::kSecret, &S3Options::secret_access_key, false,
+     "e.g. `${AWS_SECRET_ACCESS_KEY}`."},
 };
+const KeyTable<S3Options> kS3Keys(kS3KeyList);
 
-constexpr KeySpec kSnapshotKeys[] = {
-    {"path", KeyType::kString, "", false,
+constexpr Key<SnapshotOptions> kSnapshotKeyList[] = {
+    {"path", KeyType::kString, &SnapshotOptions::path, false,
      "Absolute directory on the Typesense server's machine the snapshot is copied to."},
-    {"schedule", KeyType::kString, "", false,
+    {"schedule", KeyType::kString, &SnapshotOptions::schedule, false,
      "5-field cron expression in the daemon's local time; unset: only `searchsync snapshot`."},
 };
+const KeyTable<SnapshotOptions> kSnapshotKeys(kSnapshotKeyList);
 
-constexpr KeySpec kTypesenseKeys[] = {
-    {"nodes", KeyType::kStringList, "", true,
+constexpr Key<TypesenseOptions> kTypesenseKeyList[] = {
+    {"nodes", KeyType::kStringList, &TypesenseOptions::nodes, true,
      "Node URLs, `http(s)://host:port`; with several nodes, requests fail over between them."},
-    {"api_key", KeyType::kSecret, "", true, "Admin API key, e.g. `${TYPESENSE_API_KEY}`."},
-    {"timeout", KeyType::kDuration, "60m", false, "Client-side timeout of one import call."},
-    {"retry", KeyType::kMapping, "", false,
+    {"api_key", KeyType::kSecret, &TypesenseOptions::api_key, true,
+     "Admin API key, e.g. `${TYPESENSE_API_KEY}`."},
+    {"timeout", KeyType::kDuration, &TypesenseOptions::timeout, false,
+     "Client-side timeout of one import call."},
+    {"retry", KeyType::kMapping, kReadByHand, false,
      "Backoff for 429, 503, other 5xx and connection errors."},
 };
+const KeyTable<TypesenseOptions> kTypesenseKeys(kTypesenseKeyList);
 
-constexpr KeySpec kRetryKeys[] = {
-    {"initial_backoff", KeyType::kDuration, "100ms", false,
+constexpr Key<RetryOptions> kRetryKeyList[] = {
+    {"initial_backoff", KeyType::kDuration, &RetryOptions::initial_backoff, false,
      "Longest wait before the first retry; the bound doubles with each attempt (full jitter)."},
-    {"max_backoff", KeyType::kDuration, "30s", false, "Upper bound of the wait between attempts."},
-    {"max_elapsed", KeyType::kDuration, "", false,
+    {"max_backoff", KeyType::kDuration, &RetryOptions::max_backoff, false,
+     "Upper bound of the wait between attempts."},
+    {"max_elapsed", KeyType::kDuration, &RetryOptions::max_elapsed, false,
      "Give up on a request after this long; unset: retry forever."},
 };
+const KeyTable<RetryOptions> kRetryKeys(kRetryKeyList);
 
-constexpr KeySpec kStateKeys[] = {
-    {"path", KeyType::kString, "./searchsync-state", false,
+constexpr Key<StateOptions> kStateKeyList[] = {
+    {"path", KeyType::kString, &StateOptions::path, false,
      "Directory of the embedded checkpoint and dead-letter store."},
 };
+const KeyTable<StateOptions> kStateKeys(kStateKeyList);
 
-constexpr KeySpec kAdminKeys[] = {
-    {"listen", KeyType::kString, "", false,
+constexpr Key<AdminOptions> kAdminKeyList[] = {
+    {"listen", KeyType::kString, &AdminOptions::listen, false,
      "`host:port` of the admin API, e.g. `127.0.0.1:8090`; port `0` picks a free port, logged "
      "as `admin API listening on HOST:PORT` (for tests: `status` and `reindex` cannot find "
      "it); unset: no admin API."},
-    {"token", KeyType::kSecret, "", false,
+    {"token", KeyType::kSecret, &AdminOptions::token, false,
      "Bearer token every call must carry; required when `listen` is not a loopback address."},
 };
+const KeyTable<AdminOptions> kAdminKeys(kAdminKeyList);
 
-constexpr KeySpec kPipelineKeys[] = {
-    {"name", KeyType::kString, "", true,
+constexpr Key<PipelineConfig> kPipelineKeyList[] = {
+    {"name", KeyType::kString, &PipelineConfig::name, true,
      "Unique name, `[a-z0-9_-]+`; used in logs, metrics, state and on the command line."},
-    {"source", KeyType::kMapping, "", true,
+    {"source", KeyType::kMapping, kReadByHand, true,
      "Where changes come from; `type` picks the connector (see the source tables)."},
-    {"transforms", KeyType::kSequence, "", false,
+    {"transforms", KeyType::kSequence, kReadByHand, false,
      "Applied in order to every upsert; each item is a one-key mapping, e.g. "
      "`- rename: { a: b }`."},
-    {"sink", KeyType::kMapping, "", true, "The Typesense collection written to."},
-    {"queue", KeyType::kMapping, "", false,
+    {"sink", KeyType::kMapping, kReadByHand, true, "The Typesense collection written to."},
+    {"queue", KeyType::kMapping, kReadByHand, false,
      "Bounds of the change queue between source and sink; when full, the source pauses."},
-    {"reindex", KeyType::kMapping, "", false,
+    {"reindex", KeyType::kMapping, kReadByHand, false,
      "Scheduled rebuilds, and how many old collections to keep."},
-    {"backup", KeyType::kMapping, "", false,
+    {"backup", KeyType::kMapping, kReadByHand, false,
      "Scheduled backups of the collection, and how many to keep."},
 };
+const KeyTable<PipelineConfig> kPipelineKeys(kPipelineKeyList);
 
 constexpr KeySpec kSourceTypeKey = {"type", KeyType::kString, "", true,
                                     "Selects the connector, and with it the keys below."};
 
-constexpr KeySpec kSinkKeys[] = {
-    {"collection", KeyType::kString, "", true,
+constexpr Key<SinkOptions> kSinkKeyList[] = {
+    {"collection", KeyType::kString, &SinkOptions::collection, true,
      "The alias searches use; each reindex builds a new collection behind it."},
-    {"schema", KeyType::kMapping, "", false,
+    {"schema", KeyType::kMapping, kReadByHand, false,
      "The collection schema, Typesense's JSON written as YAML, with `fields` and without "
      "`name`. Exactly one of `schema` and `schema_file`."},
-    {"schema_file", KeyType::kString, "", false,
+    {"schema_file", KeyType::kString, kReadByHand, false,
      "A JSON file holding the schema, relative to this config file."},
-    {"batch", KeyType::kMapping, "", false, "When an import call is sent."},
-    {"concurrency", KeyType::kInt, "2", false, "Import calls in flight, 1..64."},
+    {"batch", KeyType::kMapping, kReadByHand, false, "When an import call is sent."},
+    {"concurrency", KeyType::kInt, &SinkOptions::concurrency, false,
+     "Import calls in flight, 1..64."},
 };
+const KeyTable<SinkOptions> kSinkKeys(kSinkKeyList);
 
-constexpr KeySpec kBatchKeys[] = {
-    {"max_events", KeyType::kInt, "10000", false, "Send once this many documents wait."},
-    {"max_bytes", KeyType::kSize, "8MiB", false, "Send once the waiting documents hold this much."},
-    {"flush_interval", KeyType::kDuration, "5s", false,
+constexpr Key<BatchOptions> kBatchKeyList[] = {
+    {"max_events", KeyType::kInt, &BatchOptions::max_events, false,
+     "Send once this many documents wait."},
+    {"max_bytes", KeyType::kSize, &BatchOptions::max_bytes, false,
+     "Send once the waiting documents hold this much."},
+    {"flush_interval", KeyType::kDuration, &BatchOptions::flush_interval, false,
      "Send whatever waits this long after its first change."},
 };
+const KeyTable<BatchOptions> kBatchKeys(kBatchKeyList);
 
-constexpr KeySpec kQueueKeys[] = {
-    {"max_events", KeyType::kInt, "100000", false,
+constexpr Key<QueueOptions> kQueueKeyList[] = {
+    {"max_events", KeyType::kInt, &QueueOptions::max_events, false,
      "Changes held between source and sink; at least `sink.batch.max_events`."},
-    {"max_bytes", KeyType::kSize, "64MiB", false,
+    {"max_bytes", KeyType::kSize, &QueueOptions::max_bytes, false,
      "Memory held between source and sink; at least `sink.batch.max_bytes`."},
 };
+const KeyTable<QueueOptions> kQueueKeys(kQueueKeyList);
 
-constexpr KeySpec kReindexKeys[] = {
-    {"schedule", KeyType::kString, "", false,
+constexpr Key<ReindexOptions> kReindexKeyList[] = {
+    {"schedule", KeyType::kString, &ReindexOptions::schedule, false,
      "5-field cron expression in the daemon's local time, e.g. `\"0 3 * * *\"`; unset: only "
      "on demand."},
-    {"keep", KeyType::kInt, "2", false, "Old collections kept for rollback."},
+    {"keep", KeyType::kInt, &ReindexOptions::keep, false, "Old collections kept for rollback."},
 };
+const KeyTable<ReindexOptions> kReindexKeys(kReindexKeyList);
 
-constexpr KeySpec kBackupKeys[] = {
-    {"to", KeyType::kString, "", false,
+constexpr Key<BackupOptions> kBackupKeyList[] = {
+    {"to", KeyType::kString, &BackupOptions::to, false,
      "Where backups go: a directory, or `s3://bucket/prefix` (see `s3`); each backup is "
      "`<to>/<pipeline>/<UTC timestamp>/`. Also the default of `backup --to` and "
      "`restore --from`."},
-    {"schedule", KeyType::kString, "", false,
+    {"schedule", KeyType::kString, &BackupOptions::schedule, false,
      "5-field cron expression in the daemon's local time, e.g. `\"30 2 * * *\"`; needs `to`; "
      "unset: only `searchsync backup`."},
-    {"keep", KeyType::kInt, "7", false,
+    {"keep", KeyType::kInt, &BackupOptions::keep, false,
      "Complete backups kept in `to` after each backup there; older ones are deleted. 0 keeps "
      "all."},
 };
+const KeyTable<BackupOptions> kBackupKeys(kBackupKeyList);
 
 constexpr int kMaxConcurrency = 64;
 
@@ -181,8 +204,7 @@ std::string CheckNodeUrl(std::string& url) {
 }
 
 TypesenseOptions ParseTypesense(const Section& section) {
-  TypesenseOptions options;
-  options.nodes = section.StringList("nodes");
+  TypesenseOptions options = kTypesenseKeys.Read(section);
   const YAML::Node nodes = section.Node("nodes");
   if (section.Has("nodes") && options.nodes.empty()) {
     section.Error("nodes", "needs at least one node URL, like http://127.0.0.1:8108");
@@ -196,17 +218,13 @@ TypesenseOptions ParseTypesense(const Section& section) {
                             ": expected a URL like http://127.0.0.1:8108, got " +
                             ShownValue(RedactUrl(url)) + " (" + problem + ")");
   }
-  options.api_key = section.SecretString("api_key");
   if (section.Has("api_key") && section.Node("api_key").IsScalar() && options.api_key.empty()) {
     section.Error("api_key", "is empty; set it, e.g. api_key: ${TYPESENSE_API_KEY}");
   }
-  options.timeout = section.Duration("timeout");
   if (options.timeout <= Millis::zero()) section.Error("timeout", "must be longer than 0");
 
-  const Section retry = section.Child("retry", kRetryKeys);
-  options.retry.initial_backoff = retry.Duration("initial_backoff");
-  options.retry.max_backoff = retry.Duration("max_backoff");
-  if (retry.Has("max_elapsed")) options.retry.max_elapsed = retry.Duration("max_elapsed");
+  const Section retry = section.Child("retry", kRetryKeys.specs());
+  options.retry = kRetryKeys.Read(retry);
   if (options.retry.initial_backoff <= Millis::zero()) {
     retry.Error("initial_backoff", "must be longer than 0");
   }
@@ -218,9 +236,7 @@ TypesenseOptions ParseTypesense(const Section& section) {
 }
 
 AdminOptions ParseAdmin(const Section& section) {
-  AdminOptions options;
-  options.listen = section.String("listen");
-  options.token = section.SecretString("token");
+  AdminOptions options = kAdminKeys.Read(section);
   if (options.listen.empty()) return options;
   const size_t colon = options.listen.rfind(':');
   const std::optional<int64_t> port =
@@ -342,8 +358,7 @@ void ReportSchemaProblems(const Section& sink, const std::string& schema_json,
 
 SinkOptions ParseSink(const Section& sink, const Section& batch, bool present,
                       const std::string& config_dir) {
-  SinkOptions options;
-  options.collection = sink.String("collection");
+  SinkOptions options = kSinkKeys.Read(sink);
   if (sink.Has("collection") && options.collection.empty()) sink.Error("collection", "is empty");
   const bool has_schema = sink.Has("schema");
   const bool has_schema_file = sink.Has("schema_file");
@@ -386,41 +401,38 @@ SinkOptions ParseSink(const Section& sink, const Section& batch, bool present,
     }
   }
 
-  const int64_t max_events = batch.Int("max_events");
-  if (max_events < 1) batch.Error("max_events", "must be at least 1");
-  options.batch.max_events = static_cast<size_t>(std::max<int64_t>(max_events, 1));
-  options.batch.max_bytes = static_cast<size_t>(batch.Size("max_bytes"));
+  options.batch = kBatchKeys.Read(batch);
+  if (options.batch.max_events < 1) {
+    batch.Error("max_events", "must be at least 1");
+    options.batch.max_events = 1;
+  }
   if (options.batch.max_bytes < 1) batch.Error("max_bytes", "must be at least 1 byte");
-  options.batch.flush_interval = batch.Duration("flush_interval");
   if (options.batch.flush_interval <= Millis::zero()) {
     batch.Error("flush_interval", "must be longer than 0");
   }
 
-  const int64_t concurrency = sink.Int("concurrency");
-  if (concurrency < 1 || concurrency > kMaxConcurrency) {
+  if (options.concurrency < 1 || options.concurrency > kMaxConcurrency) {
     sink.Error("concurrency", "must be between 1 and " + std::to_string(kMaxConcurrency) +
-                                  ", got " + std::to_string(concurrency));
+                                  ", got " + std::to_string(options.concurrency));
+    options.concurrency = std::clamp(options.concurrency, 1, kMaxConcurrency);
   }
-  options.concurrency = static_cast<int>(std::clamp<int64_t>(concurrency, 1, kMaxConcurrency));
   return options;
 }
 
 QueueOptions ParseQueue(const Section& queue, const Section& batch,
                         const BatchOptions& batch_options) {
-  QueueOptions options;
-  const int64_t max_events = queue.Int("max_events");
-  options.max_events = static_cast<size_t>(std::max<int64_t>(max_events, 0));
-  options.max_bytes = static_cast<size_t>(queue.Size("max_bytes"));
-  const int64_t batch_events = static_cast<int64_t>(batch_options.max_events);
-  const uint64_t batch_bytes = batch_options.max_bytes;
+  const QueueOptions options = kQueueKeys.Read(queue);
+  const size_t batch_events = batch_options.max_events;
+  const size_t batch_bytes = batch_options.max_bytes;
   // Blame the key the user wrote: the queue's when set, else the batch's.
-  if (max_events < batch_events) {
+  if (options.max_events < batch_events) {
     if (queue.Has("max_events")) {
       queue.Error("max_events", "must be at least sink.batch.max_events (" +
                                     std::to_string(batch_events) + "), got " +
-                                    std::to_string(max_events));
+                                    std::to_string(options.max_events));
     } else {
-      batch.Error("max_events", "must be at most queue.max_events (" + std::to_string(max_events) +
+      batch.Error("max_events", "must be at most queue.max_events (" +
+                                    std::to_string(options.max_events) +
                                     "); raise queue.max_events");
     }
   }
@@ -454,22 +466,23 @@ void CheckSchedule(const Section& section, const std::string& schedule) {
   }
 }
 
+// Records an error when `keep` (how many old collections or backups to keep) is negative, and
+// makes it 0.
+void CheckKeep(const Section& section, int& keep) {
+  if (keep >= 0) return;
+  section.Error("keep", "must be 0 or more");
+  keep = 0;
+}
+
 ReindexOptions ParseReindex(const Section& section) {
-  ReindexOptions options;
-  options.schedule = section.String("schedule");
+  ReindexOptions options = kReindexKeys.Read(section);
   CheckSchedule(section, options.schedule);
-  const int64_t keep = section.Int("keep");
-  if (keep < 0 || keep > std::numeric_limits<int>::max()) {
-    section.Error("keep", "must be 0 or more");
-  }
-  options.keep = static_cast<int>(std::clamp<int64_t>(keep, 0, std::numeric_limits<int>::max()));
+  CheckKeep(section, options.keep);
   return options;
 }
 
 BackupOptions ParseBackup(const Section& section, const S3Options& s3, bool s3_configured) {
-  BackupOptions options;
-  options.to = section.String("to");
-  options.schedule = section.String("schedule");
+  BackupOptions options = kBackupKeys.Read(section);
   CheckSchedule(section, options.schedule);
   if (section.Has("schedule") && options.to.empty()) {
     section.Error("schedule", "needs backup.to: where the scheduled backups go");
@@ -483,19 +496,12 @@ BackupOptions ParseBackup(const Section& section, const S3Options& s3, bool s3_c
                     "access_key_id and secret_access_key");
     }
   }
-  const int64_t keep = section.Int("keep");
-  if (keep < 0 || keep > std::numeric_limits<int>::max())
-    section.Error("keep", "must be 0 or more");
-  options.keep = static_cast<int>(std::clamp<int64_t>(keep, 0, std::numeric_limits<int>::max()));
+  CheckKeep(section, options.keep);
   return options;
 }
 
 S3Options ParseS3(const Section& section) {
-  S3Options options;
-  options.endpoint = section.String("endpoint");
-  options.region = section.String("region");
-  options.access_key_id = section.SecretString("access_key_id");
-  options.secret_access_key = section.SecretString("secret_access_key");
+  S3Options options = kS3Keys.Read(section);
   if (!options.endpoint.empty() && !options.endpoint.starts_with("http://") &&
       !options.endpoint.starts_with("https://")) {
     section.Error("endpoint", "expected a URL like https://s3.example.com:9000, got " +
@@ -510,16 +516,15 @@ S3Options ParseS3(const Section& section) {
 
 void ParseDocument(const YAML::Node& root, const std::string& file,
                    const ConnectorParsers& connectors, Config& config, ConfigErrors& errors) {
-  const Section top(file, root, "", kTopKeys, errors);
-  config.typesense = ParseTypesense(top.Child("typesense", kTypesenseKeys));
-  const Section state = top.Child("state", kStateKeys);
-  config.state.path = state.String("path");
+  const Section top(file, root, "", kTopKeys.specs(), errors);
+  config.typesense = ParseTypesense(top.Child("typesense", kTypesenseKeys.specs()));
+  const Section state = top.Child("state", kStateKeys.specs());
+  config.state = kStateKeys.Read(state);
   if (config.state.path.empty()) state.Error("path", "is empty");
-  config.admin = ParseAdmin(top.Child("admin", kAdminKeys));
-  config.s3 = ParseS3(top.Child("s3", kS3Keys));
-  const Section snapshot = top.Child("snapshot", kSnapshotKeys);
-  config.snapshot.path = snapshot.String("path");
-  config.snapshot.schedule = snapshot.String("schedule");
+  config.admin = ParseAdmin(top.Child("admin", kAdminKeys.specs()));
+  config.s3 = ParseS3(top.Child("s3", kS3Keys.specs()));
+  const Section snapshot = top.Child("snapshot", kSnapshotKeys.specs());
+  config.snapshot = kSnapshotKeys.Read(snapshot);
   CheckSchedule(snapshot, config.snapshot.schedule);
   if (snapshot.Has("schedule") && config.snapshot.path.empty()) {
     snapshot.Error("schedule", "needs snapshot.path: where the server copies the snapshot");
@@ -532,9 +537,8 @@ void ParseDocument(const YAML::Node& root, const std::string& file,
   std::map<std::string, int> names;  // name -> 1-based line
   for (size_t index = 0; index < pipelines.size(); ++index) {
     if (!Element(pipelines, index).IsMap()) continue;  // reported by the sequence check
-    const Section pipeline = top.Item("pipelines", index, kPipelineKeys);
-    PipelineConfig out;
-    out.name = pipeline.String("name");
+    const Section pipeline = top.Item("pipelines", index, kPipelineKeys.specs());
+    PipelineConfig out = kPipelineKeys.Read(pipeline);
     if (pipeline.Has("name")) {
       if (!IsPipelineName(out.name)) {
         pipeline.Error(
@@ -548,12 +552,13 @@ void ParseDocument(const YAML::Node& root, const std::string& file,
     }
     ParseSource(pipeline, connectors.sources, out);
     ParseTransforms(pipeline, connectors.transforms, out);
-    const Section sink = pipeline.Child("sink", kSinkKeys);
-    const Section batch = sink.Child("batch", kBatchKeys);
+    const Section sink = pipeline.Child("sink", kSinkKeys.specs());
+    const Section batch = sink.Child("batch", kBatchKeys.specs());
     out.sink = ParseSink(sink, batch, pipeline.Has("sink"), config_dir);
-    out.queue = ParseQueue(pipeline.Child("queue", kQueueKeys), batch, out.sink.batch);
-    out.reindex = ParseReindex(pipeline.Child("reindex", kReindexKeys));
-    out.backup = ParseBackup(pipeline.Child("backup", kBackupKeys), config.s3, top.Has("s3"));
+    out.queue = ParseQueue(pipeline.Child("queue", kQueueKeys.specs()), batch, out.sink.batch);
+    out.reindex = ParseReindex(pipeline.Child("reindex", kReindexKeys.specs()));
+    out.backup =
+        ParseBackup(pipeline.Child("backup", kBackupKeys.specs()), config.s3, top.Has("s3"));
     config.pipelines.push_back(std::move(out));
   }
 }
@@ -597,18 +602,20 @@ Result<Config> LoadConfig(const std::string& path, const ConnectorParsers& conne
 
 std::vector<TitledKeys> FileKeyTables() {
   return {
-      {"Top level", kTopKeys},           {"`typesense`", kTypesenseKeys},
-      {"`typesense.retry`", kRetryKeys}, {"`state`", kStateKeys},
-      {"`admin`", kAdminKeys},           {"`s3`", kS3Keys},
-      {"`snapshot`", kSnapshotKeys},     {"`pipelines[]`", kPipelineKeys},
+      {"Top level", kTopKeys.specs()},           {"`typesense`", kTypesenseKeys.specs()},
+      {"`typesense.retry`", kRetryKeys.specs()}, {"`state`", kStateKeys.specs()},
+      {"`admin`", kAdminKeys.specs()},           {"`s3`", kS3Keys.specs()},
+      {"`snapshot`", kSnapshotKeys.specs()},     {"`pipelines[]`", kPipelineKeys.specs()},
   };
 }
 
 std::vector<TitledKeys> PipelineKeyTables() {
   return {
-      {"`pipelines[].sink`", kSinkKeys},     {"`pipelines[].sink.batch`", kBatchKeys},
-      {"`pipelines[].queue`", kQueueKeys},   {"`pipelines[].reindex`", kReindexKeys},
-      {"`pipelines[].backup`", kBackupKeys},
+      {"`pipelines[].sink`", kSinkKeys.specs()},
+      {"`pipelines[].sink.batch`", kBatchKeys.specs()},
+      {"`pipelines[].queue`", kQueueKeys.specs()},
+      {"`pipelines[].reindex`", kReindexKeys.specs()},
+      {"`pipelines[].backup`", kBackupKeys.specs()},
   };
 }
 

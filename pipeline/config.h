@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pipeline/batcher.h"
 #include "pipeline/config_section.h"
 #include "pipeline/sink.h"
 #include "pipeline/source.h"
@@ -46,12 +47,6 @@ struct StateOptions {
 struct AdminOptions {
   std::string listen;  // host:port; empty = no admin API
   Secret token;
-};
-
-struct BatchOptions {
-  size_t max_events = 10'000;
-  size_t max_bytes = 8 * 1024 * 1024;
-  Millis flush_interval{5'000};
 };
 
 struct SinkOptions {

@@ -754,6 +754,97 @@ std::string DidYouMean(std::string_view key, std::span<const KeySpec> keys) {
   return Nearest(key, names);
 }
 
+// ---- Key tables that fill an options struct ---------------------------------------------------
+
+namespace {
+
+// `value` in the largest of `units` (largest first) that holds it whole; `zero` for 0.
+std::string WholeUnits(uint64_t value, std::span<const Unit> units, std::string_view zero) {
+  if (value == 0) return std::string(zero);
+  for (const Unit& unit : units) {
+    if (value % unit.multiplier == 0) {
+      return std::to_string(value / unit.multiplier) + std::string(unit.name);
+    }
+  }
+  return std::to_string(value);
+}
+
+constexpr Unit kDurationUnitsLargestFirst[] = {
+    {"d", 86'400'000}, {"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}, {"ms", 1},
+};
+// Binary units only: defaults are powers of two, and "8MiB" reads better than "8388608".
+constexpr Unit kSizeUnitsLargestFirst[] = {
+    {"TiB", uint64_t{1} << 40},
+    {"GiB", uint64_t{1} << 30},
+    {"MiB", uint64_t{1} << 20},
+    {"KiB", uint64_t{1} << 10},
+};
+
+}  // namespace
+
+std::string DefaultText(KeyType, const std::string& value) { return value; }
+std::string DefaultText(KeyType, const Secret&) { return ""; }
+std::string DefaultText(KeyType, bool value) { return value ? "true" : "false"; }
+std::string DefaultText(KeyType, int value) { return std::to_string(value); }
+
+std::string DefaultText(KeyType type, size_t value) {
+  if (type == KeyType::kSize) return WholeUnits(value, kSizeUnitsLargestFirst, "0");
+  return std::to_string(value);
+}
+
+std::string DefaultText(KeyType, Millis value) {
+  return WholeUnits(static_cast<uint64_t>(std::max<int64_t>(value.count(), 0)),
+                    kDurationUnitsLargestFirst, "0s");
+}
+
+std::string DefaultText(KeyType type, const std::optional<Millis>& value) {
+  return value ? DefaultText(type, *value) : "";
+}
+
+// A list default is written comma-separated (as Section::StringList reads it).
+std::string DefaultText(KeyType, const std::vector<std::string>& value) {
+  std::string out;
+  for (const std::string& item : value) {
+    if (!out.empty()) out += ',';
+    out += item;
+  }
+  return out;
+}
+
+void ReadKey(const Section& section, std::string_view key, KeyType, std::string& out) {
+  out = section.String(key);
+}
+
+void ReadKey(const Section& section, std::string_view key, KeyType, Secret& out) {
+  out = section.SecretString(key);
+}
+
+void ReadKey(const Section& section, std::string_view key, KeyType, bool& out) {
+  out = section.Bool(key);
+}
+
+void ReadKey(const Section& section, std::string_view key, KeyType, int& out) {
+  out = static_cast<int>(std::clamp<int64_t>(section.Int(key), std::numeric_limits<int>::min(),
+                                             std::numeric_limits<int>::max()));
+}
+
+void ReadKey(const Section& section, std::string_view key, KeyType type, size_t& out) {
+  out = type == KeyType::kSize ? static_cast<size_t>(section.Size(key))
+                               : static_cast<size_t>(std::max<int64_t>(section.Int(key), 0));
+}
+
+void ReadKey(const Section& section, std::string_view key, KeyType, Millis& out) {
+  out = section.Duration(key);
+}
+
+void ReadKey(const Section& section, std::string_view key, KeyType, std::optional<Millis>& out) {
+  out = section.Duration(key);
+}
+
+void ReadKey(const Section& section, std::string_view key, KeyType, std::vector<std::string>& out) {
+  out = section.StringList(key);
+}
+
 std::optional<YAML::Node> LoadYamlDocument(const std::string& text, const std::string& file,
                                            ConfigErrors& errors) {
   if (const size_t nul = text.find('\0'); nul != std::string::npos) {

@@ -3,9 +3,10 @@
 // sections read against them with every error collected, and the parsers of durations, sizes
 // and ${VAR} references.
 //
-// Each component declares its keys once, in a constexpr table of KeySpec. The same table
-// validates the YAML (unknown keys, missing required keys, wrong types), supplies defaults, and
-// generates the README's key reference (`searchsync check --reference`).
+// Each component declares its keys once, in a table (KeyTable, or a plain span of KeySpec). The
+// same table validates the YAML (unknown keys, missing required keys, wrong types), fills the
+// options struct with the values or their defaults, and generates the README's key reference
+// (`searchsync check --reference`).
 //
 // Errors are collected, never thrown, and printed compiler-style:
 //   pipelines.yaml:14:7: unknown key 'pol_interval' (did you mean 'poll_interval'?)
@@ -23,6 +24,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "pipeline/status.h"
@@ -142,6 +145,150 @@ class Section {
   std::string path_;
   std::span<const KeySpec> keys_;
   ConfigErrors* errors_;
+};
+
+// ---- Key tables that fill an options struct -----------------------------------------------
+//
+// A Key names one key of a section and the field of `Options` it fills, so that a key's name,
+// type, default and documentation are written once:
+//
+//   constexpr Key<BatchOptions> kBatchKeyList[] = {
+//       {"max_events", KeyType::kInt, &BatchOptions::max_events, false, "Send once ..."},
+//   };
+//   const KeyTable<BatchOptions> kBatchKeys(kBatchKeyList);
+//   const Section batch = sink.Child("batch", kBatchKeys.specs());
+//   BatchOptions options = kBatchKeys.Read(batch);
+//
+// A key's default is its field's in-class initialiser: Read leaves an absent key's field as a
+// default-constructed Options has it, and specs() renders that value as the table's default
+// text (for the reference, and for the Section getters). A key without a field (a nested
+// mapping, or a value that needs parsing of its own) is read from the Section by hand.
+
+template <class Options>
+using KeyField =
+    std::variant<std::monostate, std::string Options::*, Secret Options::*, bool Options::*,
+                 int Options::*, size_t Options::*, Millis Options::*,
+                 std::optional<Millis> Options::*, std::vector<std::string> Options::*>;
+
+// Whether a value of `type` can be stored in the field alternative `field_index` of KeyField
+// (in its order: none, string, Secret, bool, int, size_t, Millis, optional<Millis>, list).
+constexpr bool KeyFits(KeyType type, size_t field_index) {
+  switch (field_index) {
+    case 0:
+      return true;
+    case 1:
+      return type == KeyType::kString;
+    case 2:
+      return type == KeyType::kSecret;
+    case 3:
+      return type == KeyType::kBool;
+    case 4:
+      return type == KeyType::kInt;
+    case 5:
+      return type == KeyType::kInt || type == KeyType::kSize;
+    case 6:
+    case 7:
+      return type == KeyType::kDuration;
+    case 8:
+      return type == KeyType::kStringList;
+  }
+  return false;
+}
+
+// The field of a key read by hand (a nested mapping, or a value that needs parsing of its own).
+inline constexpr std::monostate kReadByHand;
+
+template <class Options>
+struct Key {
+  // consteval: a key whose type does not fit its field does not compile.
+  consteval Key(std::string_view name, KeyType type, KeyField<Options> field, bool required,
+                std::string_view help)
+      : name(name), type(type), field(field), required(required), help(help) {
+    if (!KeyFits(type, field.index())) throw "the key's type does not fit its field";
+  }
+
+  std::string_view name;
+  KeyType type;
+  KeyField<Options> field;  // kReadByHand: none
+  bool required;
+  std::string_view help;
+};
+
+// A field's value as a key's default is written in YAML; empty for no default (an empty string
+// or list, a secret, an unset duration).
+std::string DefaultText(KeyType type, const std::string& value);
+std::string DefaultText(KeyType type, const Secret& value);
+std::string DefaultText(KeyType type, bool value);
+std::string DefaultText(KeyType type, int value);
+std::string DefaultText(KeyType type, size_t value);
+std::string DefaultText(KeyType type, Millis value);
+std::string DefaultText(KeyType type, const std::optional<Millis>& value);
+std::string DefaultText(KeyType type, const std::vector<std::string>& value);
+
+// The value of a present key, read as `type` into a field of its type. An integer outside the
+// field's range is clamped to it (size_t: 0 and up); checks of the range are the parse
+// function's, which names the limits in its message.
+void ReadKey(const Section& section, std::string_view key, KeyType type, std::string& out);
+void ReadKey(const Section& section, std::string_view key, KeyType type, Secret& out);
+void ReadKey(const Section& section, std::string_view key, KeyType type, bool& out);
+void ReadKey(const Section& section, std::string_view key, KeyType type, int& out);
+void ReadKey(const Section& section, std::string_view key, KeyType type, size_t& out);
+void ReadKey(const Section& section, std::string_view key, KeyType type, Millis& out);
+void ReadKey(const Section& section, std::string_view key, KeyType type,
+             std::optional<Millis>& out);
+void ReadKey(const Section& section, std::string_view key, KeyType type,
+             std::vector<std::string>& out);
+
+// A table of Keys with the KeySpecs a Section validates against. Holds views of its own
+// strings, so it is neither copied nor moved: declare it once, at namespace scope.
+template <class Options>
+class KeyTable {
+ public:
+  template <size_t N>
+  explicit KeyTable(const Key<Options> (&keys)[N]) : keys_(keys) {
+    const Options defaults{};
+    defaults_.reserve(N);  // specs_ views these strings: no reallocation after this
+    for (const Key<Options>& key : keys_) {
+      defaults_.push_back(std::visit(
+          [&](auto field) -> std::string {
+            if constexpr (std::is_same_v<decltype(field), std::monostate>) {
+              return "";
+            } else {
+              return DefaultText(key.type, defaults.*field);
+            }
+          },
+          key.field));
+    }
+    for (size_t index = 0; index < N; ++index) {
+      const Key<Options>& key = keys_[index];
+      specs_.push_back({key.name, key.type, defaults_[index], key.required, key.help});
+    }
+  }
+  KeyTable(const KeyTable&) = delete;
+  KeyTable& operator=(const KeyTable&) = delete;
+
+  std::span<const KeySpec> specs() const { return specs_; }
+
+  // An Options whose fields are the section's values, or their defaults for absent keys.
+  Options Read(const Section& section) const {
+    Options out{};
+    for (const Key<Options>& key : keys_) {
+      if (!section.Has(key.name)) continue;
+      std::visit(
+          [&](auto field) {
+            if constexpr (!std::is_same_v<decltype(field), std::monostate>) {
+              ReadKey(section, key.name, key.type, out.*field);
+            }
+          },
+          key.field);
+    }
+    return out;
+  }
+
+ private:
+  std::span<const Key<Options>> keys_;
+  std::vector<std::string> defaults_;
+  std::vector<KeySpec> specs_;
 };
 
 // Parsing helpers, exposed for tests and for connectors with values of their own.

@@ -181,7 +181,7 @@ size_t DeleteGuard::size() const {
 }
 
 struct PipelineRunner::Lane {
-  explicit Lane(BatcherOptions options) : batcher(options) {}
+  explicit Lane(BatchOptions options) : batcher(options) {}
   std::mutex mutex;
   std::condition_variable changed;  // batch added or taken, input done
   Batcher batcher;
@@ -201,11 +201,8 @@ PipelineRunner::PipelineRunner(PipelineConfig config, RetryOptions retry,
       state_(state),
       sink_(std::move(sink)),
       queue_(config_.queue.max_events, config_.queue.max_bytes) {
-  const BatcherOptions batch{.max_events = config_.sink.batch.max_events,
-                             .max_bytes = config_.sink.batch.max_bytes,
-                             .flush_interval = config_.sink.batch.flush_interval};
   for (int i = 0; i < std::max(1, config_.sink.concurrency); ++i) {
-    lanes_.push_back(std::make_unique<Lane>(batch));
+    lanes_.push_back(std::make_unique<Lane>(config_.sink.batch));
   }
 }
 

@@ -25,8 +25,8 @@
 namespace searchsync {
 
 struct S3ClientOptions {
-  std::string endpoint;            // "http(s)://host:port", no trailing slash needed
-  std::string region = "us-east-1";
+  std::string endpoint;  // "http(s)://host:port", no trailing slash needed
+  std::string region;    // as configured: S3Options::region
   Secret access_key_id;
   Secret secret_access_key;
   // AWS refuses a single PUT above 5 GiB and parts below 5 MiB (except the last).

@@ -785,8 +785,10 @@ TEST_CASE("ConfigReferenceMarkdown renders every key table", "[config]") {
     INFO(title);
     CHECK(markdown.find(title) != std::string::npos);
   }
-  CHECK(markdown.find("| `timeout` | duration | `60m` | | Client-side timeout of one import "
+  // Defaults come from the options structs, written in the largest whole unit.
+  CHECK(markdown.find("| `timeout` | duration | `1h` | | Client-side timeout of one import "
                       "call. |") != std::string::npos);
+  CHECK(markdown.find("| `max_bytes` | size | `8MiB` | |") != std::string::npos);
   CHECK(markdown.find("| `cast` |") != std::string::npos);
 }
 
