@@ -565,8 +565,8 @@ void PipelineRunner::SourceLoop() {
     if (events.empty()) {
       {
         std::lock_guard lock(caught_up_mutex_);
-        last_empty_poll_ = poll_number;
-        registered_before_empty_poll_ = registered_before_poll;
+        last_end_poll_ = poll_number;
+        registered_through_end_poll_ = registered_before_poll;
       }
       caught_up_changed_.notify_all();
       if (options_.once) {
@@ -608,6 +608,16 @@ void PipelineRunner::SourceLoop() {
       }
       const size_t bytes = event.ByteSize();
       if (!queue_.Push({.seq = seq, .event = std::move(event), .bytes = bytes})) return;
+    }
+    if (source_->LastPollReachedEnd()) {
+      // This poll read everything the source held when it began, like an empty one would
+      // have: a source that is never idle still reaches a position WaitCaughtUp can wait for.
+      {
+        std::lock_guard lock(caught_up_mutex_);
+        last_end_poll_ = poll_number;
+        registered_through_end_poll_ = registered_;
+      }
+      caught_up_changed_.notify_all();
     }
   }
 }
@@ -988,13 +998,13 @@ Status PipelineRunner::WaitCaughtUp(const std::function<bool()>& cancelled, Mill
   {
     std::unique_lock lock(caught_up_mutex_);
     const uint64_t after = polls_started_;
-    while (last_empty_poll_ <= after) {
+    while (last_end_poll_ <= after) {
       if (std::optional<Status> end = ended()) return *end;
       poll_now_ = true;  // rather than waiting out the source's idle wait
       wake_.notify_all();
       caught_up_changed_.wait_for(lock, 100ms);
     }
-    seq = registered_before_empty_poll_;
+    seq = registered_through_end_poll_;
   }
   while (!tracker_.AckedThrough(seq)) {
     if (std::optional<Status> end = ended()) return *end;

@@ -166,11 +166,14 @@ class PipelineRunner {
   // nothing changes).
   Status PromoteShadow();
 
-  // Blocks until the source, in a Poll that started after this call, found nothing new, and
-  // every event read before that Poll is acknowledged (by the sink and any shadow). Wakes the
-  // source rather than waiting out its idle wait. kCancelled when `cancelled()` or the pipeline
-  // stops or fails; kUnavailable after `timeout`.
+  // Catch-up by position, not by silence: blocks until a Poll that started after this call read
+  // to the end of the source (found nothing new, or Source::LastPollReachedEnd), and every event
+  // read up to the end of that Poll is acknowledged (by the sink and any shadow). A source that
+  // is never idle thus still catches up. Wakes the source rather than waiting out its idle wait.
+  // kCancelled when `cancelled()` or the pipeline stops or fails; kUnavailable after `timeout`.
   Status WaitCaughtUp(const std::function<bool()>& cancelled, Millis timeout);
+
+  StateStore& state() const { return state_; }
 
   // Events read from the source by this run (for reindex verification).
   uint64_t events_read() const { return read_; }
@@ -242,12 +245,13 @@ class PipelineRunner {
   ShadowStats shadow_stats_;
   std::vector<std::shared_ptr<DeleteGuard>> guards_;  // full reads in progress
 
-  // WaitCaughtUp: polls started, and the last empty one with the seq read before it.
+  // WaitCaughtUp: polls started, and the last one that reached the end of the source (empty, or
+  // LastPollReachedEnd) with the last seq it registered.
   std::mutex caught_up_mutex_;
   std::condition_variable caught_up_changed_;
   uint64_t polls_started_ = 0;
-  uint64_t last_empty_poll_ = 0;
-  uint64_t registered_before_empty_poll_ = 0;
+  uint64_t last_end_poll_ = 0;
+  uint64_t registered_through_end_poll_ = 0;
   std::atomic<uint64_t> registered_{0};
   std::atomic<bool> poll_now_{false};
 

@@ -14,8 +14,9 @@ class Sink {
   // Reachability and credentials, run by `searchsync check` and at start-up.
   virtual Status HealthCheck() = 0;
 
-  // Makes sure the destination exists (Typesense: creates `<alias>_<timestamp>` from the schema
-  // and points the alias at it when the alias does not exist yet). Called once before Write.
+  // Makes sure the destination exists (Typesense: creates the alias's first collection from the
+  // schema, under a fixed name so that two daemons starting together create one, and points
+  // the alias at it when the alias does not exist yet). Called once before Write.
   virtual Status Prepare() = 0;
 
   // Writes one batch: upserts and deletes, at most one event per id. A create_only batch

@@ -74,6 +74,12 @@ class Source {
     return Status(StatusCode::kFailedPrecondition, "this source type cannot re-read documents");
   }
 
+  // Whether the last non-empty Poll read everything the source held when that Poll began
+  // (Postgres: every row and tombstone below its horizon fitted in the page), so the stream was
+  // at its end, as after an empty Poll. Lets a reindex catch up with a source that is never
+  // idle. False when unknown: then only an empty Poll counts. Source thread only.
+  virtual bool LastPollReachedEnd() const { return false; }
+
   // Checks that the source is reachable and configured right (for `searchsync check`).
   virtual Status HealthCheck() = 0;
 

@@ -6,8 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 
 namespace searchsync {
 namespace {
@@ -40,6 +44,15 @@ CREATE TABLE IF NOT EXISTS markers (
   value      TEXT NOT NULL,
   updated_at TEXT NOT NULL,
   PRIMARY KEY (pipeline, key)
+);
+CREATE TABLE IF NOT EXISTS builds (
+  collection  TEXT PRIMARY KEY,
+  alias       TEXT NOT NULL,
+  job         TEXT NOT NULL,
+  host        TEXT NOT NULL,
+  pid         INTEGER NOT NULL,
+  pid_started INTEGER NOT NULL,
+  started_at  TEXT NOT NULL
 );
 )sql";
 
@@ -99,7 +112,46 @@ constexpr const char* kSelectState =
     "SELECT pipeline, checkpoint, events_read, events_acked, dead_lettered, state, last_error, "
     "updated_at FROM pipelines";
 
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "";
+  return name;
+}
+
+// Field 22 of /proc/<pid>/stat (starttime, clock ticks after boot); 0 when there is no such
+// process. The command name (field 2) may hold spaces and parentheses: fields are counted
+// after its last ')'.
+int64_t ProcessStartTime(int64_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t name_end = stat.rfind(')');
+  if (name_end == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(name_end + 1));
+  std::string field;
+  for (int index = 3; index <= 22 && fields >> field; ++index) {
+    if (index == 22) return std::strtoll(field.c_str(), nullptr, 10);
+  }
+  return 0;
+}
+
 }  // namespace
+
+BuildRecord BuildByThisProcess(std::string collection, std::string alias, std::string job) {
+  const int64_t pid = getpid();
+  return {.collection = std::move(collection),
+          .alias = std::move(alias),
+          .job = std::move(job),
+          .host = HostName(),
+          .pid = pid,
+          .pid_started = ProcessStartTime(pid),
+          .started_at = NowUtc()};
+}
+
+bool BuilderMayBeAlive(const BuildRecord& record) {
+  if (record.host != HostName()) return true;
+  const int64_t started = ProcessStartTime(record.pid);
+  return started != 0 && started == record.pid_started;
+}
 
 Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir) {
   std::error_code ec;
@@ -278,6 +330,61 @@ Status StateStore::SaveMarker(const std::string& pipeline, const std::string& ke
     return Unavailable("state store: saving " + key + ": " + sqlite3_errmsg(db_));
   }
   return Status::Ok();
+}
+
+Status StateStore::RecordBuild(const BuildRecord& record) {
+  std::lock_guard lock(mutex_);
+  if (Status intact = CheckIntactLocked(); !intact.ok()) return intact;
+  Statement upsert(db_,
+                   "INSERT OR REPLACE INTO builds(collection, alias, job, host, pid, pid_started, "
+                   "started_at) VALUES (?,?,?,?,?,?,?)");
+  if (!upsert.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
+  upsert.Bind(1, record.collection);
+  upsert.Bind(2, record.alias);
+  upsert.Bind(3, record.job);
+  upsert.Bind(4, record.host);
+  upsert.Bind(5, record.pid);
+  upsert.Bind(6, record.pid_started);
+  upsert.Bind(7, record.started_at);
+  if (upsert.Step() != SQLITE_DONE) {
+    return Unavailable("state store: recording the build of " + record.collection + ": " +
+                       sqlite3_errmsg(db_));
+  }
+  return Status::Ok();
+}
+
+Status StateStore::ForgetBuild(const std::string& collection) {
+  std::lock_guard lock(mutex_);
+  if (Status intact = CheckIntactLocked(); !intact.ok()) return intact;
+  Statement erase(db_, "DELETE FROM builds WHERE collection = ?");
+  if (!erase.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
+  erase.Bind(1, collection);
+  if (erase.Step() != SQLITE_DONE) {
+    return Unavailable("state store: forgetting the build of " + collection + ": " +
+                       sqlite3_errmsg(db_));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<BuildRecord>> StateStore::ListBuilds() {
+  std::lock_guard lock(mutex_);
+  Statement select(db_,
+                   "SELECT collection, alias, job, host, pid, pid_started, started_at FROM builds "
+                   "ORDER BY collection");
+  if (!select.ok()) return ReadError(db_, dir_ + "/state.db");
+  std::vector<BuildRecord> records;
+  int rc;
+  while ((rc = select.Step()) == SQLITE_ROW) {
+    records.push_back({.collection = select.Text(0),
+                       .alias = select.Text(1),
+                       .job = select.Text(2),
+                       .host = select.Text(3),
+                       .pid = select.Int(4),
+                       .pid_started = select.Int(5),
+                       .started_at = select.Text(6)});
+  }
+  if (rc != SQLITE_DONE) return ReadError(db_, dir_ + "/state.db");
+  return records;
 }
 
 Status StateStore::AddDeadLetters(const std::vector<DeadLetter>& letters) {

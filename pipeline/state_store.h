@@ -52,6 +52,27 @@ struct DeadLetter {
   std::string created_at;  // UTC, ISO 8601
 };
 
+// A collection a job (reindex, restore) builds beside the live one. It is recorded before the
+// collection is created and forgotten once the job swapped it in or dropped it, so a record
+// whose builder died (kill -9, a crash, a power loss) names a half-built leftover to drop.
+struct BuildRecord {
+  std::string collection;
+  std::string alias;
+  std::string job;  // "reindex" | "restore"
+  // The builder: host name, pid and the pid's start time (clock ticks after boot, from
+  // /proc/<pid>/stat), so a pid reused by another process does not pass for the builder.
+  std::string host;
+  int64_t pid = 0;
+  int64_t pid_started = 0;
+  std::string started_at;  // UTC, ISO 8601
+};
+
+// A record for `collection` built by this process.
+BuildRecord BuildByThisProcess(std::string collection, std::string alias, std::string job);
+// Whether the record's builder may still be running: its process on this host, or any record
+// from another host (a state directory shared between machines: nothing here can tell).
+bool BuilderMayBeAlive(const BuildRecord& record);
+
 class StateStore {
  public:
   // Opens (creating if needed) `<dir>/state.db`. kInvalidArgument when the directory cannot be
@@ -84,6 +105,11 @@ class StateStore {
   // An unknown key reads as "".
   Result<std::string> LoadMarker(const std::string& pipeline, const std::string& key);
   Status SaveMarker(const std::string& pipeline, const std::string& key, const std::string& value);
+
+  // Collections being built (see BuildRecord). RecordBuild replaces a record of the same name.
+  Status RecordBuild(const BuildRecord& record);
+  Status ForgetBuild(const std::string& collection);
+  Result<std::vector<BuildRecord>> ListBuilds();
 
   Status AddDeadLetters(const std::vector<DeadLetter>& letters);
   // Up to `limit` of the pipeline's dead letters stored after the one numbered `after_seq`,

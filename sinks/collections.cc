@@ -4,6 +4,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "pipeline/log.h"
 #include "sinks/typesense_encode.h"
 
 namespace searchsync {
@@ -52,9 +53,10 @@ bool IsTimestampedCollectionOf(std::string_view alias, std::string_view name) {
          name[alias.size()] == '_' && MatchesStamp(name.substr(alias.size() + 1));
 }
 
-Result<std::string> CreateTimestampedCollection(TypesenseClient& client, std::string_view alias,
-                                                std::string_view schema_json,
-                                                std::chrono::system_clock::time_point now) {
+Result<std::string> CreateTimestampedCollection(
+    TypesenseClient& client, std::string_view alias, std::string_view schema_json,
+    std::chrono::system_clock::time_point now,
+    const std::function<Status(const std::string&)>& before_create) {
   // Free names are looked for first, so a create that answers with an error after the server
   // made the collection (a cut connection) can be recognised as ours by its existence.
   std::string name;
@@ -71,11 +73,46 @@ Result<std::string> CreateTimestampedCollection(TypesenseClient& client, std::st
   }
   Result<std::string> schema = SchemaWithName(schema_json, name);
   if (!schema.ok()) return schema.status();
+  if (before_create) {
+    if (Status status = before_create(name); !status.ok()) return status;
+  }
   if (Status created = client.CreateCollection(*schema); !created.ok()) {
     Result<bool> exists_now = client.CollectionExists(name);
     if (!exists_now.ok() || !*exists_now) return created;
   }
   return name;
+}
+
+Result<std::vector<std::string>> DropLeftoverBuilds(TypesenseClient& client, StateStore& state,
+                                                   std::string_view alias,
+                                                   std::string_view component) {
+  Result<std::vector<BuildRecord>> builds = state.ListBuilds();
+  if (!builds.ok()) return builds.status();
+  std::vector<std::string> dropped;
+  for (const BuildRecord& build : *builds) {
+    if (build.alias != alias) continue;
+    const std::string builder = build.job + " (pid " + std::to_string(build.pid) + " on " +
+                                build.host + ", started " + build.started_at + ")";
+    if (BuilderMayBeAlive(build)) {
+      Log(LogLevel::kInfo, component,
+          "collection " + build.collection + " is being built by " + builder + "; left alone");
+      continue;
+    }
+    Result<std::optional<std::string>> target = client.GetAlias(alias);
+    if (!target.ok()) return target.status();
+    if (*target == build.collection) {
+      Log(LogLevel::kInfo, component,
+          "collection " + build.collection + " of " + builder + " is live: kept");
+    } else {
+      if (Status status = client.DropCollection(build.collection); !status.ok()) return status;
+      Log(LogLevel::kWarn, component,
+          "dropped collection " + build.collection + ", left half-built by " + builder +
+              ", which is gone");
+      dropped.push_back(build.collection);
+    }
+    if (Status status = state.ForgetBuild(build.collection); !status.ok()) return status;
+  }
+  return dropped;
 }
 
 Result<std::vector<std::string>> RetireOldCollections(TypesenseClient& client,

@@ -92,12 +92,16 @@ Status TypesenseSink::Prepare() {
     return Status::Ok();
   }
 
-  const std::string name = TimestampedCollectionName(alias_, std::chrono::system_clock::now());
+  // The first collection of an alias has one fixed name, not the time of the start: two
+  // daemons of one pipeline starting together (two machines, two state directories) then create
+  // the same collection, the second create answers 409, and both put the alias on it. Names
+  // from two clocks would give two collections with the alias on only one of them.
+  const std::string name = FirstCollectionName(alias_);
   Result<std::string> schema = SchemaWithName(schema_json_, name);
   if (!schema.ok()) return schema.status();
   if (Status created = client_.CreateCollection(*schema); !created.ok()) {
-    // The connection may have been cut after the server created it (a retried create then
-    // answers 409): the collection being there is what counts.
+    // Created by the other daemon, or by us on a connection cut after the server created it
+    // (a retried create then answers 409): the collection being there is what counts.
     Result<bool> exists_now = client_.CollectionExists(name);
     if (!exists_now.ok() || !*exists_now) return created;
   }

@@ -204,6 +204,10 @@ std::string TimestampedCollectionName(std::string_view alias,
   return std::string(alias) + "_" + std::string(stamp, size);
 }
 
+std::string FirstCollectionName(std::string_view alias) {
+  return TimestampedCollectionName(alias, std::chrono::system_clock::time_point{});
+}
+
 Result<std::string> SchemaWithName(std::string_view schema_json, std::string_view name) {
   const std::string_view schema = TrimBlank(schema_json);
   if (schema.empty()) {

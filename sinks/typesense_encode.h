@@ -87,6 +87,9 @@ std::string DocumentDeleteTarget(std::string_view collection, std::string_view i
 // The concrete collection behind an alias: "<alias>_<UTC time as 20261121T051500Z>".
 std::string TimestampedCollectionName(std::string_view alias,
                                       std::chrono::system_clock::time_point now);
+// The collection a first start creates for an alias that does not exist yet: the timestamped
+// name of the Unix epoch, "<alias>_19700101T000000Z", the same on every machine.
+std::string FirstCollectionName(std::string_view alias);
 
 // The create-collection body: `schema_json` (a JSON object without "name") with
 // `"name":"<name>"` inserted as its first key. kInvalidArgument when `schema_json` is empty,

@@ -993,6 +993,7 @@ class PostgresSource final : public Source {
                                                          : std::chrono::milliseconds(10);
   }
   Result<std::unique_ptr<FullRead>> OpenFullRead() override;
+  bool LastPollReachedEnd() const override { return reached_end_; }
 
   // The documents a full read started now would give (FullRead::CountAll).
   Result<std::optional<uint64_t>> CountAll();
@@ -1065,6 +1066,7 @@ class PostgresSource final : public Source {
 
   const PostgresOptions options_;
   const bool full_read_;
+  bool reached_end_ = false;  // the last page read everything below its horizon
   const std::vector<std::string> secrets_;  // scrubbed from every message
   std::string context_;                     // "postgres table=products"
   std::string component_;                   // for log lines
@@ -1082,8 +1084,8 @@ class PostgresSource final : public Source {
   bool soft_delete_is_bool_ = false;
 
   // SQL, built at each connection (it depends on column types and zones).
-  std::string rows_first_sql_;   // $1 horizon, $2 limit
-  std::string rows_next_sql_;    // ... $3.. cursor (updated_at, pk...)
+  std::string rows_first_sql_;   // $1 horizon, $2 limit (full read: $1 limit)
+  std::string rows_next_sql_;    // ... $3.. cursor (updated_at, pk...) (full read: $2.. pk...)
   std::string nulls_first_sql_;  // rows whose updated_at is NULL: $1 limit
   std::string nulls_next_sql_;   // ... $2.. cursor (pk...)
   std::string null_count_sql_;
@@ -1222,6 +1224,12 @@ void PostgresSource::BuildStatements(pqxx::nontransaction& tx) {
   nulls_first_sql_ = select + is_null + " ORDER BY " + pk + " LIMIT $1";
   nulls_next_sql_ =
       select + is_null + " AND (" + pk + ") > (" + pk_params + ") ORDER BY " + pk + " LIMIT $1";
+  if (full_read_) {
+    // By primary key alone, whatever updated_at says: a row updated during the read keeps its
+    // place, so each row is read once (see OpenFullRead). $1 limit, $2.. the key to go on after.
+    rows_first_sql_ = select + "true ORDER BY " + pk + " LIMIT $1";
+    rows_next_sql_ = select + "(" + pk + ") > (" + pk_params + ") ORDER BY " + pk + " LIMIT $1";
+  }
 
   count_sql_ = "SELECT count(*) FROM " + source_sql_ + " AS t WHERE (" + below_horizon + " OR " +
                is_null + ")";
@@ -2248,12 +2256,14 @@ bool PostgresSource::WaitForWake() {
   return true;
 }
 
-// The same table or query read by (updated_at, pk) from the beginning, below the horizon like
-// the live stream: a row above it (its transaction may still commit earlier rows) is read by
-// the live stream, which a reindex waits for after the full read. Each page is its own
-// snapshot, so a row updated during the read may come twice; the create-only writes keep the
-// first, and the live stream brings the update. The paging cursor stays in here: it is never
-// a checkpoint of the pipeline.
+// The same table or query read by primary key from the beginning. Each page is its own
+// snapshot, but a row keeps its key when it is updated, so it is read once however often the
+// application changes it meanwhile (paging by updated_at would move every updated row ahead
+// of the cursor and read it again, for ever on a busy table). A row the read passed before it
+// changed, or one inserted behind the cursor, is the live stream's: every change committed
+// after the shadow was attached reaches the new collection through it, and the create-only
+// writes of the full read never overwrite what it wrote.
+// The paging cursor stays in here: it is never a checkpoint of the pipeline.
 class PostgresFullRead final : public FullRead {
  public:
   explicit PostgresFullRead(PostgresOptions options) : reader_(std::move(options), true) {}
@@ -2312,6 +2322,7 @@ Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size
   if (!cursor->tombstones.empty() && cursor->tombstones.size() != 2) {
     return InvalidArgument(context_ + ": the checkpoint's tombstone cursor is malformed");
   }
+  reached_end_ = false;
   if (Status status = EnsureConnected(); !status.ok()) return status;
 
   const size_t limit = std::min(options_.page_size, max_events);
@@ -2334,6 +2345,15 @@ Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size
       ConvertTimestamps(tx, rows, codecs);
       return Merge(rows, codecs, tombstones, *cursor, limit, max_events);
     };
+    if (full_read_) {
+      const pqxx::result rows =
+          cursor->rows.empty()
+              ? tx.exec_params(rows_first_sql_, limit_text)
+              : tx.exec_params(rows_next_sql_, limit_text,
+                               pqxx::prepare::make_dynamic_params(cursor->rows.begin() + 1,
+                                                                  cursor->rows.end()));
+      return to_events(rows, pqxx::result());
+    }
     // Rows whose updated_at is NULL are older than every timestamp: they come first, by key,
     // without tombstones (a tombstone is newer than every one of them).
     if (cursor->rows.empty() || (cursor->rows_updated_at_null && !past_nulls)) {
@@ -2366,10 +2386,17 @@ Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size
     }
     step = "rows";
     Result<std::vector<Event>> events = to_events(rows, tombstones);
-    if (!relations || !events.ok() || !events->empty()) return events;
+    // Short pages, both given out whole: nothing below this horizon is left to read.
+    reached_end_ = events.ok() && rows.size() < limit && tombstones.size() < limit &&
+                   events->size() == rows.size() + tombstones.size();
+    if (!relations || !events.ok() || !events->empty()) {
+      if (relations) reached_end_ = false;  // the relations were not read: unknown
+      return events;
+    }
     // The main table is caught up: the related tables' changes.
     step = "relations";
     Result<std::vector<Event>> related = PollRelations(tx, horizon, *cursor, limit);
+    reached_end_ = false;  // a relation's fan-out may go on: only an empty poll counts
     if (related.ok() && related->empty()) {
       advanced_from_ = from.token;
       advanced_to_ = EncodePostgresCursor(*cursor);

@@ -655,8 +655,26 @@ Result<RestoreResult> RunRestore(const Config& config, const PipelineConfig& pip
   const std::string& alias = pipeline.sink.collection;
   const std::string& schema =
       differences->empty() ? pipeline.sink.schema_json : manifest->schema_json;
+  // The new collection is recorded in the state store before it is created: a restore killed
+  // before it swapped or dropped it leaves a record that the next start (run, reindex,
+  // restore) acts on once this process is gone. Leftovers of earlier ones go first.
+  Result<std::unique_ptr<StateStore>> builds = StateStore::Open(config.state.path);
+  if (!builds.ok()) return builds.status();
+  if (Result<std::vector<std::string>> dropped =
+          DropLeftoverBuilds(client, **builds, alias, component);
+      !dropped.ok()) {
+    Log(LogLevel::kWarn, component, "leftover collections: " + dropped.status().message());
+  }
+  auto forget_build = [&](const std::string& name) {
+    if (Status status = (*builds)->ForgetBuild(name); !status.ok()) {
+      Log(LogLevel::kWarn, component, status.message());
+    }
+  };
   Result<std::string> collection = Retrying(config, component, "create collection", [&] {
-    return CreateTimestampedCollection(client, alias, schema);
+    return CreateTimestampedCollection(
+        client, alias, schema, std::chrono::system_clock::now(), [&](const std::string& name) {
+          return (*builds)->RecordBuild(BuildByThisProcess(name, alias, "restore"));
+        });
   });
   if (!collection.ok()) return collection.status();
   result.collection = *collection;
@@ -723,13 +741,17 @@ Result<RestoreResult> RunRestore(const Config& config, const PipelineConfig& pip
   if (Status status = import_and_swap(); !status.ok()) {
     if (Status dropped = client.DropCollection(*collection); !dropped.ok()) {
       Log(LogLevel::kError, component,
-          "could not drop the unfinished collection " + *collection + ": " + dropped.message());
+          "could not drop the unfinished collection " + *collection + ": " + dropped.message() +
+              " (the next start drops it)");
+    } else {
+      forget_build(*collection);
     }
     if (state && state_before) (void)state->Save(*state_before);
     return Status(status.code(), "restore of pipeline " + pipeline.name + " from " +
                                      result.location + " refused; alias " + alias +
                                      " unchanged: " + status.message());
   }
+  forget_build(*collection);
   result.checkpoint_rewound = state != nullptr;
   Log(LogLevel::kInfo, component,
       "restore done alias=" + alias + " collection=" + *collection +

@@ -145,6 +145,8 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
 
   // A changed schema is applied by a reindex, not by failing imports: say so at start.
   WarnAboutSchemaChanges(*config, flags.config_file);
+  // What a reindex or restore killed mid-way left behind.
+  DropLeftoverCollections(*config, **state);
 
   std::vector<std::unique_ptr<PipelineRunner>> runners;
   for (const PipelineConfig* pipeline : pipelines) {

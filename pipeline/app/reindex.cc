@@ -1,5 +1,6 @@
 #include "pipeline/app/reindex.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -48,6 +49,34 @@ struct Counts {
   std::optional<uint64_t> source;  // the source's own count, when it can give one
   uint64_t live_events_meanwhile = 0;  // live events read between the source count and `documents`
 };
+
+// Rows inserted while the full read runs are read too: the count taken before it grows with
+// them, so progress never passes 100 %.
+void SetRowsRead(ReindexProgress& progress, uint64_t read) {
+  progress.rows_written = read;
+  if (progress.rows_expected > 0) progress.rows_expected = std::max(progress.rows_expected, read);
+}
+
+// A build that ended (swapped or dropped); a record left behind only costs the next start a
+// look at a collection that is already live or gone.
+void ForgetBuild(StateStore& state, const std::string& collection, const std::string& component) {
+  if (Status status = state.ForgetBuild(collection); !status.ok()) {
+    Log(LogLevel::kWarn, component, status.message());
+  }
+}
+
+// Never fails a start or a reindex: Typesense may be unreachable now, the records stay for the
+// next attempt.
+void DropLeftovers(TypesenseClient& client, StateStore& state, const std::string& alias,
+                   const std::string& component) {
+  Result<std::vector<std::string>> dropped = DropLeftoverBuilds(client, state, alias, component);
+  if (!dropped.ok()) {
+    Log(LogLevel::kWarn, component,
+        "collections left half-built by a process that died could not be dropped now (tried "
+        "again on the next start or reindex): " +
+            dropped.status().message());
+  }
+}
 
 // What is exact while writes continue:
 //  - Every document in the new collection was created by the full read or written by a live
@@ -220,8 +249,16 @@ Status ReindexCoordinator::Reindex(Job& job) {
                               "' is not an alias, so there is nothing to swap; point an alias "
                               "at the collection, or drop it and let `searchsync run` create one");
   }
-  Result<std::string> created =
-      CreateTimestampedCollection(client, alias, pipeline.sink.schema_json);
+  // What an earlier reindex or restore left half-built when its process died goes first. The
+  // new collection is recorded before it is created, so a kill -9 from here on leaves a record
+  // for the next start to find.
+  StateStore& state = runner.state();
+  DropLeftovers(client, state, alias, component);
+  Result<std::string> created = CreateTimestampedCollection(
+      client, alias, pipeline.sink.schema_json, std::chrono::system_clock::now(),
+      [&](const std::string& name) {
+        return state.RecordBuild(BuildByThisProcess(name, alias, "reindex"));
+      });
   if (!created.ok()) return created.status();
   const std::string name = *created;
   {
@@ -238,7 +275,10 @@ Status ReindexCoordinator::Reindex(Job& job) {
     const auto deadline = std::chrono::steady_clock::now() + kDropPatience;
     for (;;) {
       const Status dropped = client.DropCollection(name);
-      if (dropped.ok()) break;
+      if (dropped.ok()) {
+        ForgetBuild(state, name, component);
+        break;
+      }
       if (std::chrono::steady_clock::now() > deadline) {
         Log(LogLevel::kError, component,
             "could not drop the unfinished collection " + name + " (drop it by hand): " +
@@ -284,14 +324,14 @@ Status ReindexCoordinator::Reindex(Job& job) {
       {.on_progress =
            [&](const FullReadStats& stats) {
              std::lock_guard lock(mutex_);
-             job.progress.rows_written = stats.read;
+             SetRowsRead(job.progress, stats.read);
            },
        .cancelled = stop,
        .give_up_after = limits_.give_up_after});
   if (!read.ok()) return abandon(why_stopped(read.status()));
   {
     std::lock_guard lock(mutex_);
-    job.progress.rows_written = read->read;
+    SetRowsRead(job.progress, read->read);
   }
   Log(LogLevel::kInfo, component,
       "full read done read=" + std::to_string(read->read) +
@@ -343,6 +383,7 @@ Status ReindexCoordinator::Reindex(Job& job) {
     return abandon(why_stopped(status));
   }
   Log(LogLevel::kInfo, component, "alias " + alias + " -> " + name + " (was " + live->value() + ")");
+  ForgetBuild(state, name, component);
 
   Result<std::vector<std::string>> retired =
       RetireOldCollections(client, alias, static_cast<size_t>(std::max(0, pipeline.reindex.keep)));
@@ -352,6 +393,14 @@ Status ReindexCoordinator::Reindex(Job& job) {
     for (const std::string& old : *retired) Log(LogLevel::kInfo, component, "dropped " + old);
   }
   return Status::Ok();
+}
+
+void DropLeftoverCollections(const Config& config, StateStore& state) {
+  for (const PipelineConfig& pipeline : config.pipelines) {
+    const std::string component = "pipeline=" + pipeline.name;
+    TypesenseClient client(ClientOptions(config.typesense), component);
+    DropLeftovers(client, state, pipeline.sink.collection, component);
+  }
 }
 
 Status RunStandaloneReindex(const Config& config, const std::string& pipeline,
@@ -366,6 +415,7 @@ Status RunStandaloneReindex(const Config& config, const std::string& pipeline,
   Result<std::unique_ptr<StateStore>> state = StateStore::Open(config.state.path);
   if (!state.ok()) return state.status();
   if (Status status = (*state)->LockForRun(); !status.ok()) return status;
+  DropLeftoverCollections(config, **state);
 
   // The live stream runs beside the reindex, as it would in `run`, so changes made meanwhile
   // reach both collections.

@@ -34,6 +34,7 @@
 namespace searchsync {
 
 class PipelineRunner;
+class StateStore;
 
 struct ReindexLimits {
   // The full read, or writes to the new collection, unavailable this long: the reindex fails.
@@ -85,6 +86,11 @@ class ReindexCoordinator {
 // and once at the end. kNotFound for an unknown pipeline.
 Status RunStandaloneReindex(const Config& config, const std::string& pipeline,
                             const std::function<void(const ReindexProgress&)>& on_progress);
+
+// At `run` and standalone `reindex` start: drops, for every pipeline, the collections a reindex
+// or restore recorded in `state` and left half-built when its process died (see
+// DropLeftoverBuilds). Failures are logged, never fatal.
+void DropLeftoverCollections(const Config& config, StateStore& state);
 
 // At `run` start: logs, for each pipeline whose live collection's schema differs from the
 // configured one, that imports use the live schema until `searchsync reindex` applies the new

@@ -2,15 +2,18 @@
 // Each test proves one guarantee of the product contract; see the test names.
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <pqxx/pqxx>
 #include <random>
 #include <thread>
 
 #include "pipeline/state_store.h"
+#include "sinks/typesense_client.h"
 #include "tests/integration/sync_fixture.h"
 
 namespace searchsync::test {
@@ -381,15 +384,17 @@ TEST_CASE("Typesense down for 30s in the middle of a sync, 1,000,000 rows waitin
 }
 
 TEST_CASE("the same ids changing many times with concurrent imports in flight: the index holds "
-          "each id's last value",
-          "[integration][e2e]") {
-  constexpr int kIds = 50;
+          "each id's last value and never goes back to an older one",
+          "[integration][e2e][order]") {
+  // Few ids, each changed in its own transaction as fast as the writer can: consecutive versions
+  // of one id are read a few events apart, so when the daemon is behind they sit in batches
+  // that are in flight at the same time, unless every version of an id goes to the same lane.
+  constexpr int kIds = 8;
   SyncFixture world;
   world.CreateProductsTable();
   world.InsertProducts(1, kIds);
-  // Small batches, several lanes, frequent polls: each id is in many batches, and batches of
-  // different lanes are in flight together.
-  world.WriteProductsConfig("{ max_events: 5, flush_interval: 20ms }", "20ms");
+  world.Exec("UPDATE products SET popularity = 0");
+  world.WriteProductsConfig("{ max_events: 2, flush_interval: 5ms }", "5ms");
   {
     // concurrency: 4 instead of the fixture's 2.
     std::ifstream in(world.config_path());
@@ -399,35 +404,124 @@ TEST_CASE("the same ids changing many times with concurrent imports in flight: t
     yaml.replace(yaml.find(from), from.size(), "concurrency: 4");
     world.WriteConfig(yaml);
   }
-  // Each request waits up to 30 ms on its way in and on its way back: requests sent together
-  // reach the server, and are applied, in either order.
-  world.typesense().SetJitter(30ms);
+  // Each request waits up to 40 ms on its way in and on its way back; writes are applied in the
+  // order they arrive: requests sent together are applied in either order.
+  world.typesense().SetJitter(40ms);
   auto daemon = world.StartDaemon();
   REQUIRE(WaitUntil([&] { return world.IndexDocuments().size() == kIds; }, 60s));
 
-  // Every id changes about every 10 ms for 5 s, the rows in a different order each time.
+  // Watches the index: `popularity` is the version of the row, which only grows, so an id whose
+  // popularity goes down was overwritten by an older change.
+  std::atomic<bool> watching{true};
+  std::atomic<bool> regressed{false};
+  std::string went_back;  // written by the watcher until `regressed`, read after it joined
+  std::thread watcher([&] {
+    std::map<std::string, int64_t> highest;
+    while (watching && !regressed) {
+      for (const auto& [id, document] : world.IndexDocuments()) {
+        const int64_t version = document.value("popularity", int64_t{0});
+        int64_t& seen = highest[id];
+        if (version < seen) {
+          went_back = id + " went from version " + std::to_string(seen) + " back to " +
+                      std::to_string(version);
+          regressed = true;
+        }
+        seen = std::max(seen, version);
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+
+  // Rounds of a burst of single-row updates, then the index must settle on the last values.
   pqxx::connection connection(world.pg().dsn());
   std::mt19937_64 rng(7);
-  const auto writes_end = std::chrono::steady_clock::now() + 5s;
-  for (int version = 1; std::chrono::steady_clock::now() < writes_end; ++version) {
-    pqxx::work tx(connection);
-    std::vector<int> ids(kIds);
-    std::iota(ids.begin(), ids.end(), 1);
-    std::shuffle(ids.begin(), ids.end(), rng);
-    for (const int id : ids) {
+  std::uniform_int_distribution<int> pick(1, kIds);
+  int version = 0;
+  for (int round = 0; round < 5 && !regressed; ++round) {
+    const auto burst_end = std::chrono::steady_clock::now() + 600ms;
+    while (std::chrono::steady_clock::now() < burst_end) {
+      pqxx::work tx(connection);
+      ++version;
       tx.exec_params("UPDATE products SET name = $1, popularity = $2 WHERE id = $3",
-                     "v" + std::to_string(version), version, "p-" + std::to_string(id));
+                     "v" + std::to_string(version), version, "p-" + std::to_string(pick(rng)));
+      tx.commit();
     }
-    tx.commit();
-    std::this_thread::sleep_for(10ms);  // pacing the writer
+    INFO("round " << round);
+    CHECK(WaitUntil([&] { return world.IndexMatchesProducts().empty(); }, 30s, 50ms));
   }
+  watching = false;
+  watcher.join();
+  CHECK(went_back == "");
   // Several imports were in flight at once.
   CHECK(world.typesense().Counters().writes_in_flight_peak > 1);
-  // The last version of every row arrives, and nothing older overwrites it afterwards.
-  CHECK(WaitUntil([&] { return world.IndexMatchesProducts().empty(); }, 60s, 100ms));
   world.typesense().SetJitter(0ms);
   CHECK(daemon->Stop() == 0);
   CHECK(world.IndexMatchesProducts() == "");
+}
+
+TEST_CASE("two daemons of one pipeline started at the same moment against an empty Typesense "
+          "create one collection and one alias",
+          "[integration][e2e][two-daemons]") {
+  constexpr int kRows = 200;
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, kRows);
+  world.WriteProductsConfig();
+  std::string yaml;
+  {
+    std::ifstream in(world.config_path());
+    yaml.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string state_path = world.dir() / "state";
+  REQUIRE(yaml.find(state_path) != std::string::npos);
+  TypesenseClient admin({.nodes = {world.typesense().url()},
+                         .api_key = Secret(world.typesense().api_key())},
+                        "test");
+
+  for (int repetition = 0; repetition < 5; ++repetition) {
+    INFO("repetition " << repetition);
+    // Two machines: the same pipeline, each daemon with its own state directory.
+    std::vector<std::unique_ptr<ServerProcess>> daemons;
+    std::vector<std::string> configs;
+    for (const std::string machine : {"a", "b"}) {
+      std::string config = yaml;
+      config.replace(config.find(state_path), state_path.size(),
+                     world.dir() / ("state-" + machine + std::to_string(repetition)));
+      configs.push_back(world.dir() / (machine + ".yaml"));
+      std::ofstream(configs.back()) << config;
+    }
+    // Each request waits up to 400 ms each way: the two start-ups interleave their requests,
+    // and what one daemon looked at has changed by the time it acts on it.
+    world.typesense().SetJitter(400ms);
+    for (const std::string& config : configs) {
+      auto process = ServerProcess::Start(
+          {.argv = {SEARCHSYNC_BINARY, "run", "-c", config}, .env = world.Env()});
+      REQUIRE(process.ok());
+      daemons.push_back(std::move(*process));
+    }
+    for (auto& daemon : daemons) {
+      REQUIRE(WaitUntil(
+          [&] { return daemon->ReadStderr().find("alias products") != std::string::npos; }, 60s));
+    }
+    world.typesense().SetJitter(0ms);
+    std::vector<std::string> collections;
+    for (const std::string& name : world.typesense().CollectionNames()) {
+      if (name.rfind("products_", 0) == 0) collections.push_back(name);
+    }
+    REQUIRE(collections.size() == 1);
+    CHECK(world.typesense().Aliases() ==
+          std::map<std::string, std::string>{{"products", collections.front()}});
+    // Both daemons write into the collection searches see.
+    CHECK(WaitUntil([&] { return world.IndexMatchesProducts().empty(); }, 60s));
+    world.Exec("UPDATE products SET name = 'changed " + std::to_string(repetition) +
+               "' WHERE id = 'p-1'");
+    CHECK(WaitUntil([&] { return world.IndexMatchesProducts().empty(); }, 60s));
+    for (auto& daemon : daemons) CHECK(daemon->Stop() == 0);
+
+    // An empty Typesense again for the next repetition.
+    REQUIRE(admin.Send("DELETE", "/aliases/products").ok());
+    for (const std::string& name : collections) REQUIRE(admin.DropCollection(name).ok());
+  }
 }
 
 TEST_CASE("SIGTERM flushes what the daemon holds and checkpoints every event it read",

@@ -1,5 +1,6 @@
 // Reindex end to end: real PostgreSQL, the Typesense test server, the live runner and the
 // reindex coordinator in this process.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -193,6 +194,177 @@ TEST_CASE("Reindex under concurrent writes: searches through the alias always fi
   // The writes made during the reindex, and the ones after the swap, are in the new collection.
   live.CatchUp();
   CHECK(world.IndexMatchesProducts() == "");
+}
+
+TEST_CASE("Reindex of a table that is never idle: the full read reads each row once, the "
+          "catch-up ends, and the new collection equals the table",
+          "[integration][reindex][busy]") {
+  constexpr int kRows = 20'000;
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, kRows);
+  world.WriteProductsConfig("{ max_events: 500, flush_interval: 100ms }", "50ms");
+  // Catch-up by silence would wait for ever here; fail within the test's time instead.
+  LivePipeline live(world, {.give_up_after = 1min, .catch_up_timeout = 2min});
+  live.CatchUp();
+  const std::string old_collection = AliasTarget(world);
+
+  // The application: updates rows from two connections as fast as the database commits them,
+  // from before the reindex starts until after it ended. Every update moves updated_at (the
+  // fixture's trigger), the popularity only grows.
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> updates{0};
+  std::vector<std::thread> writers;
+  for (int writer_idx = 0; writer_idx < 2; ++writer_idx) {
+    writers.emplace_back([&, writer_idx] {
+      pqxx::connection connection(world.pg().dsn());
+      std::mt19937 rng(static_cast<unsigned>(17 + writer_idx));
+      while (!stop) {
+        pqxx::work tx(connection);
+        tx.exec_params("UPDATE products SET popularity = popularity + 1, name = $1 WHERE id = $2",
+                       "busy " + std::to_string(updates.load()),
+                       "p-" + std::to_string(1 + rng() % kRows));
+        tx.commit();
+        ++updates;
+      }
+    });
+  }
+  REQUIRE(WaitUntil([&] { return updates > 1'000; }, 1min));
+
+  world.typesense().SetLatency(10ms);  // a full read long enough for many rows to change in it
+  const int64_t updates_before = updates;
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE(live.coordinator().Start("products").ok());
+  // Progress never passes 100 % while it runs.
+  std::string over_100;
+  const bool ended = WaitUntil(
+      [&] {
+        const ReindexProgress progress = *live.coordinator().Progress("products");
+        if (progress.rows_expected > 0 && progress.rows_written > progress.rows_expected) {
+          over_100 = std::to_string(progress.rows_written) + "/" +
+                     std::to_string(progress.rows_expected);
+        }
+        return progress.state != "running";
+      },
+      ScaledTimeout(4min), 20ms);
+  const ReindexProgress progress = *live.coordinator().Progress("products");
+  const int64_t updates_during = updates - updates_before;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  WARN("reindex of " << kRows << " rows took " << seconds << " s with " << updates_during
+                     << " updates meanwhile; it read " << progress.rows_written << " rows");
+  stop = true;
+  for (std::thread& writer : writers) writer.join();
+  world.typesense().SetLatency(0ms);
+
+  REQUIRE(ended);
+  INFO(progress.error);
+  REQUIRE(progress.state == "succeeded");
+  CHECK(updates_during > 1'000);  // the table was busy all through the read
+  // Each row read once: no update during the read made the full read read a row again.
+  CHECK(progress.rows_written == static_cast<uint64_t>(kRows));
+  CHECK(progress.rows_expected == static_cast<uint64_t>(kRows));
+  CHECK(over_100 == "");
+  CHECK(AliasTarget(world) == progress.collection);
+  CHECK(progress.collection != old_collection);
+  live.CatchUp();
+  CHECK(world.IndexMatchesProducts() == "");
+}
+
+TEST_CASE("kill -9 during a reindex: the next start drops the half-built collection",
+          "[integration][reindex][leftovers]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 5'000);
+  world.WriteProductsConfig("{ max_events: 100, flush_interval: 100ms }", "100ms");
+  REQUIRE(world.RunSearchsync({"run", "--once"}).exit_code == 0);
+  const std::string live_collection = AliasTarget(world);
+
+  // A standalone reindex (no daemon runs), slowed so it is killed while filling the new one.
+  world.typesense().SetLatency(30ms);
+  auto reindex = ServerProcess::Start(
+      {.argv = {SEARCHSYNC_BINARY, "reindex", "-c", world.config_path(), "products"},
+       .env = world.Env()});
+  REQUIRE(reindex.ok());
+  std::string half_built;
+  REQUIRE(WaitUntil(
+      [&] {
+        for (const std::string& name : ProductCollections(world)) {
+          if (name != live_collection && world.typesense().Documents(name)->size() > 0) {
+            half_built = name;
+          }
+        }
+        return !half_built.empty();
+      },
+      1min));
+  (*reindex)->Kill9();
+  world.typesense().SetLatency(0ms);
+  REQUIRE(HasCollection(world, half_built));
+  CHECK(world.typesense().Documents(half_built)->size() < 5'000);  // killed mid-way
+  {
+    // The build was recorded before the collection was created.
+    auto state = StateStore::Open(world.dir() / "state");
+    REQUIRE(state.ok());
+    const auto builds = (*state)->ListBuilds();
+    REQUIRE(builds.ok());
+    REQUIRE(builds->size() == 1);
+    CHECK(builds->front().collection == half_built);
+    CHECK(builds->front().job == "reindex");
+  }
+
+  const CommandResult restart = world.RunSearchsync({"run", "--once"});
+  INFO(restart.err);
+  REQUIRE(restart.exit_code == 0);
+  CHECK_THAT(restart.err, Catch::Contains("dropped collection " + half_built));
+  CHECK_FALSE(HasCollection(world, half_built));
+  CHECK(ProductCollections(world) == std::vector<std::string>{live_collection});
+  CHECK(AliasTarget(world) == live_collection);
+  CHECK(world.IndexMatchesProducts() == "");
+  auto state = StateStore::Open(world.dir() / "state");
+  REQUIRE(state.ok());
+  CHECK((*state)->ListBuilds()->empty());
+}
+
+TEST_CASE("A start leaves alone the collections a live process is building",
+          "[integration][reindex][leftovers]") {
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, 100);
+  world.WriteProductsConfig();
+  REQUIRE(world.RunSearchsync({"run", "--once"}).exit_code == 0);
+  const std::string live_collection = AliasTarget(world);
+
+  // Two builds in progress, recorded as a reindex or restore records them: one by a process
+  // that is alive (this test process, standing in for a concurrent `searchsync restore`), one
+  // by a process on another machine that shares the state directory.
+  TypesenseClient client({.nodes = {world.typesense().url()},
+                          .api_key = Secret(world.typesense().api_key())},
+                         "test");
+  const std::string schema = R"({"fields":[{"name":"name","type":"string"}]})";
+  const std::string by_us = "products_20990101T000000Z";
+  const std::string by_other_host = "products_20990102T000000Z";
+  {
+    auto state = StateStore::Open(world.dir() / "state");
+    REQUIRE(state.ok());
+    REQUIRE((*state)->RecordBuild(BuildByThisProcess(by_us, "products", "restore")).ok());
+    BuildRecord remote = BuildByThisProcess(by_other_host, "products", "reindex");
+    remote.host = "another-machine";
+    REQUIRE((*state)->RecordBuild(remote).ok());
+  }
+  for (const std::string& name : {by_us, by_other_host}) {
+    REQUIRE(client.CreateCollection(*SchemaWithName(schema, name)).ok());
+  }
+
+  const CommandResult run = world.RunSearchsync({"run", "--once"});
+  INFO(run.err);
+  REQUIRE(run.exit_code == 0);
+  CHECK(HasCollection(world, by_us));
+  CHECK(HasCollection(world, by_other_host));
+  CHECK_THAT(run.err, Catch::Contains("left alone"));
+  CHECK(AliasTarget(world) == live_collection);
+  auto state = StateStore::Open(world.dir() / "state");
+  REQUIRE(state.ok());
+  CHECK((*state)->ListBuilds()->size() == 2);
 }
 
 TEST_CASE("A reindex whose database goes away leaves the alias and the old collection untouched "
