@@ -145,6 +145,7 @@ std::string RenderStatusJson(const std::vector<PipelineReport>& pipelines,
                                     {"retries", pipeline.retries},
                                     {"queue_events", pipeline.queue_events},
                                     {"in_flight", pipeline.in_flight},
+                                    {"in_flight_limit", pipeline.in_flight_limit},
                                     {"retrying_for_seconds", Seconds(pipeline.retrying_for)},
                                     {"last_error", pipeline.last_error}};
     std::optional<ReindexProgress> reindex;
@@ -208,6 +209,13 @@ std::string RenderMetrics(const std::vector<PipelineReport>& pipelines,
   for (const PipelineReport& p : pipelines) {
     out.Sample("searchsync_events_in_flight", {{"pipeline", p.name}},
                static_cast<uint64_t>(p.in_flight));
+  }
+  out.Family("searchsync_sink_in_flight_limit", "gauge",
+             "Writes to Typesense allowed in flight now: sink.concurrency, lowered while "
+             "Typesense refuses writes or its write queue lags, raised back as writes succeed.");
+  for (const PipelineReport& p : pipelines) {
+    out.Sample("searchsync_sink_in_flight_limit", {{"pipeline", p.name}},
+               static_cast<uint64_t>(p.in_flight_limit));
   }
   out.Family("searchsync_lag_seconds", "gauge",
              "Age of the oldest change read but not yet acknowledged; 0 when all is acknowledged.");

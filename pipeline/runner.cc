@@ -295,6 +295,10 @@ PipelineReport PipelineRunner::Report() const {
   report.retries = retries_;
   report.documents_reread_found = reread_found_;
   report.documents_reread_gone = reread_gone_;
+  {
+    std::lock_guard lock(targets_mutex_);
+    if (sink_) report.in_flight_limit = sink_->InFlightLimit();
+  }
   const TimePoint now = Clock::now();
   if (const std::optional<TimePoint> oldest = tracker_.OldestUnackedReadAt()) {
     report.lag_seconds = std::max(0.0, std::chrono::duration<double>(now - *oldest).count());

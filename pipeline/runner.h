@@ -69,6 +69,9 @@ struct PipelineReport {
   // this run: still there (upserted) and gone (deleted).
   uint64_t documents_reread_found = 0;
   uint64_t documents_reread_gone = 0;
+  // Sink writes allowed in flight now (Sink::InFlightLimit): sink.concurrency, lower while
+  // Typesense refuses or lags; 0 when the sink does not pace.
+  int in_flight_limit = 0;
 };
 
 // Ids the live stream deletes while a full read writes into the same collection.

@@ -27,6 +27,10 @@ class Sink {
   // store. Called from up to `concurrency` threads at once, never with one id in two calls,
   // except that a create_only batch may overlap live writes of the same ids.
   virtual Result<WriteReport> Write(const Batch& batch) = 0;
+
+  // How many Write calls the sink lets run at once now: it lowers this while the server refuses
+  // writes or lags, and raises it back as writes succeed (see InFlightPacer). 0: not paced.
+  virtual int InFlightLimit() const { return 0; }
 };
 
 }  // namespace searchsync

@@ -1,10 +1,13 @@
 #include "sinks/typesense.h"
 
 #include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <utility>
 
 #include "pipeline/log.h"
+#include "pipeline/pacing.h"
 #include "sinks/typesense_client.h"
 #include "sinks/typesense_encode.h"
 #include "sinks/typesense_http_result.h"
@@ -14,6 +17,10 @@ namespace {
 
 constexpr int kAlreadyExists = 409;  // per-line import code of action=create for a stored id
 constexpr long kPayloadTooLarge = 413;
+// Typesense refuses writes once more raft chunks than its healthy-write-lag (500 by default)
+// wait to be indexed; past half of that, fewer requests in flight let the queue drain first.
+constexpr double kLaggingWriteBatches = 250;
+constexpr std::chrono::seconds kWriteQueueWatchInterval{1};
 
 // Where each line of an import body starts, so that any run of lines is one substring.
 std::vector<size_t> LineStarts(std::string_view jsonl) {
@@ -36,14 +43,20 @@ class TypesenseSink final : public Sink {
         alias_(sink.collection),
         schema_json_(sink.schema_json),
         explicit_target_(target.collection.has_value()),
-        collection_(target.collection.value_or(sink.collection)) {}
+        collection_(target.collection.value_or(sink.collection)),
+        pacer_(sink.concurrency) {}
 
   // Sink
   Status HealthCheck() override { return client_.Health(); }
   Status Prepare() override;
   Result<WriteReport> Write(const Batch& batch) override;
+  int InFlightLimit() const override { return pacer_.limit(); }
 
  private:
+  Result<WriteReport> WriteUnpaced(const Batch& batch);
+  // At most once a second: Typesense's write queue past kLaggingWriteBatches lowers the limit
+  // before the server starts refusing writes.
+  void WatchWriteQueue();
   // Sends the batch's deletes. When a proxy or the server refuses a delete by filter as a
   // whole for good (e.g. 414: its URI is too long for a proxy), the ids go one by one; an id
   // refused alone is rejected with that reason.
@@ -64,6 +77,9 @@ class TypesenseSink final : public Sink {
   // Prepare ran. Writes never go through the alias: a reindex moves it while batches are in
   // flight, and each batch must land in the collection the pipeline means (see reindex.h).
   std::string collection_;
+  InFlightPacer pacer_;
+  std::mutex watch_mutex_;  // one write-queue look at a time
+  std::chrono::steady_clock::time_point next_watch_{};
 };
 
 Status TypesenseSink::Prepare() {
@@ -188,6 +204,31 @@ Status TypesenseSink::ImportLines(const ImportBody& body, std::span<const size_t
 }
 
 Result<WriteReport> TypesenseSink::Write(const Batch& batch) {
+  const uint64_t ticket = pacer_.Start();
+  Result<WriteReport> report = WriteUnpaced(batch);
+  // kUnavailable: 503 "Not Ready or Lagging", 429, other 5xx, or no answer at all.
+  pacer_.Done(ticket, !report.ok() && report.status().code() == StatusCode::kUnavailable);
+  WatchWriteQueue();
+  return report;
+}
+
+void TypesenseSink::WatchWriteQueue() {
+  std::unique_lock lock(watch_mutex_, std::try_to_lock);
+  const auto now = std::chrono::steady_clock::now();
+  if (!lock.owns_lock() || now < next_watch_) return;
+  next_watch_ = now + kWriteQueueWatchInterval;
+  Result<HttpResponse> stats = client_.Send("GET", "/stats.json");
+  if (!stats.ok() || stats->status != 200) return;  // the writes themselves will tell
+  const nlohmann::json answer = nlohmann::json::parse(stats->body, nullptr, false);
+  if (!answer.is_object()) return;
+  const auto pending = answer.find("pending_write_batches");
+  if (pending != answer.end() && pending->is_number() &&
+      pending->get<double>() > kLaggingWriteBatches) {
+    pacer_.Overloaded();
+  }
+}
+
+Result<WriteReport> TypesenseSink::WriteUnpaced(const Batch& batch) {
   // Ids are unique within a batch, so deletes and the import may go in either order.
   Result<WriteReport> report = WriteReport{};
   if (Status status = DeleteAll(batch, *report); !status.ok()) return status;

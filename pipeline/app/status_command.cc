@@ -76,6 +76,11 @@ std::optional<int> PrintDaemonStatus(const Config& config, bool json) {
     if (!checkpoint.empty()) {
       std::printf("%s checkpoint: %s\n", StringField(row, "name").c_str(), checkpoint.c_str());
     }
+    // Lowered from sink.concurrency while Typesense refuses writes or lags.
+    if (const uint64_t limit = UintField(row, "in_flight_limit"); limit > 0) {
+      std::printf("%s writes in flight allowed: %llu\n", StringField(row, "name").c_str(),
+                  static_cast<unsigned long long>(limit));
+    }
   }
   return kExitOk;
 }

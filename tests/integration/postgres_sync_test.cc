@@ -524,6 +524,61 @@ TEST_CASE("two daemons of one pipeline started at the same moment against an emp
   }
 }
 
+TEST_CASE("the sink lowers the writes it keeps in flight while Typesense's write queue lags "
+          "and refuses writes, and raises them back once it recovered",
+          "[integration][e2e][overload]") {
+  constexpr int kRows = 200;
+  SyncFixture world;
+  world.CreateProductsTable();
+  world.InsertProducts(1, kRows);
+  world.WriteProductsConfig("{ max_events: 10, flush_interval: 20ms }", "20ms");
+  {
+    std::ifstream in(world.config_path());
+    std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string from = "concurrency: 2";
+    REQUIRE(yaml.find(from) != std::string::npos);
+    yaml.replace(yaml.find(from), from.size(), "concurrency: 4");
+    world.WriteConfig(yaml);
+  }
+  world.EnableAdmin();
+  world.typesense().SetWriteQueueModel(TypesenseWriteQueueModel{.drained_per_second = 400,
+                                                                .healthy_write_lag = 500,
+                                                                .healthy_read_lag = 1'000'000,
+                                                                .refresh_interval = 500ms});
+  auto daemon = world.StartDaemon();
+  const int port = AdminPort(*daemon);
+  const std::string limit = "searchsync_sink_in_flight_limit{pipeline=\"products\"}";
+  REQUIRE(WaitUntil([&] { return world.IndexMatchesProducts().empty(); }, 60s));
+  CHECK(AdminMetric(port, limit) == 4);
+
+  // The application keeps changing rows all along, so the daemon keeps writing.
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    pqxx::connection connection(world.pg().dsn());
+    for (int version = 1; !stop; ++version) {
+      pqxx::work tx(connection);
+      tx.exec_params("UPDATE products SET popularity = $1 WHERE id = $2", version,
+                     "p-" + std::to_string(1 + version % kRows));
+      tx.commit();
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  // Other clients' writes: 8,000 chunks drain in 20 s, refused with 503 until under 500.
+  world.typesense().AddPendingWriteBatches(8'000);
+  REQUIRE(WaitUntil([&] { return world.typesense().WritesRefusedForLag(); }, 30s));
+  const bool lowered = WaitUntil([&] { return AdminMetric(port, limit) == 1; }, 30s);
+  const bool still_refusing = world.typesense().WritesRefusedForLag();
+  CHECK(lowered);
+  CHECK(still_refusing);  // lowered within the 503 window, not after it
+  // Recovered: raised back, one step at a time, to sink.concurrency.
+  CHECK(WaitUntil([&] { return !world.typesense().WritesRefusedForLag(); }, 2min));
+  CHECK(WaitUntil([&] { return AdminMetric(port, limit) == 4; }, 60s));
+  stop = true;
+  writer.join();
+  CHECK(WaitUntil([&] { return world.IndexMatchesProducts().empty(); }, 60s));
+  CHECK(daemon->Stop() == 0);
+}
+
 TEST_CASE("SIGTERM flushes what the daemon holds and checkpoints every event it read",
           "[integration][e2e]") {
   constexpr int kRows = 5'000;
