@@ -99,12 +99,16 @@ Status TypesenseSink::Prepare() {
     Log(LogLevel::kInfo, component_, "using alias " + alias_ + " collection=" + collection_);
     return Status::Ok();
   }
-  // No alias: a real collection of that name (an older setup) is used as it is.
-  Result<bool> exists = client_.CollectionExists(alias_);
-  if (!exists.ok()) return exists.status();
-  if (*exists) {
+  // No alias: a real collection of that name (an older setup) is used as it is. Typesense
+  // resolves aliases here too, so an alias another daemon put since the look above answers with
+  // its target's name: write there, as if the alias had been seen.
+  Result<std::optional<CollectionInfo>> existing = client_.GetCollection(alias_);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    collection_ = (*existing)->name;
     Log(LogLevel::kInfo, component_,
-        "using collection " + alias_ + " (a real collection, not an alias)");
+        collection_ == alias_ ? "using collection " + alias_ + " (a real collection, not an alias)"
+                              : "using alias " + alias_ + " collection=" + collection_);
     return Status::Ok();
   }
 

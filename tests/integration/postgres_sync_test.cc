@@ -500,8 +500,10 @@ TEST_CASE("two daemons of one pipeline started at the same moment against an emp
       daemons.push_back(std::move(*process));
     }
     for (auto& daemon : daemons) {
-      REQUIRE(WaitUntil(
-          [&] { return daemon->ReadStderr().find("alias products") != std::string::npos; }, 60s));
+      const bool prepared = WaitUntil(
+          [&] { return daemon->ReadStderr().find("alias products") != std::string::npos; }, 60s);
+      INFO(daemon->ReadStderr());
+      REQUIRE(prepared);
     }
     world.typesense().SetJitter(0ms);
     std::vector<std::string> collections;
@@ -516,7 +518,11 @@ TEST_CASE("two daemons of one pipeline started at the same moment against an emp
     world.Exec("UPDATE products SET name = 'changed " + std::to_string(repetition) +
                "' WHERE id = 'p-1'");
     CHECK(WaitUntil([&] { return world.IndexMatchesProducts().empty(); }, 60s));
-    for (auto& daemon : daemons) CHECK(daemon->Stop() == 0);
+    for (auto& daemon : daemons) {
+      const std::optional<int> exit_code = daemon->Stop();
+      INFO(daemon->ReadStderr());
+      CHECK(exit_code == 0);
+    }
 
     // An empty Typesense again for the next repetition.
     REQUIRE(admin.Send("DELETE", "/aliases/products").ok());
