@@ -33,7 +33,7 @@ constexpr Key<Config> kTopKeyList[] = {
     {"pipelines", KeyType::kSequence, kReadByHand, true,
      "One entry per source-to-collection pipeline; at least one."},
 };
-const KeyTable<Config> kTopKeys(kTopKeyList);
+constinit const KeyTable<Config> kTopKeys(kTopKeyList);
 
 constexpr Key<S3Options> kS3KeyList[] = {
     {"endpoint", KeyType::kString, &S3Options::endpoint, false,
@@ -45,7 +45,7 @@ constexpr Key<S3Options> kS3KeyList[] = {
     {"secret_access_key", KeyType::kSecret, &S3Options::secret_access_key, false,
      "e.g. `${AWS_SECRET_ACCESS_KEY}`."},
 };
-const KeyTable<S3Options> kS3Keys(kS3KeyList);
+constinit const KeyTable<S3Options> kS3Keys(kS3KeyList);
 
 constexpr Key<SnapshotOptions> kSnapshotKeyList[] = {
     {"path", KeyType::kString, &SnapshotOptions::path, false,
@@ -53,7 +53,7 @@ constexpr Key<SnapshotOptions> kSnapshotKeyList[] = {
     {"schedule", KeyType::kString, &SnapshotOptions::schedule, false,
      "5-field cron expression in the daemon's local time; unset: only `searchsync snapshot`."},
 };
-const KeyTable<SnapshotOptions> kSnapshotKeys(kSnapshotKeyList);
+constinit const KeyTable<SnapshotOptions> kSnapshotKeys(kSnapshotKeyList);
 
 constexpr Key<TypesenseOptions> kTypesenseKeyList[] = {
     {"nodes", KeyType::kStringList, &TypesenseOptions::nodes, true,
@@ -65,7 +65,7 @@ constexpr Key<TypesenseOptions> kTypesenseKeyList[] = {
     {"retry", KeyType::kMapping, kReadByHand, false,
      "Backoff for 429, 503, other 5xx and connection errors."},
 };
-const KeyTable<TypesenseOptions> kTypesenseKeys(kTypesenseKeyList);
+constinit const KeyTable<TypesenseOptions> kTypesenseKeys(kTypesenseKeyList);
 
 constexpr Key<RetryOptions> kRetryKeyList[] = {
     {"initial_backoff", KeyType::kDuration, &RetryOptions::initial_backoff, false,
@@ -75,13 +75,13 @@ constexpr Key<RetryOptions> kRetryKeyList[] = {
     {"max_elapsed", KeyType::kDuration, &RetryOptions::max_elapsed, false,
      "Give up on a request after this long; unset: retry forever."},
 };
-const KeyTable<RetryOptions> kRetryKeys(kRetryKeyList);
+constinit const KeyTable<RetryOptions> kRetryKeys(kRetryKeyList);
 
 constexpr Key<StateOptions> kStateKeyList[] = {
     {"path", KeyType::kString, &StateOptions::path, false,
      "Directory of the embedded checkpoint and dead-letter store."},
 };
-const KeyTable<StateOptions> kStateKeys(kStateKeyList);
+constinit const KeyTable<StateOptions> kStateKeys(kStateKeyList);
 
 constexpr Key<AdminOptions> kAdminKeyList[] = {
     {"listen", KeyType::kString, &AdminOptions::listen, false,
@@ -91,7 +91,7 @@ constexpr Key<AdminOptions> kAdminKeyList[] = {
     {"token", KeyType::kSecret, &AdminOptions::token, false,
      "Bearer token every call must carry; required when `listen` is not a loopback address."},
 };
-const KeyTable<AdminOptions> kAdminKeys(kAdminKeyList);
+constinit const KeyTable<AdminOptions> kAdminKeys(kAdminKeyList);
 
 constexpr Key<PipelineConfig> kPipelineKeyList[] = {
     {"name", KeyType::kString, &PipelineConfig::name, true,
@@ -109,7 +109,7 @@ constexpr Key<PipelineConfig> kPipelineKeyList[] = {
     {"backup", KeyType::kMapping, kReadByHand, false,
      "Scheduled backups of the collection, and how many to keep."},
 };
-const KeyTable<PipelineConfig> kPipelineKeys(kPipelineKeyList);
+constinit const KeyTable<PipelineConfig> kPipelineKeys(kPipelineKeyList);
 
 constexpr KeySpec kSourceTypeKey = {"type", KeyType::kString, "", true,
                                     "Selects the connector, and with it the keys below."};
@@ -126,7 +126,7 @@ constexpr Key<SinkOptions> kSinkKeyList[] = {
     {"concurrency", KeyType::kInt, &SinkOptions::concurrency, false,
      "Import calls in flight, 1..64."},
 };
-const KeyTable<SinkOptions> kSinkKeys(kSinkKeyList);
+constinit const KeyTable<SinkOptions> kSinkKeys(kSinkKeyList);
 
 constexpr Key<BatchOptions> kBatchKeyList[] = {
     {"max_events", KeyType::kInt, &BatchOptions::max_events, false,
@@ -136,7 +136,7 @@ constexpr Key<BatchOptions> kBatchKeyList[] = {
     {"flush_interval", KeyType::kDuration, &BatchOptions::flush_interval, false,
      "Send whatever waits this long after its first change."},
 };
-const KeyTable<BatchOptions> kBatchKeys(kBatchKeyList);
+constinit const KeyTable<BatchOptions> kBatchKeys(kBatchKeyList);
 
 constexpr Key<QueueOptions> kQueueKeyList[] = {
     {"max_events", KeyType::kInt, &QueueOptions::max_events, false,
@@ -144,7 +144,7 @@ constexpr Key<QueueOptions> kQueueKeyList[] = {
     {"max_bytes", KeyType::kSize, &QueueOptions::max_bytes, false,
      "Memory held between source and sink; at least `sink.batch.max_bytes`."},
 };
-const KeyTable<QueueOptions> kQueueKeys(kQueueKeyList);
+constinit const KeyTable<QueueOptions> kQueueKeys(kQueueKeyList);
 
 constexpr Key<ReindexOptions> kReindexKeyList[] = {
     {"schedule", KeyType::kString, &ReindexOptions::schedule, false,
@@ -152,7 +152,7 @@ constexpr Key<ReindexOptions> kReindexKeyList[] = {
      "on demand."},
     {"keep", KeyType::kInt, &ReindexOptions::keep, false, "Old collections kept for rollback."},
 };
-const KeyTable<ReindexOptions> kReindexKeys(kReindexKeyList);
+constinit const KeyTable<ReindexOptions> kReindexKeys(kReindexKeyList);
 
 constexpr Key<BackupOptions> kBackupKeyList[] = {
     {"to", KeyType::kString, &BackupOptions::to, false,
@@ -166,7 +166,7 @@ constexpr Key<BackupOptions> kBackupKeyList[] = {
      "Complete backups kept in `to` after each backup there; older ones are deleted. 0 keeps "
      "all."},
 };
-const KeyTable<BackupOptions> kBackupKeys(kBackupKeyList);
+constinit const KeyTable<BackupOptions> kBackupKeys(kBackupKeyList);
 
 constexpr int kMaxConcurrency = 64;
 

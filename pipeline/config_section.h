@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <iosfwd>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -155,7 +156,7 @@ class Section {
 //   constexpr Key<BatchOptions> kBatchKeyList[] = {
 //       {"max_events", KeyType::kInt, &BatchOptions::max_events, false, "Send once ..."},
 //   };
-//   const KeyTable<BatchOptions> kBatchKeys(kBatchKeyList);
+//   constinit const KeyTable<BatchOptions> kBatchKeys(kBatchKeyList);
 //   const Section batch = sink.Child("batch", kBatchKeys.specs());
 //   BatchOptions options = kBatchKeys.Read(batch);
 //
@@ -201,10 +202,18 @@ inline constexpr std::monostate kReadByHand;
 template <class Options>
 struct Key {
   // consteval: a key whose type does not fit its field does not compile.
+  // `by_hand_default`: the default of a key read by hand, as YAML writes it (a key with a
+  // field has its field's).
   consteval Key(std::string_view name, KeyType type, KeyField<Options> field, bool required,
-                std::string_view help)
-      : name(name), type(type), field(field), required(required), help(help) {
+                std::string_view help, std::string_view by_hand_default = {})
+      : name(name),
+        type(type),
+        field(field),
+        required(required),
+        help(help),
+        by_hand_default(by_hand_default) {
     if (!KeyFits(type, field.index())) throw "the key's type does not fit its field";
+    if (field.index() != 0 && !by_hand_default.empty()) throw "a field has its own default";
   }
 
   std::string_view name;
@@ -212,6 +221,7 @@ struct Key {
   KeyField<Options> field;  // kReadByHand: none
   bool required;
   std::string_view help;
+  std::string_view by_hand_default;
 };
 
 // A field's value as a key's default is written in YAML; empty for no default (an empty string
@@ -239,39 +249,33 @@ void ReadKey(const Section& section, std::string_view key, KeyType type,
 void ReadKey(const Section& section, std::string_view key, KeyType type,
              std::vector<std::string>& out);
 
-// A table of Keys with the KeySpecs a Section validates against. Holds views of its own
-// strings, so it is neither copied nor moved: declare it once, at namespace scope.
+// A table of Keys with the KeySpecs a Section validates against. Its constructor only keeps
+// the keys, so a table at namespace scope is constant-initialised (declare it `constinit`) and
+// usable from any static initialiser; specs() renders the defaults on first use. Holds views of
+// its own strings, so it is neither copied nor moved. Thread-safe.
 template <class Options>
 class KeyTable {
  public:
   template <size_t N>
-  explicit KeyTable(const Key<Options> (&keys)[N]) : keys_(keys) {
-    const Options defaults{};
-    defaults_.reserve(N);  // specs_ views these strings: no reallocation after this
-    for (const Key<Options>& key : keys_) {
-      defaults_.push_back(std::visit(
-          [&](auto field) -> std::string {
-            if constexpr (std::is_same_v<decltype(field), std::monostate>) {
-              return "";
-            } else {
-              return DefaultText(key.type, defaults.*field);
-            }
-          },
-          key.field));
-    }
-    for (size_t index = 0; index < N; ++index) {
-      const Key<Options>& key = keys_[index];
-      specs_.push_back({key.name, key.type, defaults_[index], key.required, key.help});
-    }
-  }
+  constexpr explicit KeyTable(const Key<Options> (&keys)[N]) : keys_(keys) {}
   KeyTable(const KeyTable&) = delete;
   KeyTable& operator=(const KeyTable&) = delete;
 
-  std::span<const KeySpec> specs() const { return specs_; }
+  std::span<const KeySpec> specs() const {
+    std::call_once(built_, [this] { BuildSpecs(); });
+    return specs_;
+  }
 
   // An Options whose fields are the section's values, or their defaults for absent keys.
   Options Read(const Section& section) const {
     Options out{};
+    Fill(section, out);
+    return out;
+  }
+
+  // Sets the fields of the keys present in `section`; the others keep their values in `out`.
+  // For sections whose keys fill a struct shared with another section.
+  void Fill(const Section& section, Options& out) const {
     for (const Key<Options>& key : keys_) {
       if (!section.Has(key.name)) continue;
       std::visit(
@@ -282,13 +286,33 @@ class KeyTable {
           },
           key.field);
     }
-    return out;
   }
 
  private:
+  void BuildSpecs() const {
+    const Options defaults{};
+    defaults_.reserve(keys_.size());  // specs_ views these strings: no reallocation after this
+    for (const Key<Options>& key : keys_) {
+      defaults_.push_back(std::visit(
+          [&](auto field) -> std::string {
+            if constexpr (std::is_same_v<decltype(field), std::monostate>) {
+              return std::string(key.by_hand_default);
+            } else {
+              return DefaultText(key.type, defaults.*field);
+            }
+          },
+          key.field));
+    }
+    for (size_t index = 0; index < keys_.size(); ++index) {
+      const Key<Options>& key = keys_[index];
+      specs_.push_back({key.name, key.type, defaults_[index], key.required, key.help});
+    }
+  }
+
   std::span<const Key<Options>> keys_;
-  std::vector<std::string> defaults_;
-  std::vector<KeySpec> specs_;
+  mutable std::once_flag built_;
+  mutable std::vector<std::string> defaults_;
+  mutable std::vector<KeySpec> specs_;
 };
 
 // Parsing helpers, exposed for tests and for connectors with values of their own.

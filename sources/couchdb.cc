@@ -36,29 +36,35 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-constexpr KeySpec kCouchdbKeyTable[] = {
-    {"url", KeyType::kString, "", true,
+constexpr Key<CouchdbOptions> kCouchdbKeyList[] = {
+    {"url", KeyType::kString, &CouchdbOptions::url, true,
      "server URL without the database, http(s)://host:5984; user:password@ in it is never "
      "logged (percent-encode / ? # @ in the password)"},
-    {"database", KeyType::kString, "", true, "the database whose documents are synced"},
-    {"username", KeyType::kString, "", false, "user for basic authentication"},
-    {"password", KeyType::kSecret, "", false, "password for basic authentication"},
-    {"feed", KeyType::kString, "continuous", false,
-     "how to wait for changes once caught up: continuous (one streamed connection) or longpoll"},
-    {"heartbeat", KeyType::kDuration, "10s", false,
+    {"database", KeyType::kString, &CouchdbOptions::database, true,
+     "the database whose documents are synced"},
+    {"username", KeyType::kString, &CouchdbOptions::username, false,
+     "user for basic authentication"},
+    {"password", KeyType::kSecret, &CouchdbOptions::password, false,
+     "password for basic authentication"},
+    {"feed", KeyType::kString, kReadByHand, false,
+     "how to wait for changes once caught up: continuous (one streamed connection) or longpoll",
+     "continuous"},
+    {"heartbeat", KeyType::kDuration, &CouchdbOptions::heartbeat, false,
      "heartbeat interval asked of the server; longpoll: the longest wait of one request"},
-    {"timeout", KeyType::kDuration, "", false,
+    {"timeout", KeyType::kDuration, kReadByHand, false,
      "a connection silent this long (no change, no heartbeat) is dropped and reopened; default "
      "3 x heartbeat"},
-    {"selector", KeyType::kAny, "", false,
+    {"selector", KeyType::kAny, kReadByHand, false,
      "Mango selector; only matching documents are synced (filter=_selector)"},
-    {"page_size", KeyType::kInt, "1000", false,
+    {"page_size", KeyType::kInt, &CouchdbOptions::page_size, false,
      "changes per catch-up request, and changes buffered from the continuous feed"},
-    {"ca_file", KeyType::kString, "", false, "PEM CA bundle for https; default: the system's"},
-    {"keep_metadata", KeyType::kStringList, "", false,
+    {"ca_file", KeyType::kString, &CouchdbOptions::ca_file, false,
+     "PEM CA bundle for https; default: the system's"},
+    {"keep_metadata", KeyType::kStringList, &CouchdbOptions::keep_metadata, false,
      "CouchDB metadata kept in documents: _rev, _attachments (dropped otherwise); map them with "
      "transforms, e.g. rename: { _rev: revision }"},
 };
+constinit const KeyTable<CouchdbOptions> kCouchdbKeyTable(kCouchdbKeyList);
 
 // How long one Poll waits on the continuous feed before answering "nothing yet". Bounds how long
 // a stop request waits for the source thread.
@@ -769,7 +775,7 @@ Result<std::string> SelectorJson(const Section& section) {
 
 }  // namespace
 
-const std::span<const KeySpec> kCouchdbKeys = kCouchdbKeyTable;
+std::span<const KeySpec> CouchdbKeys() { return kCouchdbKeyTable.specs(); }
 
 Result<CouchdbLine> ParseCouchdbLine(std::string_view line, std::span<const std::string> keep) {
   CouchdbLine result;
@@ -893,19 +899,15 @@ std::string CheckUrl(const std::string& url) {
 
 SourceFactory ParseCouchdbSource(const Section& section, std::string_view pipeline) {
   const size_t errors_before = section.errors().all().size();
-  CouchdbOptions options;
-  options.url = section.String("url");
+  CouchdbOptions options = kCouchdbKeyTable.Read(section);
   if (section.Has("url")) {
     if (const std::string problem = CheckUrl(options.url); !problem.empty()) {
       section.Error("url", problem);
     }
   }
-  options.database = section.String("database");
   if (section.Has("database") && options.database.empty()) {
     section.Error("database", "must name a database");
   }
-  options.username = section.String("username");
-  options.password = section.SecretString("password");
   if (section.Has("password") && !section.Has("username")) {
     section.Error("password", "set username too");
   }
@@ -917,7 +919,6 @@ SourceFactory ParseCouchdbSource(const Section& section, std::string_view pipeli
   } else {
     section.Error("feed", "must be continuous or longpoll, got '" + feed + "'");
   }
-  options.heartbeat = section.Duration("heartbeat");
   if (options.heartbeat < Millis(100)) section.Error("heartbeat", "must be at least 100ms");
   options.timeout = section.Has("timeout") ? section.Duration("timeout") : 3 * options.heartbeat;
   if (options.timeout <= options.heartbeat) {
@@ -932,19 +933,11 @@ SourceFactory ParseCouchdbSource(const Section& section, std::string_view pipeli
       section.Error("selector", selector.status().message());
     }
   }
-  const int64_t page_size = section.Int("page_size");
-  if (page_size < 1) {
-    section.Error("page_size", "must be at least 1");
-  } else {
-    options.page_size = static_cast<size_t>(page_size);
-  }
-  options.ca_file = section.String("ca_file");
-  for (const std::string& key : section.StringList("keep_metadata")) {
+  if (options.page_size < 1) section.Error("page_size", "must be at least 1");
+  for (const std::string& key : options.keep_metadata) {
     if (std::find(std::begin(kKeepableKeys), std::end(kKeepableKeys), key) ==
         std::end(kKeepableKeys)) {
       section.Error("keep_metadata", "can keep _rev and _attachments, got '" + key + "'");
-    } else {
-      options.keep_metadata.push_back(key);
     }
   }
   options.log_component =

@@ -53,7 +53,9 @@
 
 namespace searchsync {
 
-extern const std::span<const KeySpec> kCouchdbKeys;
+// The source's key table, for the registry and its section (its defaults rendered on first
+// use; callable from any static initialiser).
+std::span<const KeySpec> CouchdbKeys();
 
 // Reads CouchdbOptions from `section`; nullptr when they had errors.
 SourceFactory ParseCouchdbSource(const Section& section, std::string_view pipeline);

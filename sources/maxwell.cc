@@ -20,30 +20,34 @@ namespace od = simdjson::ondemand;
 
 // ---- Keys -----------------------------------------------------------------------------------
 
-constexpr KeySpec kSnapshotKeyTable[] = {
-    {"dsn", KeyType::kSecret, "", true,
+constexpr Key<MysqlFullReadOptions> kSnapshotKeyList[] = {
+    {"dsn", KeyType::kSecret, &MysqlFullReadOptions::dsn, true,
      "MySQL/MariaDB to read from, tcp://user:${MYSQL_PASSWORD}@host:3306/db"},
-    {"query", KeyType::kString, "", false,
+    {"query", KeyType::kString, &MysqlFullReadOptions::query, false,
      "the SELECT that reads every row; default SELECT * FROM `database`.`table`"},
 };
+constinit const KeyTable<MysqlFullReadOptions> kSnapshotKeys(kSnapshotKeyList);
 
-constexpr KeySpec kMaxwellKeyTable[] = {
-    {"brokers", KeyType::kString, "", true, "Kafka bootstrap servers, host:port[,host:port...]"},
-    {"topic", KeyType::kString, "", true, "the topic Maxwell writes to"},
-    {"group_id", KeyType::kString, "", true,
+constexpr Key<MaxwellOptions> kMaxwellKeyList[] = {
+    {"brokers", KeyType::kString, &MaxwellOptions::brokers, true,
+     "Kafka bootstrap servers, host:port[,host:port...]"},
+    {"topic", KeyType::kString, &MaxwellOptions::topic, true, "the topic Maxwell writes to"},
+    {"group_id", KeyType::kString, &MaxwellOptions::group_id, true,
      "consumer group; its committed offsets are the checkpoint (one group per pipeline)"},
-    {"database", KeyType::kString, "", true, "MySQL database whose rows this pipeline takes"},
-    {"table", KeyType::kString, "", true,
+    {"database", KeyType::kString, &MaxwellOptions::database, true,
+     "MySQL database whose rows this pipeline takes"},
+    {"table", KeyType::kString, &MaxwellOptions::table, true,
      "MySQL table whose rows this pipeline takes; other tables on the topic are skipped"},
-    {"primary_key", KeyType::kStringList, "", false,
+    {"primary_key", KeyType::kStringList, &MaxwellOptions::primary_key, false,
      "key columns when messages carry no primary_key_columns; unset: the Kafka key"},
-    {"kafka", KeyType::kAny, "", false,
+    {"kafka", KeyType::kAny, kReadByHand, false,
      "librdkafka properties passed through, e.g. { security.protocol: SASL_SSL }; values are "
      "treated as secrets"},
-    {"snapshot", KeyType::kMapping, "", false,
+    {"snapshot", KeyType::kMapping, kReadByHand, false,
      "{ dsn, query }: full read from MySQL for the first start and every reindex (rows as "
      "Maxwell writes them); unset: backfill with Maxwell's bootstrap"},
 };
+constinit const KeyTable<MaxwellOptions> kMaxwellKeyTable(kMaxwellKeyList);
 
 // Properties the source sets itself: the at-least-once contract depends on them.
 constexpr std::string_view kReservedKafkaSettings[] = {
@@ -113,7 +117,7 @@ bool RawJson(od::value value, std::string_view& out) {
 
 }  // namespace
 
-const std::span<const KeySpec> kMaxwellKeys = kMaxwellKeyTable;
+std::span<const KeySpec> MaxwellKeys() { return kMaxwellKeyTable.specs(); }
 
 // ---- Offsets ----------------------------------------------------------------------------------
 
@@ -822,16 +826,10 @@ std::unique_ptr<Source> MakeMaxwellSource(MaxwellOptions options) {
 
 SourceFactory ParseMaxwellSource(const Section& section, std::string_view pipeline) {
   const size_t errors_before = section.errors().all().size();
-  MaxwellOptions options;
-  options.brokers = section.String("brokers");
-  options.topic = section.String("topic");
-  options.group_id = section.String("group_id");
-  options.database = section.String("database");
-  options.table = section.String("table");
+  MaxwellOptions options = kMaxwellKeyTable.Read(section);
   for (const char* key : {"brokers", "topic", "group_id", "database", "table"}) {
     if (section.Has(key) && section.String(key).empty()) section.Error(key, "cannot be empty");
   }
-  options.primary_key = section.StringList("primary_key");
   if (section.Has("primary_key")) {
     if (options.primary_key.empty()) section.Error("primary_key", "list at least one column");
     for (const std::string& column : options.primary_key) {
@@ -870,10 +868,8 @@ SourceFactory ParseMaxwellSource(const Section& section, std::string_view pipeli
   options.log_component = "pipeline=" + std::string(pipeline) + " source=maxwell topic=" +
                           options.topic + " table=" + options.database + "." + options.table;
   if (section.Has("snapshot")) {
-    const Section snapshot = section.Child("snapshot", kSnapshotKeyTable);
-    MysqlFullReadOptions& full_read = options.snapshot.emplace();
-    full_read.dsn = snapshot.SecretString("dsn");
-    full_read.query = snapshot.String("query");
+    const Section snapshot = section.Child("snapshot", kSnapshotKeys.specs());
+    MysqlFullReadOptions& full_read = options.snapshot.emplace(kSnapshotKeys.Read(snapshot));
     full_read.database = options.database;
     full_read.table = options.table;
     full_read.primary_key = options.primary_key;

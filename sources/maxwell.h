@@ -57,7 +57,9 @@
 
 namespace searchsync {
 
-extern const std::span<const KeySpec> kMaxwellKeys;
+// The source's key table, for the registry and its section (its defaults rendered on first
+// use; callable from any static initialiser).
+std::span<const KeySpec> MaxwellKeys();
 
 // Reads MaxwellOptions from `section`; nullptr when they had errors.
 SourceFactory ParseMaxwellSource(const Section& section, std::string_view pipeline);

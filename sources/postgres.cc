@@ -100,74 +100,81 @@ namespace {
 
 // ---- Keys -----------------------------------------------------------------------------------
 
-constexpr KeySpec kTombstoneKeyTable[] = {
-    {"table", KeyType::kString, "", true,
+constexpr Key<PostgresTombstoneOptions> kTombstoneKeyList[] = {
+    {"table", KeyType::kString, &PostgresTombstoneOptions::table, true,
      "table with one row per deleted document; may be schema-qualified"},
-    {"id_column", KeyType::kString, "", true,
+    {"id_column", KeyType::kString, &PostgresTombstoneOptions::id_column, true,
      "column holding the deleted document's id (for a composite key: the joined id)"},
-    {"deleted_at_column", KeyType::kString, "", true,
+    {"deleted_at_column", KeyType::kString, &PostgresTombstoneOptions::deleted_at_column, true,
      "column holding when it was deleted (timestamptz or timestamp); index (deleted_at, id)"},
-    {"deleted_at_time_zone", KeyType::kString, "", false,
+    {"deleted_at_time_zone", KeyType::kString, &PostgresTombstoneOptions::deleted_at_time_zone,
+     false,
      "for a timestamp (no zone) deleted_at: the IANA zone its values are written in; default: "
      "the server's TimeZone"},
 };
+constinit const KeyTable<PostgresTombstoneOptions> kTombstoneKeys(kTombstoneKeyList);
 
-constexpr KeySpec kDeletesKeyTable[] = {
-    {"soft_delete_column", KeyType::kString, "", false,
+constexpr Key<PostgresOptions> kDeletesKeyList[] = {
+    {"soft_delete_column", KeyType::kString, &PostgresOptions::soft_delete_column, false,
      "rows where this column is true (boolean) or not NULL (other types) are deleted from the "
      "index; the column is left out of documents"},
-    {"tombstone_table", KeyType::kMapping, "", false,
+    {"tombstone_table", KeyType::kMapping, kReadByHand, false,
      "{ table, id_column, deleted_at_column }: deletions recorded by a trigger"},
 };
+constinit const KeyTable<PostgresOptions> kDeletesKeys(kDeletesKeyList);
 
-constexpr KeySpec kRelationKeyTable[] = {
-    {"table", KeyType::kString, "", true, "the related table, optionally schema-qualified"},
-    {"updated_at", KeyType::kString, "", true,
+constexpr Key<PostgresRelationOptions> kRelationKeyList[] = {
+    {"table", KeyType::kString, &PostgresRelationOptions::table, true,
+     "the related table, optionally schema-qualified"},
+    {"updated_at", KeyType::kString, &PostgresRelationOptions::updated_at, true,
      "its timestamptz (or timestamp) column set on every insert and update; index "
      "(updated_at, primary_key)"},
-    {"primary_key", KeyType::kStringList, "id", false,
+    {"primary_key", KeyType::kStringList, &PostgresRelationOptions::primary_key, false,
      "its key column, or a list for a composite key (link tables)"},
-    {"documents", KeyType::kString, "", false,
+    {"documents", KeyType::kString, &PostgresRelationOptions::documents, false,
      "SELECT returning the ids of the documents a change touches; $1 is the array of the "
      "changed rows' keys, e.g. SELECT id FROM products WHERE category_id = ANY($1)"},
-    {"document_key", KeyType::kString, "", false,
+    {"document_key", KeyType::kString, &PostgresRelationOptions::document_key, false,
      "or: the column of the row that holds the document id (link tables)"},
-    {"tombstone_table", KeyType::kMapping, "", false,
+    {"tombstone_table", KeyType::kMapping, kReadByHand, false,
      "{ table, id_column, deleted_at_column }: rows deleted from this table; id_column holds "
      "the document id to re-read"},
 };
+constinit const KeyTable<PostgresRelationOptions> kRelationKeys(kRelationKeyList);
 
-constexpr KeySpec kPostgresKeyTable[] = {
-    {"dsn", KeyType::kSecret, "", true,
+constexpr Key<PostgresOptions> kPostgresKeyList[] = {
+    {"dsn", KeyType::kSecret, &PostgresOptions::dsn, true,
      "libpq connection string or URI, e.g. postgresql://user:${PG_PASSWORD}@host/db"},
-    {"table", KeyType::kString, "", false,
+    {"table", KeyType::kString, &PostgresOptions::table, false,
      "table or view to sync, optionally schema-qualified; or use query"},
-    {"query", KeyType::kString, "", false,
+    {"query", KeyType::kString, &PostgresOptions::query, false,
      "a SELECT to sync instead of a table; primary_key and updated_at name its output columns"},
-    {"primary_key", KeyType::kStringList, "", true,
+    {"primary_key", KeyType::kStringList, &PostgresOptions::primary_key, true,
      "key column, or a list for a composite key (ids are the parts joined by |)"},
-    {"updated_at", KeyType::kString, "", true,
+    {"updated_at", KeyType::kString, &PostgresOptions::updated_at, true,
      "timestamptz (or timestamp) column set on every insert and update; index (updated_at, "
      "primary_key)"},
-    {"updated_at_time_zone", KeyType::kString, "", false,
+    {"updated_at_time_zone", KeyType::kString, &PostgresOptions::updated_at_time_zone, false,
      "for a timestamp (no zone) updated_at: the IANA zone the application writes it in, e.g. "
      "UTC; default: the server's TimeZone (what now() writes). Also the zone of other "
      "timestamp values in documents"},
-    {"poll_interval", KeyType::kDuration, "30s", false, "wait after a poll that found nothing new"},
-    {"page_size", KeyType::kInt, "10000", false, "rows per keyset page"},
-    {"commit_margin", KeyType::kDuration, "0s", false,
+    {"poll_interval", KeyType::kDuration, &PostgresOptions::poll_interval, false,
+     "wait after a poll that found nothing new"},
+    {"page_size", KeyType::kInt, &PostgresOptions::page_size, false, "rows per keyset page"},
+    {"commit_margin", KeyType::kDuration, &PostgresOptions::commit_margin, false,
      "extra safety below the horizon, for updated_at set by application clocks"},
-    {"notify_channel", KeyType::kString, "", false,
+    {"notify_channel", KeyType::kString, &PostgresOptions::notify_channel, false,
      "LISTEN on this channel and poll at once on a NOTIFY (a trigger calls pg_notify); "
      "poll_interval stays the fallback"},
-    {"deletes", KeyType::kMapping, "", false,
+    {"deletes", KeyType::kMapping, kReadByHand, false,
      "{ soft_delete_column, tombstone_table: { table, id_column, deleted_at_column, "
      "deleted_at_time_zone } }"},
-    {"relations", KeyType::kSequence, "", false,
+    {"relations", KeyType::kSequence, kReadByHand, false,
      "tables whose changes change documents: - { table, updated_at, primary_key (default id), "
      "documents or document_key, tombstone_table }; the documents they touch are re-read "
      "through the query restricted to their ids"},
 };
+constinit const KeyTable<PostgresOptions> kPostgresKeyTable(kPostgresKeyList);
 
 // ---- PostgreSQL type OIDs (pg_type.dat) -------------------------------------------------------
 
@@ -740,7 +747,7 @@ std::string MessageLine(std::string_view what, bool first_line_only) {
 
 }  // namespace
 
-const std::span<const KeySpec> kPostgresKeys = kPostgresKeyTable;
+std::span<const KeySpec> PostgresKeys() { return kPostgresKeyTable.specs(); }
 
 // ---- Pure helpers -----------------------------------------------------------------------------
 
@@ -2539,16 +2546,13 @@ std::unique_ptr<Source> MakePostgresSource(PostgresOptions options) {
 
 SourceFactory ParsePostgresSource(const Section& section, std::string_view pipeline) {
   const size_t errors_before = section.errors().all().size();
-  PostgresOptions options;
-  options.dsn = section.SecretString("dsn");
+  PostgresOptions options = kPostgresKeyTable.Read(section);
   if (section.Has("dsn")) {
     if (Result<std::vector<std::string>> checked = CheckPostgresDsn(options.dsn.value());
         !checked.ok()) {
       section.Error("dsn", checked.status().message());
     }
   }
-  options.table = section.String("table");
-  options.query = section.String("query");
   if (section.Has("table") == section.Has("query")) {
     section.Error(section.Has("query") ? "query" : "table",
                   "set exactly one of 'table' or 'query'");
@@ -2557,44 +2561,29 @@ SourceFactory ParsePostgresSource(const Section& section, std::string_view pipel
   } else if (section.Has("query") && options.query.empty()) {
     section.Error("query", "must be a SELECT statement");
   }
-  options.primary_key = section.StringList("primary_key");
   if (section.Has("primary_key")) {
     if (options.primary_key.empty()) section.Error("primary_key", "list at least one column");
     for (const std::string& column : options.primary_key) {
       if (column.empty()) section.Error("primary_key", "column names cannot be empty");
     }
   }
-  options.updated_at = section.String("updated_at");
   if (section.Has("updated_at") && options.updated_at.empty()) {
     section.Error("updated_at", "must name a timestamptz column");
   }
-  options.updated_at_time_zone = section.String("updated_at_time_zone");
   if (section.Has("updated_at_time_zone") && options.updated_at_time_zone.empty()) {
     section.Error("updated_at_time_zone", "must name a time zone such as UTC");
   }
-  options.poll_interval = section.Duration("poll_interval");
-  const int64_t page_size = section.Int("page_size");
-  if (page_size < 1) {
-    section.Error("page_size", "must be at least 1");
-  } else {
-    options.page_size = static_cast<size_t>(page_size);
-  }
-  options.notify_channel = section.String("notify_channel");
+  if (options.page_size < 1) section.Error("page_size", "must be at least 1");
   if (section.Has("notify_channel") && options.notify_channel.empty()) {
     section.Error("notify_channel", "must name a channel, as the trigger's pg_notify does");
   }
-  options.commit_margin = section.Duration("commit_margin");
   if (options.commit_margin.count() < 0) section.Error("commit_margin", "cannot be negative");
   if (section.Has("deletes")) {
-    const Section deletes = section.Child("deletes", kDeletesKeyTable);
-    options.soft_delete_column = deletes.String("soft_delete_column");
+    const Section deletes = section.Child("deletes", kDeletesKeys.specs());
+    kDeletesKeys.Fill(deletes, options);
     if (deletes.Has("tombstone_table")) {
-      const Section tomb = deletes.Child("tombstone_table", kTombstoneKeyTable);
-      options.tombstones =
-          PostgresTombstoneOptions{.table = tomb.String("table"),
-                                   .id_column = tomb.String("id_column"),
-                                   .deleted_at_column = tomb.String("deleted_at_column"),
-                                   .deleted_at_time_zone = tomb.String("deleted_at_time_zone")};
+      const Section tomb = deletes.Child("tombstone_table", kTombstoneKeys.specs());
+      options.tombstones = kTombstoneKeys.Read(tomb);
       if (tomb.Has("deleted_at_time_zone") && options.tombstones->deleted_at_time_zone.empty()) {
         tomb.Error("deleted_at_time_zone", "must name a time zone such as UTC");
       }
@@ -2612,13 +2601,8 @@ SourceFactory ParsePostgresSource(const Section& section, std::string_view pipel
     for (size_t relation_idx = 0; list.IsSequence() && relation_idx < list.size();
          ++relation_idx) {
       if (!list[relation_idx].IsMap()) continue;  // reported by the sequence check
-      const Section item = section.Item("relations", relation_idx, kRelationKeyTable);
-      PostgresRelationOptions& relation = options.relations.emplace_back();
-      relation.table = item.String("table");
-      relation.updated_at = item.String("updated_at");
-      relation.primary_key = item.StringList("primary_key");
-      relation.documents = item.String("documents");
-      relation.document_key = item.String("document_key");
+      const Section item = section.Item("relations", relation_idx, kRelationKeys.specs());
+      PostgresRelationOptions& relation = options.relations.emplace_back(kRelationKeys.Read(item));
       if (item.Has("table") && !tables.insert(relation.table).second) {
         item.Error("table", "names a table listed before; list each related table once");
       }
@@ -2636,12 +2620,8 @@ SourceFactory ParsePostgresSource(const Section& section, std::string_view pipel
       }
       if (relation.primary_key.empty()) item.Error("primary_key", "list at least one column");
       if (item.Has("tombstone_table")) {
-        const Section tomb = item.Child("tombstone_table", kTombstoneKeyTable);
-        relation.tombstones =
-            PostgresTombstoneOptions{.table = tomb.String("table"),
-                                     .id_column = tomb.String("id_column"),
-                                     .deleted_at_column = tomb.String("deleted_at_column"),
-                                     .deleted_at_time_zone = tomb.String("deleted_at_time_zone")};
+        const Section tomb = item.Child("tombstone_table", kTombstoneKeys.specs());
+        relation.tombstones = kTombstoneKeys.Read(tomb);
       }
     }
   }

@@ -49,7 +49,9 @@
 
 namespace searchsync {
 
-extern const std::span<const KeySpec> kPostgresKeys;
+// The source's key table, for the registry and its section (its defaults rendered on first
+// use; callable from any static initialiser).
+std::span<const KeySpec> PostgresKeys();
 
 // Reads PostgresOptions from `section`; nullptr when they had errors.
 SourceFactory ParsePostgresSource(const Section& section, std::string_view pipeline);

@@ -11,9 +11,9 @@ namespace searchsync {
 
 std::span<const SourceRegistration> SourceRegistry() {
   static const SourceRegistration kSources[] = {
-      {"postgres", kPostgresKeys, &ParsePostgresSource},
-      {"maxwell", kMaxwellKeys, &ParseMaxwellSource},
-      {"couchdb", kCouchdbKeys, &ParseCouchdbSource},
+      {"postgres", PostgresKeys(), &ParsePostgresSource},
+      {"maxwell", MaxwellKeys(), &ParseMaxwellSource},
+      {"couchdb", CouchdbKeys(), &ParseCouchdbSource},
   };
   return kSources;
 }

@@ -450,7 +450,7 @@ TEST_CASE("Postgres source built from YAML options syncs rows and tombstones",
                                      "  tombstone_table: { table: parsed_deleted, id_column: id, "
                                      "deleted_at_column: deleted_at }\n");
   ConfigErrors errors;
-  const Section section("pipelines.yaml", node, "pipelines[0].source", kPostgresKeys, errors);
+  const Section section("pipelines.yaml", node, "pipelines[0].source", PostgresKeys(), errors);
   const SourceFactory factory = ParsePostgresSource(section, "test");
   INFO(errors.ToString());
   REQUIRE(errors.empty());

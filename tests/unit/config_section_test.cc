@@ -41,7 +41,7 @@ constexpr Key<ExampleOptions> kExampleKeyList[] = {
     {"primary_key", KeyType::kStringList, &ExampleOptions::primary_key, false, ""},
     {"nested", KeyType::kMapping, kReadByHand, false, "read by hand"},
 };
-const KeyTable<ExampleOptions> kExampleKeys(kExampleKeyList);
+constinit const KeyTable<ExampleOptions> kExampleKeys(kExampleKeyList);
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> out;

@@ -199,7 +199,7 @@ struct ParsedSource {
 
 ParsedSource Parse(const std::string& yaml) {
   ParsedSource parsed;
-  const Section section("pipelines.yaml", YAML::Load(yaml), "pipelines[0].source", kPostgresKeys,
+  const Section section("pipelines.yaml", YAML::Load(yaml), "pipelines[0].source", PostgresKeys(),
                         parsed.errors);
   parsed.factory = ParsePostgresSource(section, "test");
   return parsed;
