@@ -5,45 +5,20 @@
 #include <future>
 #include <unordered_map>
 
-#include "pipeline/backoff.h"
 #include "pipeline/json.h"
 #include "pipeline/log.h"
+#include "pipeline/retry.h"
 
 namespace searchsync {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Logs a repeating problem once per interval, with how many times it happened meanwhile.
-class ThrottledLog {
- public:
-  void Warn(const std::string& component, const std::string& message) {
-    std::lock_guard lock(mutex_);
-    const auto now = Clock::now();
-    ++suppressed_;
-    if (now - last_ < kInterval) return;
-    Log(LogLevel::kWarn, component,
-        suppressed_ > 1 ? message + " (" + std::to_string(suppressed_) + " times since last report)"
-                        : message);
-    suppressed_ = 0;
-    last_ = now;
-  }
-
- private:
-  static constexpr auto kInterval = 10s;
-  std::mutex mutex_;
-  TimePoint last_{};
-  uint64_t suppressed_ = 0;
-};
+// How often a retry's sleep re-checks a cancel predicate that nobody notifies.
+constexpr Millis kCancelRecheck{50};
 
 // Events the dispatcher holds between the queue and the lanes: part of the memory bound.
 constexpr size_t kDispatchChunk = 256;
-
-std::string FormatMillis(Millis wait) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.1fs", static_cast<double>(wait.count()) / 1000.0);
-  return buffer;
-}
 
 Millis SteadyMillis(TimePoint at) {
   return std::chrono::duration_cast<Millis>(at.time_since_epoch());
@@ -209,7 +184,7 @@ PipelineRunner::PipelineRunner(PipelineConfig config, RetryOptions retry,
 PipelineRunner::~PipelineRunner() {
   abandon_ = true;
   queue_.Close();
-  wake_.notify_all();
+  wake_.WakeAll();
   for (auto& lane : lanes_) {
     if (lane->thread.joinable()) lane->thread.join();
   }
@@ -219,7 +194,7 @@ PipelineRunner::~PipelineRunner() {
 void PipelineRunner::Stop() {
   stop_requested_ = true;
   queue_.Close();
-  wake_.notify_all();
+  wake_.WakeAll();
 }
 
 void PipelineRunner::StopNow() {
@@ -232,7 +207,7 @@ void PipelineRunner::EndGrace(const std::string& why) {
   Log(LogLevel::kWarn, component_,
       why + " without waiting for " + std::to_string(tracker_.in_flight()) +
           " unacknowledged events; they will be read again on the next start");
-  wake_.notify_all();
+  wake_.WakeAll();
   for (auto& lane : lanes_) lane->changed.notify_all();
 }
 
@@ -264,20 +239,27 @@ void PipelineRunner::Fail(const Status& status) {
   Log(LogLevel::kError, component_, "pipeline stopped: " + status.message());
   abandon_ = true;
   queue_.Close();
-  wake_.notify_all();
+  wake_.WakeAll();
   for (auto& lane : lanes_) lane->changed.notify_all();
 }
 
-bool PipelineRunner::SleepUnlessStopped(Millis wait, bool stop_on_stop_request) {
-  std::unique_lock lock(wake_mutex_);
-  return !wake_.wait_for(lock, wait, [&] {
-    return abandon_.load() || (stop_on_stop_request && stop_requested_.load());
-  });
+std::function<bool(Millis)> PipelineRunner::RetrySleep(bool stop_on_stop_request,
+                                                       std::function<bool()> cancelled) {
+  return [this, stop_on_stop_request, cancelled = std::move(cancelled)](Millis wait) {
+    if (!cancelled) {
+      return wake_.SleepFor(wait, [&] {
+        return abandon_.load() || (stop_on_stop_request && stop_requested_.load());
+      });
+    }
+    // Nobody notifies `cancelled`: it is re-checked every kCancelRecheck.
+    return wake_.SleepFor(
+        wait, [&] { return abandon_.load() || stop_requested_.load() || cancelled(); },
+        kCancelRecheck);
+  };
 }
 
 void PipelineRunner::IdleSleep() {
-  std::unique_lock lock(wake_mutex_);
-  wake_.wait_for(lock, source_->IdleWait(),
+  wake_.SleepFor(source_->IdleWait(),
                  [&] { return abandon_.load() || stop_requested_.load() || poll_now_.load(); });
 }
 
@@ -402,17 +384,26 @@ void PipelineRunner::WriteWithRetry(Lane& lane, PendingBatch& pending) {
   // read that starts after this point cannot read them: their deletes were committed before
   // the live stream read them.)
   for (const auto& guard : guards) guard->Record(pending.batch);
-  Backoff backoff(retry_.initial_backoff, retry_.max_backoff);
-  std::mt19937_64 rng(std::random_device{}());
-  const auto started = Clock::now();
+  Retrier retrier(retry_, {.component = component_,
+                           .max_elapsed_name = "retry.max_elapsed ",
+                           .log = &lane.retry_log,
+                           .sleep = RetrySleep(/*stop_on_stop_request=*/false),
+                           .on_retry = [this](const Status& status, Millis) {
+                             {
+                               std::lock_guard lock(status_mutex_);
+                               last_error_ = status.message();
+                             }
+                             ++retries_;
+                             MarkFailing(sink_failing_since_ms_);
+                           }});
   PartialWrite writing(pending.batch);
   for (;;) {
     Result<WriteReport> result = sink->Write(writing.remaining());
     const Status status = result.ok() ? writing.Fold(*result) : result.status();
     if (status.ok()) {
-      if (backoff.attempts() > 0) {
+      if (retrier.failures() > 0) {
         Log(LogLevel::kInfo, component_,
-            "sink recovered after " + std::to_string(backoff.attempts()) + " retries");
+            "sink recovered after " + std::to_string(retrier.failures()) + " retries");
       }
       ++batches_;
       Recovered(sink_failing_since_ms_);
@@ -421,29 +412,16 @@ void PipelineRunner::WriteWithRetry(Lane& lane, PendingBatch& pending) {
       if (shadow) WriteShadow(lane, *shadow, pending, writing.outcome());
       return Acknowledge(pending, writing.outcome());
     }
-    switch (status.code()) {
-      case StatusCode::kUnavailable: break;
-      case StatusCode::kInvalidArgument:
-        // The request itself was refused for good: keep the documents, go on.
-        writing.RejectRemaining(status.message());
-        return Acknowledge(pending, writing.outcome());
-      default: return Fail(status);
+    if (status.code() == StatusCode::kInvalidArgument) {
+      // The request itself was refused for good: keep the documents, go on.
+      writing.RejectRemaining(status.message());
+      return Acknowledge(pending, writing.outcome());
     }
-    if (retry_.max_elapsed && Clock::now() - started > *retry_.max_elapsed) {
-      return Fail(Unavailable(status.message() + " (gave up after retry.max_elapsed " +
-                              FormatMillis(*retry_.max_elapsed) + ")"));
+    if (std::optional<Status> end = retrier.Failed(status)) {
+      // Cancelled: the grace period is over; the batch stays unacknowledged.
+      if (end->code() != StatusCode::kCancelled) Fail(*end);
+      return;
     }
-    const Millis wait = backoff.Next(rng);
-    {
-      std::lock_guard lock(status_mutex_);
-      last_error_ = status.message();
-    }
-    ++retries_;
-    MarkFailing(sink_failing_since_ms_);
-    lane.retry_log.Warn(component_, status.message() + " attempt=" +
-                                   std::to_string(backoff.attempts()) +
-                                   " next_in=" + FormatMillis(wait));
-    if (!SleepUnlessStopped(wait, /*stop_on_stop_request=*/false)) return;
   }
 }
 
@@ -493,29 +471,37 @@ void PipelineRunner::DispatchLoop() {
 }
 
 Status PipelineRunner::PrepareSink() {
-  Backoff backoff(retry_.initial_backoff, retry_.max_backoff);
-  std::mt19937_64 rng(std::random_device{}());
-  ThrottledLog log;
-  const auto started = Clock::now();
+  Retrier retrier(retry_, {.component = component_,
+                           .max_elapsed_name = "retry.max_elapsed ",
+                           .sleep = RetrySleep(/*stop_on_stop_request=*/true)});
   for (;;) {
     Status status = sink_->Prepare();
-    if (status.ok() || status.code() != StatusCode::kUnavailable) return status;
-    if (retry_.max_elapsed && Clock::now() - started > *retry_.max_elapsed) {
-      return Unavailable(status.message() + " (gave up after retry.max_elapsed " +
-                         FormatMillis(*retry_.max_elapsed) + ")");
+    if (status.ok()) return status;
+    if (std::optional<Status> end = retrier.Failed(status)) {
+      return end->code() == StatusCode::kCancelled ? Cancelled("stopped before the sink was ready")
+                                                   : *end;
     }
-    const Millis wait = backoff.Next(rng);
-    log.Warn(component_, status.message() + " next_in=" + FormatMillis(wait));
-    if (!SleepUnlessStopped(wait, true)) return Cancelled("stopped before the sink was ready");
   }
 }
 
 void PipelineRunner::SourceLoop() {
   Checkpoint read_position = persisted_;
   Checkpoint committed = persisted_;
-  Backoff backoff(retry_.initial_backoff, retry_.max_backoff);
-  std::mt19937_64 rng(std::random_device{}());
   ThrottledLog log;
+  // Polls are retried forever: retry.max_elapsed bounds requests to the sink.
+  Retrier retrier({.initial_backoff = retry_.initial_backoff, .max_backoff = retry_.max_backoff},
+                  {.component = component_,
+                   .what = "source",
+                   .log = &log,
+                   .sleep = RetrySleep(/*stop_on_stop_request=*/true),
+                   .on_retry = [this](const Status& status, Millis) {
+                     {
+                       std::lock_guard lock(status_mutex_);
+                       last_error_ = status.message();
+                     }
+                     ++retries_;
+                     MarkFailing(source_failing_since_ms_);
+                   }});
   while (!stop_requested_ && !abandon_) {
     Checkpoint persisted;
     {
@@ -537,35 +523,23 @@ void PipelineRunner::SourceLoop() {
     const uint64_t registered_before_poll = registered_;
     Result<std::vector<Event>> polled = source_->Poll(read_position, options_.poll_batch);
     if (!polled.ok()) {
-      if (polled.status().code() != StatusCode::kUnavailable) return Fail(polled.status());
-      {
-        std::lock_guard lock(status_mutex_);
-        last_error_ = polled.status().message();
+      if (std::optional<Status> end = retrier.Failed(polled.status())) {
+        if (end->code() != StatusCode::kCancelled) Fail(*end);
+        return;
       }
-      ++retries_;
-      MarkFailing(source_failing_since_ms_);
-      const Millis wait = backoff.Next(rng);
-      log.Warn(component_, polled.status().message() + " next_in=" + FormatMillis(wait));
-      SleepUnlessStopped(wait, true);
       continue;
     }
     std::vector<Event>& events = *polled;
     std::vector<bool> superseded;
     if (Status resolved = ResolveRefetchesOf(events, superseded); !resolved.ok()) {
-      if (resolved.code() != StatusCode::kUnavailable) return Fail(resolved);
-      {
-        std::lock_guard lock(status_mutex_);
-        last_error_ = resolved.message();
+      if (std::optional<Status> end = retrier.Failed(resolved)) {
+        if (end->code() != StatusCode::kCancelled) Fail(*end);
+        return;
       }
-      ++retries_;
-      MarkFailing(source_failing_since_ms_);
-      const Millis wait = backoff.Next(rng);
-      log.Warn(component_, resolved.message() + " next_in=" + FormatMillis(wait));
-      SleepUnlessStopped(wait, true);
       continue;  // the page is read again from read_position
     }
     Recovered(source_failing_since_ms_);
-    backoff.Reset();
+    retrier.Succeeded();
     if (events.empty()) {
       {
         std::lock_guard lock(caught_up_mutex_);
@@ -700,10 +674,11 @@ Status PipelineRunner::Run() {
     // Caught up: flush partial batches and wait until everything read is acknowledged.
     draining_ = true;
     for (auto& lane : lanes_) lane->changed.notify_all();
-    while (!tracker_.AllAcked() && !abandon_ && !stop_requested_) {
-      std::unique_lock lock(wake_mutex_);
-      wake_.wait_for(lock, 20ms);
-    }
+    // Acknowledgements do not wake it: checked every 20ms.
+    const auto done = [&] {
+      return tracker_.AllAcked() || abandon_.load() || stop_requested_.load();
+    };
+    while (!done()) wake_.SleepFor(20ms, done);
   }
   SetState(RunState::kStopping);
   queue_.Close();
@@ -712,17 +687,15 @@ Status PipelineRunner::Run() {
     // Bound how long a stop may wait on a sink that does not answer.
     grace_timer = std::thread([this] {
       const auto deadline = Clock::now() + options_.shutdown_grace;
-      while (Clock::now() < deadline && !abandon_) {
-        std::unique_lock lock(wake_mutex_);
-        wake_.wait_for(lock, 20ms);
-      }
+      wake_.SleepFor(std::chrono::duration_cast<Millis>(deadline - Clock::now()),
+                     [this] { return abandon_.load(); });
       EndGrace("shutdown grace of " + FormatMillis(options_.shutdown_grace) + " over: stopping");
     });
   }
   dispatcher.join();
   for (auto& lane : lanes_) lane->thread.join();
   abandon_ = true;  // the lanes are done: ends the grace timer
-  wake_.notify_all();
+  wake_.WakeAll();
   if (grace_timer.joinable()) grace_timer.join();
 
   const bool failed = Failed();
@@ -751,16 +724,6 @@ Status PipelineRunner::Run() {
 }
 
 // ---- Full reads, shadow, catch-up ----------------------------------------------------------
-
-bool PipelineRunner::SleepUnlessCancelled(Millis wait, const std::function<bool()>& cancelled) {
-  const auto deadline = Clock::now() + wait;
-  while (Clock::now() < deadline) {
-    if (abandon_ || stop_requested_ || (cancelled && cancelled())) return false;
-    std::unique_lock lock(wake_mutex_);
-    wake_.wait_for(lock, std::min<Clock::duration>(deadline - Clock::now(), 50ms));
-  }
-  return !(abandon_ || stop_requested_ || (cancelled && cancelled()));
-}
 
 void PipelineRunner::DeadLetterRejections(const Batch& batch,
                                           const std::vector<Rejection>& rejected,
@@ -809,22 +772,19 @@ Result<FullReadStats> PipelineRunner::FullRead(searchsync::FullRead& full_read, 
   auto stopped = [&] {
     return abandon_ || stop_requested_ || (options.cancelled && options.cancelled());
   };
-  Backoff backoff(retry_.initial_backoff, retry_.max_backoff);
-  std::mt19937_64 rng(std::random_device{}());
-  ThrottledLog log;
-  std::optional<TimePoint> failing_since;
+  const std::function<bool()> cancelled =
+      options.cancelled ? options.cancelled : [] { return false; };
+  Retrier retrier({.initial_backoff = retry_.initial_backoff,
+                   .max_backoff = retry_.max_backoff,
+                   .max_elapsed = give_up},
+                  {.component = component_,
+                   .what = "full read",
+                   .sleep = RetrySleep(/*stop_on_stop_request=*/true, cancelled)});
   // Retries a kUnavailable `status` after a backoff; returns the status to end with, if any.
   auto retry_or_end = [&](const Status& status) -> std::optional<Status> {
-    if (status.code() != StatusCode::kUnavailable) return status;
-    if (!failing_since) failing_since = Clock::now();
-    if (give_up && Clock::now() - *failing_since > *give_up) {
-      return Unavailable(status.message() + " (full read gave up after " + FormatMillis(*give_up) +
-                         ")");
-    }
-    const Millis wait = backoff.Next(rng);
-    log.Warn(component_, "full read: " + status.message() + " next_in=" + FormatMillis(wait));
-    if (!SleepUnlessCancelled(wait, options.cancelled)) return Cancelled("full read cancelled");
-    return std::nullopt;
+    std::optional<Status> end = retrier.Failed(status);
+    if (end && end->code() == StatusCode::kCancelled) return Cancelled("full read cancelled");
+    return end;
   };
 
   FullReadStats stats;
@@ -843,8 +803,7 @@ Result<FullReadStats> PipelineRunner::FullRead(searchsync::FullRead& full_read, 
       next = read_page();
       continue;
     }
-    failing_since.reset();
-    backoff.Reset();
+    retrier.Succeeded();
     if (polled->empty()) return stats;
     next = read_page();
 
@@ -891,8 +850,7 @@ Result<FullReadStats> PipelineRunner::FullRead(searchsync::FullRead& full_read, 
       }
       if (std::optional<Status> end = retry_or_end(status)) return *end;
     }
-    failing_since.reset();
-    backoff.Reset();
+    retrier.Succeeded();
     if (options.on_progress) options.on_progress(stats);
   }
 }
@@ -911,9 +869,13 @@ void PipelineRunner::WriteShadow(Lane& lane, Sink& shadow, PendingBatch& pending
     }
     give_up = shadow_give_up_after_;
   }
-  Backoff backoff(retry_.initial_backoff, retry_.max_backoff);
-  std::mt19937_64 rng(std::random_device{}());
-  const auto started = Clock::now();
+  Retrier retrier({.initial_backoff = retry_.initial_backoff,
+                   .max_backoff = retry_.max_backoff,
+                   .max_elapsed = give_up},
+                  {.component = component_,
+                   .what = "new collection",
+                   .log = &lane.retry_log,
+                   .sleep = RetrySleep(/*stop_on_stop_request=*/false)});
   Status failure;
   PartialWrite writing(pending.batch);
   for (;;) {
@@ -937,16 +899,10 @@ void PipelineRunner::WriteShadow(Lane& lane, Sink& shadow, PendingBatch& pending
       }
       return;
     }
-    if (status.code() != StatusCode::kUnavailable || Clock::now() - started > give_up) {
-      failure = status;
-      break;
-    }
-    const Millis wait = backoff.Next(rng);
-    lane.retry_log.Warn(component_, "new collection: " + status.message() +
-                                        " attempt=" + std::to_string(backoff.attempts()) +
-                                        " next_in=" + FormatMillis(wait));
-    if (!SleepUnlessStopped(wait, /*stop_on_stop_request=*/false)) {
-      failure = Cancelled("stopped while writing to the new collection");
+    if (std::optional<Status> end = retrier.Failed(status)) {
+      failure = end->code() == StatusCode::kCancelled
+                    ? Cancelled("stopped while writing to the new collection")
+                    : *end;
       break;
     }
   }
@@ -1005,15 +961,14 @@ Status PipelineRunner::WaitCaughtUp(const std::function<bool()>& cancelled, Mill
     while (last_end_poll_ <= after) {
       if (std::optional<Status> end = ended()) return *end;
       poll_now_ = true;  // rather than waiting out the source's idle wait
-      wake_.notify_all();
+      wake_.WakeAll();
       caught_up_changed_.wait_for(lock, 100ms);
     }
     seq = registered_through_end_poll_;
   }
   while (!tracker_.AckedThrough(seq)) {
     if (std::optional<Status> end = ended()) return *end;
-    std::unique_lock lock(wake_mutex_);
-    wake_.wait_for(lock, 20ms);
+    wake_.SleepFor(20ms, [&] { return tracker_.AckedThrough(seq); });
   }
   return Status::Ok();
 }

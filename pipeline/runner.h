@@ -33,6 +33,7 @@
 #include "pipeline/change_queue.h"
 #include "pipeline/config.h"
 #include "pipeline/refetch.h"
+#include "pipeline/retry.h"
 #include "pipeline/sink.h"
 #include "pipeline/source.h"
 #include "pipeline/state_store.h"
@@ -205,8 +206,6 @@ class PipelineRunner {
   Status StartBackfillIfDue();
   // Waits the source's idle wait, or less when stopped or when WaitCaughtUp asks for a poll.
   void IdleSleep();
-  // Sleeps `wait` unless the pipeline stops or `cancelled()`; false when it should end.
-  bool SleepUnlessCancelled(Millis wait, const std::function<bool()>& cancelled);
   void Acknowledge(const PendingBatch& pending, const WriteReport& report);
   searchsync::DeadLetter MakeDeadLetter(const Event& event, std::string error) const;
   void DeadLetter(const Event& event, const std::string& error);
@@ -227,8 +226,10 @@ class PipelineRunner {
   void Recovered(std::atomic<int64_t>& failing_since_ms);
   void SetState(RunState state);
   bool Failed() const;
-  // Sleeps up to `wait`; returns early (false) when the pipeline stops or gives up.
-  bool SleepUnlessStopped(Millis wait, bool stop_on_stop_request);
+  // A retry's sleep: ends early (false) when the pipeline gives up (abandon_), on a stop request
+  // too when `stop_on_stop_request`, and when `cancelled()` (which also implies the former).
+  std::function<bool(Millis)> RetrySleep(bool stop_on_stop_request,
+                                         std::function<bool()> cancelled = {});
   Status PrepareSink();
   const std::string& component() const { return component_; }
 
@@ -269,8 +270,7 @@ class PipelineRunner {
   std::atomic<bool> draining_{false};   // flush partial batches now
   std::atomic<bool> abandon_{false};    // give up on unacknowledged work
   std::atomic<bool> source_caught_up_{false};  // once: the source had nothing more to give
-  std::mutex wake_mutex_;
-  std::condition_variable wake_;
+  Waker wake_;  // retry sleeps, the idle wait and the waits below end when a flag above is set
 
   mutable std::mutex status_mutex_;
   Status failure_;

@@ -17,14 +17,13 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
-#include <random>
 #include <thread>
 #include <type_traits>
 
 #include "pipeline/app/s3_client.h"
-#include "pipeline/backoff.h"
 #include "pipeline/log.h"
 #include "pipeline/metrics.h"
+#include "pipeline/retry.h"
 #include "pipeline/state_store.h"
 #include "pipeline/version.h"
 #include "sinks/collections.h"
@@ -340,12 +339,11 @@ TypesenseClient MakeClient(const Config& config, const std::string& component) {
 template <class Call>
 auto Retrying(const Config& config, const std::string& component, const std::string& what,
               Call call) -> decltype(call()) {
-  const RetryOptions& retry = config.typesense.retry;
-  const auto give_up_at = std::chrono::steady_clock::now() +
-                          retry.max_elapsed.value_or(std::chrono::duration_cast<Millis>(
-                              kDefaultGiveUpAfter));
-  Backoff backoff(retry.initial_backoff, retry.max_backoff);
-  std::mt19937_64 rng(std::random_device{}());
+  RetryOptions retry = config.typesense.retry;
+  if (!retry.max_elapsed) {
+    retry.max_elapsed = std::chrono::duration_cast<Millis>(kDefaultGiveUpAfter);
+  }
+  Retrier retrier(retry, {.component = component, .what = what});
   while (true) {
     auto result = call();
     Status status;
@@ -354,12 +352,8 @@ auto Retrying(const Config& config, const std::string& component, const std::str
     } else {
       if (!result.ok()) status = result.status();
     }
-    if (status.code() != StatusCode::kUnavailable) return result;
-    const auto wait = backoff.Next(rng);
-    if (std::chrono::steady_clock::now() + wait > give_up_at) return result;
-    Log(LogLevel::kWarn, component,
-        what + " failed, retrying in " + std::to_string(wait.count()) + "ms: " + status.message());
-    std::this_thread::sleep_for(wait);
+    if (status.ok() || !IsRetryable(status)) return result;
+    if (std::optional<Status> end = retrier.Failed(status)) return *end;
   }
 }
 

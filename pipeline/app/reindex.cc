@@ -6,6 +6,7 @@
 
 #include "pipeline/app/registry.h"
 #include "pipeline/log.h"
+#include "pipeline/retry.h"
 #include "pipeline/runner.h"
 #include "pipeline/state_store.h"
 // A reindex is the alias life cycle of the Typesense sink, so this file (linked with the
@@ -20,7 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // How long a failed reindex keeps trying to drop its unfinished collection.
-constexpr auto kDropPatience = 60s;
+constexpr Millis kDropPatience = 60s;
 
 int64_t NowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -272,20 +273,20 @@ Status ReindexCoordinator::Reindex(Job& job) {
   auto abandon = [&](Status status) {
     if (attached) runner.DetachShadow();
     // Typesense may be what failed: keep trying for a while, then say what is left behind.
-    const auto deadline = std::chrono::steady_clock::now() + kDropPatience;
+    Retrier retrier({.initial_backoff = 500ms, .max_backoff = 1s, .max_elapsed = kDropPatience},
+                    {.component = component, .what = "drop " + name});
     for (;;) {
       const Status dropped = client.DropCollection(name);
       if (dropped.ok()) {
         ForgetBuild(state, name, component);
         break;
       }
-      if (std::chrono::steady_clock::now() > deadline) {
+      if (std::optional<Status> end = retrier.Failed(dropped)) {
         Log(LogLevel::kError, component,
-            "could not drop the unfinished collection " + name + " (drop it by hand): " +
-                dropped.message());
+            "could not drop the unfinished collection " + name +
+                " (drop it by hand): " + end->message());
         break;
       }
-      std::this_thread::sleep_for(500ms);
     }
     return status;
   };

@@ -7,17 +7,18 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
-#include <random>
 #include <strings.h>
-#include <thread>
 
 #include "pipeline/log.h"
+#include "pipeline/retry.h"
 
 namespace searchsync {
 namespace {
 
+// Each call tries 5 times, with waits bounded by 200ms, 400ms, 800ms and 1.6s.
 constexpr int kMaxAttempts = 5;
 constexpr std::chrono::milliseconds kFirstBackoff{200};
+constexpr std::chrono::milliseconds kMaxBackoff{1600};
 constexpr char kComponent[] = "s3";
 
 std::once_flag g_curl_init;
@@ -82,8 +83,6 @@ std::string XmlValue(std::string_view xml, std::string_view tag) {
   std::vector<std::string> values = XmlValues(xml, tag);
   return values.empty() ? std::string() : values.front();
 }
-
-bool Transient(long status) { return status == 429 || status >= 500; }
 
 struct Transfer {
   std::FILE* upload = nullptr;
@@ -250,22 +249,21 @@ Result<S3Client::Response> S3Client::SendOnce(const Request& request) {
 }
 
 Result<S3Client::Response> S3Client::Send(const Request& request) {
-  std::minstd_rand rng(std::random_device{}());
-  std::chrono::milliseconds bound = kFirstBackoff;
-  for (int attempt = 1;; ++attempt) {
+  const std::string what = "s3 " + request.method + " " + request.bucket + "/" + request.key;
+  Retrier retrier({.initial_backoff = kFirstBackoff, .max_backoff = kMaxBackoff},
+                  {.component = kComponent, .what = what, .max_attempts = kMaxAttempts});
+  for (;;) {
     Result<Response> response = SendOnce(request);
-    const bool transient = response.ok() ? Transient(response->status)
-                                         : response.status().code() == StatusCode::kUnavailable;
-    if (!transient || attempt == kMaxAttempts) return response;
-    const auto wait = std::chrono::milliseconds(
-        std::uniform_int_distribution<int64_t>(0, bound.count())(rng));
-    Log(LogLevel::kWarn, kComponent,
-        "retrying " + request.method + " " + request.bucket + "/" + request.key + " attempt=" +
-            std::to_string(attempt) + " " +
-            (response.ok() ? "status=" + std::to_string(response->status)
-                           : response.status().message()));
-    std::this_thread::sleep_for(wait);
-    bound *= 2;
+    // A transient HTTP status is retried like a connection error; when retries end, the
+    // response itself goes back to Call, which names the error S3 gave.
+    const Status status = !response.ok() ? response.status()
+                          : IsRetryableHttpStatus(response->status)
+                              ? Unavailable("HTTP " + std::to_string(response->status))
+                              : Status::Ok();
+    if (status.ok() || !IsRetryable(status)) return response;
+    if (std::optional<Status> end = retrier.Failed(status)) {
+      return response.ok() ? response : Result<Response>(*end);
+    }
   }
 }
 
@@ -280,7 +278,7 @@ Result<S3Client::Response> S3Client::Call(const Request& request) {
   const std::string text = context + ": HTTP " + std::to_string(response->status) +
                            (detail.empty() ? "" : " " + detail);
   if (response->status == 404) return NotFound(text);
-  if (Transient(response->status)) return Unavailable(text);
+  if (IsRetryableHttpStatus(response->status)) return Unavailable(text);
   return FailedPrecondition(text);
 }
 
