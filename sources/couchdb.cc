@@ -27,8 +27,10 @@
 
 #include "pipeline/json.h"
 #include "pipeline/log.h"
+#include "pipeline/retry.h"
 #include "pipeline/url.h"
 #include "pipeline/yaml_json.h"
+#include "sources/common.h"
 
 namespace searchsync {
 namespace {
@@ -94,32 +96,9 @@ std::string_view Trim(std::string_view text) {
   return text;
 }
 
-std::string FormatMillisText(Millis millis) {
-  if (millis.count() % 1000 == 0) return std::to_string(millis.count() / 1000) + "s";
-  return std::to_string(millis.count()) + "ms";
-}
-
 // ---- Parsing --------------------------------------------------------------------------------
 
 namespace od = simdjson::ondemand;
-
-// The JSON text of a value: a whole object or array, or one scalar token.
-simdjson::error_code RawJson(od::value value, std::string_view& raw) {
-  od::json_type type;
-  if (auto error = value.type().get(type)) return error;
-  if (type == od::json_type::object) {
-    od::object object;
-    if (auto error = value.get_object().get(object)) return error;
-    return object.raw_json().get(raw);
-  }
-  if (type == od::json_type::array) {
-    od::array array;
-    if (auto error = value.get_array().get(array)) return error;
-    return array.raw_json().get(raw);
-  }
-  raw = value.raw_json_token();
-  return simdjson::SUCCESS;
-}
 
 struct Row {
   std::string seq;  // raw JSON
@@ -477,8 +456,7 @@ class ChangeStream {
     if (status != 0 && status != 200) return http_.HttpError("changes feed", status, error_body_);
     if (idle_) {
       return Unavailable("couchdb changes feed " + http_.shown_base() + ": nothing, not even a " +
-                         "heartbeat, for " + FormatMillisText(options_.timeout) +
-                         "; reconnecting");
+                         "heartbeat, for " + FormatMillis(options_.timeout) + "; reconnecting");
     }
     if (code != CURLE_OK) return http_.CurlError("changes feed", code, detail);
     if (!ended_) {

@@ -10,7 +10,7 @@
 
 #include "pipeline/json.h"
 #include "pipeline/log.h"
-#include "sources/postgres.h"  // JoinKeyParts: both sources build composite ids the same way
+#include "sources/common.h"
 
 namespace searchsync {
 namespace {
@@ -97,22 +97,6 @@ bool KeyPartText(simdjson::simdjson_result<od::value> result, std::string& out) 
     default:
       return false;
   }
-}
-
-// The raw JSON text of any value, objects and arrays whole.
-bool RawJson(od::value value, std::string_view& out) {
-  od::json_type type;
-  if (value.type().get(type)) return false;
-  if (type == od::json_type::object) {
-    od::object object;
-    return !value.get_object().get(object) && !object.raw_json().get(out);
-  }
-  if (type == od::json_type::array) {
-    od::array array;
-    return !value.get_array().get(array) && !array.raw_json().get(out);
-  }
-  out = TrimRight(value.raw_json_token());
-  return true;
 }
 
 }  // namespace
@@ -376,7 +360,7 @@ MaxwellDecoder::Outcome MaxwellDecoder::Decode(std::string_view key, std::string
       // Scalars are peeked (raw_json_token) before a string is read for the key; objects and
       // arrays are consumed whole.
       std::string_view raw;
-      if (!RawJson(column_value, raw)) return bad("`data` is not valid JSON");
+      if (RawJson(column_value, raw)) return bad("`data` is not valid JSON");
       if (key_idx < column_count && scalar && json_type != od::json_type::null) {
         std::string_view text = raw;
         if (json_type == od::json_type::string && column_value.get_string().get(text)) {

@@ -14,7 +14,7 @@
 #include "pipeline/json.h"
 #include "pipeline/log.h"
 #include "pipeline/url.h"
-#include "sources/postgres.h"  // JoinKeyParts: the stream and the full read build ids the same way
+#include "sources/common.h"
 
 namespace searchsync {
 namespace {
@@ -393,25 +393,6 @@ void AppendMysqlValueJson(std::string& out, MysqlValueKind kind, std::string_vie
     case MysqlValueKind::kJson:
       out.append(text.empty() ? std::string_view("null") : text);
       return;
-  }
-}
-
-void AppendBase64(std::string& out, std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t n =
-        (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
-    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63],
-            kAlphabet[n & 63]};
-  }
-  if (i + 1 == bytes.size()) {
-    const uint32_t n = uint8_t(bytes[i]) << 16;
-    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], '=', '='};
-  } else if (i + 2 == bytes.size()) {
-    const uint32_t n = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8);
-    out += {kAlphabet[n >> 18], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], '='};
   }
 }
 

@@ -79,7 +79,4 @@ enum class MysqlValueKind { kNumber, kString, kBase64, kSet, kJson };
 // Appends the JSON for one non-NULL value in MySQL's text protocol form.
 void AppendMysqlValueJson(std::string& out, MysqlValueKind kind, std::string_view text);
 
-// Appends standard base64 (with = padding) of `bytes`, as Maxwell encodes binary columns.
-void AppendBase64(std::string& out, std::string_view bytes);
-
 }  // namespace searchsync

@@ -94,6 +94,7 @@
 #include "pipeline/json.h"
 #include "pipeline/log.h"
 #include "pipeline/url.h"
+#include "sources/common.h"
 
 namespace searchsync {
 namespace {
@@ -317,9 +318,6 @@ std::optional<std::string> Rfc3339Timestamp(std::string_view text) {
   return out;
 }
 
-constexpr char kBase64Alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -345,24 +343,7 @@ void AppendByteaJson(std::string& out, std::string_view text) {
     bytes.push_back(static_cast<char>(high * 16 + low));
   }
   out.push_back('"');
-  size_t pos = 0;
-  for (; pos + 3 <= bytes.size(); pos += 3) {
-    const uint32_t chunk = (static_cast<uint8_t>(bytes[pos]) << 16) |
-                           (static_cast<uint8_t>(bytes[pos + 1]) << 8) |
-                           static_cast<uint8_t>(bytes[pos + 2]);
-    out.push_back(kBase64Alphabet[(chunk >> 18) & 63]);
-    out.push_back(kBase64Alphabet[(chunk >> 12) & 63]);
-    out.push_back(kBase64Alphabet[(chunk >> 6) & 63]);
-    out.push_back(kBase64Alphabet[chunk & 63]);
-  }
-  if (const size_t rest = bytes.size() - pos; rest > 0) {
-    uint32_t chunk = static_cast<uint8_t>(bytes[pos]) << 16;
-    if (rest == 2) chunk |= static_cast<uint8_t>(bytes[pos + 1]) << 8;
-    out.push_back(kBase64Alphabet[(chunk >> 18) & 63]);
-    out.push_back(kBase64Alphabet[(chunk >> 12) & 63]);
-    out.push_back(rest == 2 ? kBase64Alphabet[(chunk >> 6) & 63] : '=');
-    out.push_back('=');
-  }
+  AppendBase64(out, bytes);
   out.push_back('"');
 }
 
@@ -892,19 +873,6 @@ Result<PostgresCursor> DecodePostgresCursor(std::string_view token) {
     if (error) return *error;
   }
   return cursor;
-}
-
-std::string JoinKeyParts(std::span<const std::string> parts) {
-  if (parts.size() == 1) return parts.front();
-  std::string out;
-  for (size_t part_idx = 0; part_idx < parts.size(); ++part_idx) {
-    if (part_idx > 0) out.push_back('|');
-    for (const char c : parts[part_idx]) {
-      if (c == '\\' || c == '|') out.push_back('\\');
-      out.push_back(c);
-    }
-  }
-  return out;
 }
 
 std::string PostgresValueToJson(uint32_t type_oid, std::string_view text) {

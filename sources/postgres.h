@@ -157,10 +157,6 @@ std::string EncodePostgresCursor(const PostgresCursor& cursor);
 // kInvalidArgument when `token` is not a cursor this source wrote. An empty token is the start.
 Result<PostgresCursor> DecodePostgresCursor(std::string_view token);
 
-// Event::id of a key: one part as is; several joined by '|', each with '\' and '|' escaped by
-// '\': ("a|b", "c") -> "a\|b|c". Distinct keys always give distinct ids.
-std::string JoinKeyParts(std::span<const std::string> parts);
-
 // The JSON for the text form of a value of the PostgreSQL type `type_oid`, as the session
 // settings of this source print it (DateStyle ISO, TimeZone UTC, extra_float_digits 3,
 // bytea_output hex):

@@ -29,10 +29,6 @@
 namespace searchsync {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitRuntime = 1;
-constexpr int kExitUsage = 2;
-
 struct CommonFlags {
   std::string config_file;
   std::string log_format = "text";

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "pipeline/app/admin_client.h"
+#include "pipeline/app/cli.h"
 #include "pipeline/log.h"
 
 namespace searchsync {
@@ -14,9 +15,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr int kExitOk = 0;
-constexpr int kExitRuntime = 1;
-constexpr int kExitUsage = 2;
 constexpr auto kPollInterval = 500ms;
 // Plain (non-terminal) progress lines: at most one per interval, plus one per phase change.
 constexpr auto kPlainLineInterval = 5s;

@@ -11,6 +11,7 @@
 
 #include "pipeline/log.h"
 #include "pipeline/retry.h"
+#include "pipeline/url.h"
 
 namespace searchsync {
 namespace {
@@ -25,19 +26,15 @@ std::once_flag g_curl_init;
 
 // SigV4's URI encoding: everything but unreserved characters, and '/' too unless `keep_slash`.
 std::string UriEncode(std::string_view text, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
+  if (!keep_slash) return PercentEncode(text);
   std::string out;
-  for (const unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
-        (keep_slash && c == '/')) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-    }
+  for (size_t start = 0;;) {
+    const size_t slash = text.find('/', start);
+    AppendPercentEncoded(out, text.substr(start, slash - start));
+    if (slash == std::string_view::npos) return out;
+    out.push_back('/');
+    start = slash + 1;
   }
-  return out;
 }
 
 std::string XmlUnescape(std::string_view text) {

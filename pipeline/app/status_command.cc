@@ -8,15 +8,13 @@
 
 #include "pipeline/app/admin_client.h"
 #include "pipeline/app/backup.h"
+#include "pipeline/app/cli.h"
 #include "pipeline/app/reindex_command.h"
 #include "pipeline/json.h"
 #include "pipeline/state_store.h"
 
 namespace searchsync {
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitRuntime = 1;
 
 // `searchsync status` while a daemon answers on admin.listen: its live /status (JSON with
 // `json`, else a table with lag and reindex progress). nullopt when no daemon answers there

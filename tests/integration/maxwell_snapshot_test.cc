@@ -5,8 +5,8 @@
 #include <set>
 
 #include "pipeline/json.h"
+#include "sources/common.h"
 #include "sources/maxwell.h"
-#include "sources/postgres.h"
 #include "tests/support/kafka_mock.h"
 #include "tests/support/mariadb_server.h"
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "pipeline/json.h"
+#include "sources/common.h"
 #include "sources/postgres.h"
 
 namespace searchsync {

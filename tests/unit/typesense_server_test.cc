@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "pipeline/url.h"
 #include "tests/support/server_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -65,22 +66,6 @@ HttpResponse Http(const std::string& method, const std::string& url, const std::
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return response;
-}
-
-// Percent-encodes everything but unreserved characters, as a careful client does.
-std::string Encode(const std::string& s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 const char kProductsSchema[] = R"({
@@ -368,14 +353,14 @@ TEST_CASE("Nested fields: objects are type-checked and flattened into typed bran
 
   // Filters and searches read the flattened paths.
   const json by_brand = json::parse(
-      f.Get("/collections/catalog/documents/search?q=*&filter_by=" + Encode("brand.name:=Acme"))
+      f.Get("/collections/catalog/documents/search?q=*&filter_by=" + PercentEncode("brand.name:=Acme"))
           .body);
   CHECK(by_brand["found"] == 1);
   const json by_sku = json::parse(
       f.Get("/collections/catalog/documents/search?q=x2&query_by=variants.sku").body);
   CHECK(by_sku["found"] == 1);
   const json by_country = json::parse(
-      f.Get("/collections/catalog/documents/search?q=*&filter_by=" + Encode("maker.country:=NO"))
+      f.Get("/collections/catalog/documents/search?q=*&filter_by=" + PercentEncode("maker.country:=NO"))
           .body);
   CHECK(by_country["found"] == 1);
 }
@@ -450,7 +435,7 @@ TEST_CASE("Delete by filter matches backtick-quoted, percent-encoded ids", "[typ
   std::string list;
   for (const std::string& id : special) list += (list.empty() ? "`" : ",`") + id + "`";
   const HttpResponse response =
-      f.Delete("/collections/products/documents?filter_by=" + Encode("id:[" + list + "]"));
+      f.Delete("/collections/products/documents?filter_by=" + PercentEncode("id:[" + list + "]"));
   REQUIRE(response.status == 200);
   CHECK(response.content_type == "application/json");
   CHECK(response.body == R"({"num_deleted":7})");
@@ -458,7 +443,7 @@ TEST_CASE("Delete by filter matches backtick-quoted, percent-encoded ids", "[typ
 
   // Unquoted commas split; unknown ids are ignored; return_id lists what went.
   const HttpResponse split = f.Delete("/collections/products/documents?return_id=true&filter_by=" +
-                                      Encode("id:[a, b ,zz]"));
+                                      PercentEncode("id:[a, b ,zz]"));
   CHECK(split.body == R"({"ids":["a","b"],"num_deleted":2})");
   CHECK(f.Ids() == std::vector<std::string>{"keep"});
 }
@@ -469,13 +454,13 @@ TEST_CASE("A filter value equal to * deletes every document, quoted or not", "[t
   for (const std::string filter : {"id:[x,*]", "id:[`x`,`*`]", "id:*", "id: [ * ]"}) {
     f.Seed({"x", "y", "z"});
     const HttpResponse response =
-        f.Delete("/collections/products/documents?filter_by=" + Encode(filter));
+        f.Delete("/collections/products/documents?filter_by=" + PercentEncode(filter));
     CHECK(response.body == R"({"num_deleted":3})");
     CHECK(f.Ids().empty());
   }
   // Without brackets only the first value counts.
   f.Seed({"x", "y"});
-  CHECK(f.Delete("/collections/products/documents?filter_by=" + Encode("id: x,y")).body ==
+  CHECK(f.Delete("/collections/products/documents?filter_by=" + PercentEncode("id: x,y")).body ==
         R"({"num_deleted":1})");
 }
 
@@ -484,7 +469,7 @@ TEST_CASE("filter_by errors carry Typesense's messages", "[typesense-server]") {
   f.CreateProducts();
   f.Seed({"a"});
   auto del = [&](const std::string& filter) {
-    return f.Delete("/collections/products/documents?filter_by=" + Encode(filter));
+    return f.Delete("/collections/products/documents?filter_by=" + PercentEncode(filter));
   };
   CHECK(del("id:[a)b,c]").body ==
         R"({"message": "Could not parse the filter query: unbalanced parentheses."})");
@@ -588,7 +573,7 @@ TEST_CASE("Search with q=* filters and pages", "[typesense-server]") {
   CHECK(page["hits"].size() == 5);
   CHECK(page["hits"][0]["document"].contains("name"));
   const json filtered = json::parse(
-      f.Get("/collections/products/documents/search?q=*&filter_by=" + Encode("id:[d1,d2]")).body);
+      f.Get("/collections/products/documents/search?q=*&filter_by=" + PercentEncode("id:[d1,d2]")).body);
   CHECK(filtered["found"] == 2);
   CHECK(f.Get("/collections/products/documents/search?q=*&per_page=251").body ==
         R"({"message": "Only upto 250 hits can be fetched per page."})");
@@ -806,7 +791,7 @@ TEST_CASE("A snapshot writes the state under <dir>/state/snapshot", "[typesense-
       std::filesystem::temp_directory_path() / ("ts-snapshot-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   const HttpResponse response =
-      f.Post("/operations/snapshot?snapshot_path=" + Encode(dir.string()), "");
+      f.Post("/operations/snapshot?snapshot_path=" + PercentEncode(dir.string()), "");
   CHECK(response.status == 201);
   CHECK(response.body == R"({"success":true})");
   bool found = false;
