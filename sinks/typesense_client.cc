@@ -1,6 +1,5 @@
 #include "sinks/typesense_client.h"
 
-#include <curl/curl.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -16,8 +15,6 @@ namespace searchsync {
 
 namespace {
 
-std::once_flag g_curl_init;
-
 constexpr std::chrono::milliseconds kFailoverLogInterval{30'000};
 
 // "typesense POST /collections/products/documents/import": the method and path, without the
@@ -32,83 +29,15 @@ std::string CollectionPath(std::string_view collection) {
 
 }  // namespace
 
-// Easy handles kept between calls so their connections stay alive. A calling thread borrows
-// one for the duration of a request.
-class TypesenseClient::HandlePool {
- public:
-  ~HandlePool() {
-    for (CURL* handle : idle_) curl_easy_cleanup(handle);
-  }
-
-  CURL* Acquire() {
-    {
-      std::lock_guard lock(mutex_);
-      if (!idle_.empty()) {
-        CURL* handle = idle_.back();
-        idle_.pop_back();
-        return handle;
-      }
-    }
-    return curl_easy_init();
-  }
-
-  void Release(CURL* handle) {
-    std::lock_guard lock(mutex_);
-    idle_.push_back(handle);
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<CURL*> idle_;
-};
-
 struct TypesenseClient::Exchange {
   std::string transport_error;  // set when no complete response arrived
-  long status = 0;
-  std::string body;
-  std::string redirect_to;      // the absolute Location of a 3xx answer
-  bool body_delivered = false;  // on_body saw at least one chunk
-  bool aborted = false;         // on_body asked to stop
+  HttpResponse response;
 };
-
-namespace {
-
-struct WriteContext {
-  CURL* handle = nullptr;
-  std::string* body = nullptr;
-  const std::function<bool(std::string_view)>* on_body = nullptr;
-  bool* delivered = nullptr;
-  bool* aborted = nullptr;
-};
-
-size_t WriteCallback(char* data, size_t size, size_t count, void* user) {
-  auto* context = static_cast<WriteContext*>(user);
-  const size_t bytes = size * count;
-  const std::string_view chunk(data, bytes);
-  if (context->on_body != nullptr) {
-    long status = 0;
-    curl_easy_getinfo(context->handle, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 200 && status < 300) {
-      *context->delivered = true;
-      if (!(*context->on_body)(chunk)) {
-        *context->aborted = true;
-        return 0;
-      }
-      return bytes;
-    }
-  }
-  context->body->append(chunk);
-  return bytes;
-}
-
-}  // namespace
 
 TypesenseClient::TypesenseClient(TypesenseClientOptions options, std::string component)
     : options_(std::move(options)),
       component_(std::move(component)),
-      handles_(std::make_unique<HandlePool>()) {
-  std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
+      http_(std::make_unique<HttpClient>()) {}
 
 TypesenseClient::~TypesenseClient() = default;
 
@@ -116,78 +45,29 @@ TypesenseClient::Exchange TypesenseClient::Perform(const std::string& node, std:
                                                    std::string_view target, std::string_view body,
                                                    std::string_view content_type, Timeout timeout,
                                                    const BodySink* on_body) {
-  Exchange exchange;
-  CURL* handle = handles_->Acquire();
-  if (handle == nullptr) {
-    exchange.transport_error = "could not create a libcurl handle";
-    return exchange;
-  }
-  // Reset keeps the handle's live connections; every option is set again below.
-  curl_easy_reset(handle);
-
   std::string url = node;
   while (!url.empty() && url.back() == '/') url.pop_back();
   url += target;
-
-  curl_slist* headers = nullptr;
-  const std::string key_header = "X-TYPESENSE-API-KEY: " + options_.api_key.value();
-  headers = curl_slist_append(headers, key_header.c_str());
-  // Large bodies would otherwise wait for a "100 Continue" the server may never send.
-  headers = curl_slist_append(headers, "Expect:");
-  std::string type_header;
+  HttpRequest request{.method = std::string(method),
+                      .url = std::move(url),
+                      .headers = {"X-TYPESENSE-API-KEY: " + options_.api_key.value()},
+                      .body = body,
+                      .connect_timeout = options_.connect_timeout,
+                      .timeout = timeout == Timeout::kBulk
+                                     ? options_.timeout
+                                     : std::min(options_.control_timeout, options_.timeout)};
   if (!content_type.empty()) {
-    type_header = "Content-Type: " + std::string(content_type);
-    headers = curl_slist_append(headers, type_header.c_str());
+    request.headers.push_back("Content-Type: " + std::string(content_type));
   }
-
-  const Millis limit = timeout == Timeout::kBulk
-                           ? options_.timeout
-                           : std::min(options_.control_timeout, options_.timeout);
-  char error_buffer[CURL_ERROR_SIZE] = {};
-  WriteContext write_context{.handle = handle,
-                             .body = &exchange.body,
-                             .on_body = on_body,
-                             .delivered = &exchange.body_delivered,
-                             .aborted = &exchange.aborted};
-  const std::string method_text(method);
-
-  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(handle, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
-  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(handle, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(options_.connect_timeout.count()));
-  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(limit.count()));
-  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &WriteCallback);
-  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &write_context);
-  if (method == "GET") {
-    curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
+  if (on_body != nullptr) request.on_body = *on_body;
+  Exchange exchange;
+  Result<HttpResponse> response = http_->Send(request);
+  if (response.ok()) {
+    exchange.response = std::move(*response);
   } else {
-    if (!body.empty() || method == "POST" || method == "PUT") {
-      // Never a null pointer: libcurl would then read the body from stdin.
-      curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.empty() ? "" : body.data());
-      curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    }
-    if (method != "POST") curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method_text.c_str());
+    exchange.transport_error = response.status().message();
   }
-
-  const CURLcode code = curl_easy_perform(handle);
-  if (code == CURLE_OK) {
-    curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &exchange.status);
-    // Without CURLOPT_FOLLOWLOCATION libcurl still resolves where a 3xx points.
-    char* redirect = nullptr;
-    if (curl_easy_getinfo(handle, CURLINFO_REDIRECT_URL, &redirect) == CURLE_OK &&
-        redirect != nullptr) {
-      exchange.redirect_to = redirect;
-    }
-  } else if (!exchange.aborted) {
-    exchange.transport_error = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
-  }
-  if (!exchange.aborted) TypesenseResponses().Count(code == CURLE_OK ? exchange.status : 0);
-  curl_slist_free_all(headers);
-  handles_->Release(handle);
+  if (!exchange.response.aborted) TypesenseResponses().Count(exchange.response.status);
   return exchange;
 }
 
@@ -219,14 +99,15 @@ Result<HttpResponse> TypesenseClient::SendVia(std::string_view method, std::stri
     const size_t node_idx = (first + attempt) % node_count;
     const std::string& node = options_.nodes[node_idx];
     Exchange exchange = Perform(node, method, target, body, content_type, timeout, on_body);
-    if (exchange.aborted) return HttpResponse{.status = exchange.status};
-    Status status = ClassifyHttpResult(context, exchange.transport_error, exchange.status,
-                                       exchange.body, exchange.redirect_to);
+    HttpResponse& response = exchange.response;
+    if (response.aborted) return HttpResponse{.status = response.status};
+    Status status = ClassifyHttpResult(context, exchange.transport_error, response.status,
+                                       response.body, response.redirect_to);
     if (status.code() != StatusCode::kUnavailable) {
       preferred_node_.store(node_idx);
-      return HttpResponse{.status = exchange.status, .body = std::move(exchange.body)};
+      return HttpResponse{.status = response.status, .body = std::move(response.body)};
     }
-    const bool can_fail_over = attempt + 1 < node_count && !exchange.body_delivered;
+    const bool can_fail_over = attempt + 1 < node_count && !response.body_delivered;
     if (!can_fail_over) return status;
     LogFailover(node, status);
     last_error = std::move(status);

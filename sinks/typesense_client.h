@@ -1,11 +1,11 @@
 #pragma once
-// TypesenseClient: the HTTP calls searchsync makes to Typesense, over libcurl, with failover
-// across nodes. Every non-2xx outcome goes through ClassifyHttpResult (typesense_http_result.h), so
-// each error means one action: kUnavailable retry, kFailedPrecondition stop (key refused,
-// collection missing), kInvalidArgument fix the request.
+// TypesenseClient: the HTTP calls searchsync makes to Typesense (through HttpClient), with
+// failover across nodes. Every non-2xx outcome goes through ClassifyHttpResult
+// (typesense_http_result.h), so each error means one action: kUnavailable retry,
+// kFailedPrecondition stop (key refused, collection missing), kInvalidArgument fix the request.
 //
-// Thread safety: all methods may be called from any number of threads at once. Each call
-// borrows an easy handle from a small pool, so connections are kept alive between calls.
+// Thread safety: all methods may be called from any number of threads at once. Connections
+// are kept alive between calls (HttpClient's handle pool).
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pipeline/net/http_client.h"
 #include "pipeline/config.h"
 #include "pipeline/status.h"
 
@@ -41,12 +42,6 @@ struct CollectionInfo {
   uint64_t num_documents = 0;
   int64_t created_at = 0;   // unix seconds
   std::string schema_json;  // the server's whole answer for this collection (compact JSON)
-};
-
-// A response that arrived (any status); transport failures are Status values instead.
-struct HttpResponse {
-  long status = 0;
-  std::string body;
 };
 
 class TypesenseClient {
@@ -110,7 +105,6 @@ class TypesenseClient {
                 const std::function<Status(std::string_view document)>& on_document);
 
  private:
-  class HandlePool;
   struct Exchange;
   using BodySink = std::function<bool(std::string_view chunk)>;
 
@@ -126,7 +120,7 @@ class TypesenseClient {
 
   const TypesenseClientOptions options_;
   const std::string component_;
-  std::unique_ptr<HandlePool> handles_;
+  std::unique_ptr<HttpClient> http_;
   std::atomic<size_t> preferred_node_{0};  // the last node that answered
   // Failover warnings are logged at most once per interval, with a count.
   std::atomic<int64_t> failovers_{0};

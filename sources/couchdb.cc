@@ -12,7 +12,6 @@
 
 #include "sources/couchdb.h"
 
-#include <curl/curl.h>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -25,6 +24,7 @@
 #include <thread>
 #include <utility>
 
+#include "pipeline/net/http_client.h"
 #include "pipeline/json.h"
 #include "pipeline/log.h"
 #include "pipeline/retry.h"
@@ -237,51 +237,38 @@ Result<CouchdbPage> ParsePaddedPage(simdjson::padded_string_view padded,
 
 // ---- HTTP -----------------------------------------------------------------------------------
 
-using CurlPtr = std::unique_ptr<CURL, decltype(&curl_easy_cleanup)>;
-using HeaderList = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
-
-CurlPtr NewCurl() {
-  static std::once_flag init;
-  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  return CurlPtr(curl_easy_init(), &curl_easy_cleanup);
-}
-
 class Http {
  public:
   explicit Http(const CouchdbOptions& options)
       : options_(options),
         secrets_(Secrets(options)),
         base_(Base(options.url) + "/" + PercentEncode(options.database)),
-        shown_base_(RedactUrl(Base(options.url)) + "/" + options.database) {}
+        shown_base_(RedactUrl(Base(options.url)) + "/" + options.database),
+        selector_body_("{\"selector\":" + options.selector_json + "}") {}
 
   const std::string& base() const { return base_; }
   const std::string& shown_base() const { return shown_base_; }
   bool has_selector() const { return !options_.selector_json.empty(); }
 
-  // Connection settings every request shares. `headers` must outlive the request.
-  void Configure(CURL* curl, const std::string& url, HeaderList& headers,
-                 const std::string* post_body) const {
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10'000L);
-    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  // A request with the settings every request shares; `post` sends the selector.
+  HttpRequest Request(std::string url, bool post) const {
+    HttpRequest request{.method = post ? "POST" : "GET",
+                        .url = std::move(url),
+                        .headers = {"Accept: application/json"},
+                        .ca_file = options_.ca_file};
     if (!options_.username.empty()) {
-      curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-      curl_easy_setopt(curl, CURLOPT_USERNAME, options_.username.c_str());
-      curl_easy_setopt(curl, CURLOPT_PASSWORD, options_.password.value().c_str());
+      request.username = options_.username;
+      request.password = options_.password.value();
     }
-    if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
-    headers.reset(curl_slist_append(nullptr, "Accept: application/json"));
-    if (post_body != nullptr) {
-      headers.reset(curl_slist_append(headers.release(), "Content-Type: application/json"));
-      curl_easy_setopt(curl, CURLOPT_POST, 1L);
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post_body->c_str());
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(post_body->size()));
-    } else {
-      curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    if (post) {
+      request.headers.push_back("Content-Type: application/json");
+      request.body = selector_body_;
     }
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+    return request;
   }
+
+  // Thread safety: any thread (HttpClient is).
+  Result<HttpResponse> Send(const HttpRequest& request) const { return client_->Send(request); }
 
   // The `_changes` URL.
   std::string ChangesUrl(std::string_view feed, std::string_view since,
@@ -298,19 +285,17 @@ class Http {
     return url;
   }
 
-  std::string SelectorBody() const { return "{\"selector\":" + options_.selector_json + "}"; }
-
   // Masks the password wherever a message might have picked it up.
   std::string Scrub(std::string message) const {
     return RedactSecrets(std::move(message), secrets_);
   }
 
-  Status CurlError(std::string_view what, CURLcode code, const char* detail) const {
-    std::string message = "couchdb " + std::string(what) + " " + shown_base_ + ": " +
-                          curl_easy_strerror(code);
-    if (detail != nullptr && detail[0] != '\0') message += " (" + std::string(detail) + ")";
+  // A request that got no complete response (HttpClient::Send's error).
+  Status TransportError(std::string_view what, const Status& error) const {
+    std::string message =
+        "couchdb " + std::string(what) + " " + shown_base_ + ": " + error.message();
     // A URL curl cannot use will not heal by retrying. (The config check refuses most.)
-    if (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL) {
+    if (error.code() == StatusCode::kInvalidArgument) {
       return InvalidArgument(Scrub(std::move(message)) + "; fix the url key");
     }
     return Unavailable(Scrub(std::move(message)));
@@ -334,25 +319,14 @@ class Http {
   }
 
   // One request read whole into `body`. `idle` drops a connection silent that long.
-  Status Fetch(CURL* curl, std::string_view what, const std::string& url, bool post,
-               Millis idle, std::string& body) const {
-    curl_easy_reset(curl);
-    HeaderList headers(nullptr, &curl_slist_free_all);
-    const std::string post_body = post ? SelectorBody() : std::string();
-    Configure(curl, url, headers, post ? &post_body : nullptr);
-    char detail[CURL_ERROR_SIZE] = {0};
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
-                     std::max<long>(1, static_cast<long>((idle.count() + 999) / 1000)));
-    body.clear();
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendToString);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    const CURLcode code = curl_easy_perform(curl);
-    if (code != CURLE_OK) return CurlError(what, code, detail);
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200) return HttpError(what, status, body);
+  Status Fetch(std::string_view what, const std::string& url, bool post, Millis idle,
+               std::string& body) const {
+    HttpRequest request = Request(url, post);
+    request.idle_timeout = idle;
+    Result<HttpResponse> response = Send(request);
+    if (!response.ok()) return TransportError(what, response.status());
+    if (response->status != 200) return HttpError(what, response->status, response->body);
+    body = std::move(response->body);
     return Status::Ok();
   }
 
@@ -368,15 +342,12 @@ class Http {
     secrets.push_back(options.password.value());
     return secrets;
   }
-  static size_t AppendToString(char* data, size_t size, size_t count, void* out) {
-    static_cast<std::string*>(out)->append(data, size * count);
-    return size * count;
-  }
-
   const CouchdbOptions& options_;
   std::vector<std::string> secrets_;
   std::string base_;
   std::string shown_base_;
+  std::string selector_body_;
+  std::unique_ptr<HttpClient> client_ = std::make_unique<HttpClient>();
 };
 
 // ---- The continuous feed ----------------------------------------------------------------------
@@ -423,8 +394,7 @@ class ChangeStream {
 
  private:
   void Run() {
-    CurlPtr curl = NewCurl();
-    Status outcome = Follow(curl.get());
+    Status outcome = Follow();
     {
       std::lock_guard lock(mutex_);
       finished_ = true;
@@ -433,32 +403,27 @@ class ChangeStream {
     changed_.notify_all();
   }
 
-  Status Follow(CURL* curl) {
-    if (curl == nullptr) return Unavailable("couchdb: could not create a libcurl handle");
-    const std::string url = http_.ChangesUrl("continuous", since_, std::nullopt, std::nullopt);
-    HeaderList headers(nullptr, &curl_slist_free_all);
-    const std::string body = http_.SelectorBody();
-    http_.Configure(curl, url, headers, http_.has_selector() ? &body : nullptr);
-    char detail[CURL_ERROR_SIZE] = {0};
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnData);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, this);
-    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &OnProgress);
-    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, this);
-    curl_ = curl;
+  Status Follow() {
+    HttpRequest request = http_.Request(
+        http_.ChangesUrl("continuous", since_, std::nullopt, std::nullopt), http_.has_selector());
+    request.on_body = [this](std::string_view chunk) { return Consume(chunk); };
+    request.should_abort = [this] {
+      if (stopping()) return true;
+      idle_ = Clock::now() - last_byte_ > options_.timeout;
+      return idle_;
+    };
     last_byte_ = Clock::now();
-    const CURLcode code = curl_easy_perform(curl);
+    const Result<HttpResponse> response = http_.Send(request);
     if (stopping()) return Status::Ok();
     if (!error_.ok()) return error_;
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 0 && status != 200) return http_.HttpError("changes feed", status, error_body_);
+    const long status = response.ok() ? response->status : 0;
+    if (status != 0 && status != 200)
+      return http_.HttpError("changes feed", status, response->body);
     if (idle_) {
       return Unavailable("couchdb changes feed " + http_.shown_base() + ": nothing, not even a " +
                          "heartbeat, for " + FormatMillis(options_.timeout) + "; reconnecting");
     }
-    if (code != CURLE_OK) return http_.CurlError("changes feed", code, detail);
+    if (!response.ok()) return http_.TransportError("changes feed", response.status());
     if (!ended_) {
       return Unavailable("couchdb changes feed " + http_.shown_base() +
                          ": the server closed the feed; reconnecting");
@@ -471,29 +436,9 @@ class ChangeStream {
     return stop_;
   }
 
-  static size_t OnData(char* data, size_t size, size_t count, void* self) {
-    const size_t bytes = size * count;
-    return static_cast<ChangeStream*>(self)->Consume(std::string_view(data, bytes)) ? bytes : 0;
-  }
-
-  static int OnProgress(void* self, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-    auto* stream = static_cast<ChangeStream*>(self);
-    if (stream->stopping()) return 1;
-    if (Clock::now() - stream->last_byte_ > stream->options_.timeout) {
-      stream->idle_ = true;
-      return 1;
-    }
-    return 0;
-  }
-
   // Splits what arrived into lines; false aborts the transfer.
+  // (A 2xx body only: HttpClient collects any other.)
   bool Consume(std::string_view data) {
-    long status = 0;
-    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200) {
-      if (error_body_.size() < 1024) error_body_.append(data.substr(0, 1024));
-      return true;
-    }
     partial_.append(data);
     size_t start = 0;
     for (size_t newline = partial_.find('\n'); newline != std::string::npos;
@@ -530,9 +475,7 @@ class ChangeStream {
   const std::string since_;
 
   // Reader thread only.
-  CURL* curl_ = nullptr;
   std::string partial_;  // bytes after the last newline
-  std::string error_body_;
   Status error_;
   bool ended_ = false;
   bool idle_ = false;
@@ -552,8 +495,7 @@ class ChangeStream {
 
 class CouchdbSource final : public Source {
  public:
-  explicit CouchdbSource(CouchdbOptions options)
-      : options_(std::move(options)), http_(options_), curl_(NewCurl()) {}
+  explicit CouchdbSource(CouchdbOptions options) : options_(std::move(options)), http_(options_) {}
 
   Result<std::vector<Event>> Poll(const Checkpoint& from, size_t max_events) override {
     const size_t limit = std::max<size_t>(1, std::min(max_events, options_.page_size));
@@ -573,10 +515,8 @@ class CouchdbSource final : public Source {
   }
 
   Status HealthCheck() override {
-    if (curl_ == nullptr) return Internal("couchdb: could not create a libcurl handle");
     std::string body;
-    Status status =
-        http_.Fetch(curl_.get(), "GET", http_.base(), false, options_.timeout, body);
+    Status status = http_.Fetch("GET", http_.base(), false, options_.timeout, body);
     if (!status.ok()) return status;
     return Status::Ok();
   }
@@ -609,7 +549,6 @@ class CouchdbSource final : public Source {
   }
 
   Result<std::vector<Event>> PollPages(const Checkpoint& from, size_t limit, bool longpoll) {
-    if (curl_ == nullptr) return Internal("couchdb: could not create a libcurl handle");
     std::string since = from.token;
     for (;;) {
       const std::string url = http_.ChangesUrl(longpoll ? "longpoll" : "normal", since, limit,
@@ -617,8 +556,7 @@ class CouchdbSource final : public Source {
                                                         : std::nullopt);
       // A longpoll request is silent until a change or its own timeout.
       const Millis idle = longpoll ? options_.heartbeat + options_.timeout : options_.timeout;
-      Status status =
-          http_.Fetch(curl_.get(), "changes", url, http_.has_selector(), idle, page_buffer_);
+      Status status = http_.Fetch("changes", url, http_.has_selector(), idle, page_buffer_);
       if (!status.ok()) {
         caught_up_at_.reset();
         return status;
@@ -643,7 +581,6 @@ class CouchdbSource final : public Source {
 
   const CouchdbOptions options_;
   const Http http_;
-  CurlPtr curl_;
   // The position at which a page last came back empty: a Poll from there waits for changes.
   std::optional<std::string> caught_up_at_;
   std::unique_ptr<ChangeStream> stream_;
@@ -669,10 +606,9 @@ class CouchdbSource final : public Source {
 class CouchdbFullRead final : public FullRead {
  public:
   explicit CouchdbFullRead(CouchdbOptions options)
-      : options_(std::move(options)), http_(options_), curl_(NewCurl()) {}
+      : options_(std::move(options)), http_(options_) {}
 
   Result<std::vector<Event>> Next(size_t max_events) override {
-    if (curl_ == nullptr) return Internal("couchdb: could not create a libcurl handle");
     const size_t limit = std::max<size_t>(1, std::min(max_events, options_.page_size));
     for (;;) {
       Result<Page> page =
@@ -698,8 +634,7 @@ class CouchdbFullRead final : public FullRead {
                       std::to_string(after.empty() ? limit : limit + 1);
     if (!after.empty()) url += "&startkey=" + PercentEncode(after);
     std::string body;
-    if (Status status = http_.Fetch(curl_.get(), "all_docs", url, false, options_.timeout, body);
-        !status.ok()) {
+    if (Status status = http_.Fetch("all_docs", url, false, options_.timeout, body); !status.ok()) {
       return status;
     }
     Result<CouchdbAllDocsPage> parsed = ParseCouchdbAllDocsPage(body, options_.keep_metadata);
@@ -720,8 +655,7 @@ class CouchdbFullRead final : public FullRead {
   Result<Page> ReadChanges(const std::string& since, size_t limit) {
     const std::string url = http_.ChangesUrl("normal", since, limit, std::nullopt);
     std::string body;
-    if (Status status =
-            http_.Fetch(curl_.get(), "changes", url, http_.has_selector(), options_.timeout, body);
+    if (Status status = http_.Fetch("changes", url, http_.has_selector(), options_.timeout, body);
         !status.ok()) {
       return status;
     }
@@ -737,7 +671,6 @@ class CouchdbFullRead final : public FullRead {
 
   const CouchdbOptions options_;
   const Http http_;
-  CurlPtr curl_;
   std::string cursor_;  // after the last row read: an _all_docs key, or a _changes seq
 };
 
@@ -865,10 +798,8 @@ std::string CheckUrl(const std::string& url) {
     return "the user info before the last '@' holds '/', '?', '#' or '@'; percent-encode them in "
            "the password (%2F, %3F, %23, %40), or set username and password instead";
   }
-  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> parsed(curl_url(), &curl_url_cleanup);
-  if (const CURLUcode code = curl_url_set(parsed.get(), CURLUPART_URL, url.c_str(), 0);
-      code != CURLUE_OK) {
-    return std::string("is not a usable URL: ") + curl_url_strerror(code);
+  if (const std::string problem = HttpUrlProblem(url); !problem.empty()) {
+    return "is not a usable URL: " + problem;
   }
   return "";
 }

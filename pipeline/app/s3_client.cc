@@ -1,13 +1,8 @@
 #include "pipeline/app/s3_client.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <filesystem>
-#include <mutex>
-#include <strings.h>
 
 #include "pipeline/log.h"
 #include "pipeline/retry.h"
@@ -21,8 +16,6 @@ constexpr int kMaxAttempts = 5;
 constexpr std::chrono::milliseconds kFirstBackoff{200};
 constexpr std::chrono::milliseconds kMaxBackoff{1600};
 constexpr char kComponent[] = "s3";
-
-std::once_flag g_curl_init;
 
 // SigV4's URI encoding: everything but unreserved characters, and '/' too unless `keep_slash`.
 std::string UriEncode(std::string_view text, bool keep_slash) {
@@ -81,56 +74,6 @@ std::string XmlValue(std::string_view xml, std::string_view tag) {
   return values.empty() ? std::string() : values.front();
 }
 
-struct Transfer {
-  std::FILE* upload = nullptr;
-  uint64_t upload_left = 0;
-  std::FILE* download = nullptr;
-  bool download_failed = false;
-  CURL* handle = nullptr;
-  std::string* body = nullptr;
-};
-
-size_t ReadBody(char* buffer, size_t size, size_t count, void* user) {
-  auto* transfer = static_cast<Transfer*>(user);
-  const size_t wanted = std::min<uint64_t>(size * count, transfer->upload_left);
-  const size_t got = std::fread(buffer, 1, wanted, transfer->upload);
-  if (got < wanted && std::ferror(transfer->upload)) return CURL_READFUNC_ABORT;
-  transfer->upload_left -= got;
-  return got;
-}
-
-size_t ReadHeader(char* data, size_t size, size_t count, void* user) {
-  auto* etag = static_cast<std::string*>(user);
-  const std::string_view line(data, size * count);
-  constexpr std::string_view kName = "etag:";
-  if (line.size() > kName.size() && strncasecmp(line.data(), kName.data(), kName.size()) == 0) {
-    std::string_view value = line.substr(kName.size());
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
-      value.remove_suffix(1);
-    }
-    etag->assign(value);
-  }
-  return size * count;
-}
-
-size_t WriteBody(char* data, size_t size, size_t count, void* user) {
-  auto* transfer = static_cast<Transfer*>(user);
-  const size_t bytes = size * count;
-  long status = 0;
-  curl_easy_getinfo(transfer->handle, CURLINFO_RESPONSE_CODE, &status);
-  // Only a 2xx body is the object; an error's XML goes to `body` for the message.
-  if (transfer->download != nullptr && status >= 200 && status < 300) {
-    if (std::fwrite(data, 1, bytes, transfer->download) != bytes) {
-      transfer->download_failed = true;
-      return 0;
-    }
-    return bytes;
-  }
-  transfer->body->append(data, bytes);
-  return bytes;
-}
-
 }  // namespace
 
 Result<S3Url> ParseS3Url(std::string_view url) {
@@ -153,9 +96,8 @@ Result<S3Url> ParseS3Url(std::string_view url) {
   return out;
 }
 
-S3Client::S3Client(S3ClientOptions options) : options_(std::move(options)) {
-  std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
+S3Client::S3Client(S3ClientOptions options)
+    : options_(std::move(options)), http_(std::make_unique<HttpClient>()) {}
 
 Result<S3Client::Response> S3Client::SendOnce(const Request& request) {
   std::string url = options_.endpoint;
@@ -164,85 +106,57 @@ Result<S3Client::Response> S3Client::SendOnce(const Request& request) {
   if (!request.key.empty()) url += "/" + UriEncode(request.key, true);
   if (!request.query.empty()) url += "?" + request.query;
 
-  CURL* handle = curl_easy_init();
-  if (handle == nullptr) return Internal("could not create a libcurl handle");
-  Response response;
-  Transfer transfer{.handle = handle, .body = &response.body};
+  // Closes the files of one request however it ends.
+  struct Files {
+    std::FILE* upload = nullptr;
+    std::FILE* download = nullptr;
+    ~Files() {
+      if (upload != nullptr) std::fclose(upload);
+      if (download != nullptr) std::fclose(download);
+    }
+  } files;
   if (!request.upload_path.empty()) {
-    transfer.upload = std::fopen(request.upload_path.c_str(), "rb");
-    if (transfer.upload == nullptr ||
-        fseeko(transfer.upload, static_cast<off_t>(request.upload_offset), SEEK_SET) != 0) {
-      if (transfer.upload != nullptr) std::fclose(transfer.upload);
-      curl_easy_cleanup(handle);
+    files.upload = std::fopen(request.upload_path.c_str(), "rb");
+    if (files.upload == nullptr ||
+        fseeko(files.upload, static_cast<off_t>(request.upload_offset), SEEK_SET) != 0) {
       return InvalidArgument("cannot read " + request.upload_path);
     }
-    transfer.upload_left = request.upload_length;
   }
   if (!request.download_path.empty()) {
-    transfer.download = std::fopen(request.download_path.c_str(), "wb");
-    if (transfer.download == nullptr) {
-      if (transfer.upload != nullptr) std::fclose(transfer.upload);
-      curl_easy_cleanup(handle);
-      return InvalidArgument("cannot write " + request.download_path);
-    }
+    files.download = std::fopen(request.download_path.c_str(), "wb");
+    if (files.download == nullptr) return InvalidArgument("cannot write " + request.download_path);
   }
 
-  const std::string credentials =
-      options_.access_key_id.value() + ":" + options_.secret_access_key.value();
-  const std::string sigv4 = "aws:amz:" + options_.region + ":s3";
-  curl_slist* headers = curl_slist_append(nullptr, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
-  headers = curl_slist_append(headers, "Expect:");
-  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, 10'000L);
-  curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
-  curl_easy_setopt(handle, CURLOPT_AWS_SIGV4, sigv4.c_str());
-  curl_easy_setopt(handle, CURLOPT_USERPWD, credentials.c_str());
-  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &WriteBody);
-  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &transfer);
-  curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, &ReadHeader);
-  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &response.etag);
-  // Never a null POSTFIELDS: libcurl would read the body from stdin instead.
-  const char* body = request.body.empty() ? "" : request.body.data();
-  if (request.method == "PUT") {
-    curl_easy_setopt(handle, CURLOPT_UPLOAD, 1L);
-    if (transfer.upload != nullptr) {
-      curl_easy_setopt(handle, CURLOPT_READFUNCTION, &ReadBody);
-      curl_easy_setopt(handle, CURLOPT_READDATA, &transfer);
-      curl_easy_setopt(handle, CURLOPT_INFILESIZE_LARGE,
-                       static_cast<curl_off_t>(request.upload_length));
-    } else {
-      // An in-memory body: sent with POSTFIELDS under a PUT verb, so its length is known.
-      curl_easy_setopt(handle, CURLOPT_UPLOAD, 0L);
-      curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, "PUT");
-      curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
-                       static_cast<curl_off_t>(request.body.size()));
-      curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body);
-    }
-  } else if (request.method == "POST") {
-    curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(request.body.size()));
-    curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body);
-  } else if (request.method != "GET") {
-    curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  HttpRequest http{.method = request.method,
+                   .url = std::move(url),
+                   .headers = {"x-amz-content-sha256: UNSIGNED-PAYLOAD"},
+                   .body = request.body,
+                   .upload = files.upload,
+                   .upload_length = request.upload_length,
+                   .timeout = options_.timeout,
+                   .username = options_.access_key_id.value(),
+                   .password = options_.secret_access_key.value(),
+                   .aws_sigv4 = "aws:amz:" + options_.region + ":s3"};
+  bool download_failed = false;
+  if (files.download != nullptr) {
+    // Only a 2xx body is the object; an error's XML stays in the body for the message.
+    http.on_body = [&](std::string_view chunk) {
+      download_failed = std::fwrite(chunk.data(), 1, chunk.size(), files.download) != chunk.size();
+      return !download_failed;
+    };
   }
-  const CURLcode code = curl_easy_perform(handle);
-  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &response.status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(handle);
-  if (transfer.upload != nullptr) std::fclose(transfer.upload);
-  bool closed_ok = true;
-  if (transfer.download != nullptr) closed_ok = std::fclose(transfer.download) == 0;
-
+  Result<HttpResponse> answer = http_->Send(http);
   const std::string context = "s3 " + request.method + " " + request.bucket + "/" + request.key;
-  if (transfer.download_failed || !closed_ok) {
-    return FailedPrecondition(context + ": cannot write " + request.download_path);
+  if (files.download != nullptr) {
+    const bool closed_ok = std::fclose(files.download) == 0;
+    files.download = nullptr;
+    if (download_failed || !closed_ok) {
+      return FailedPrecondition(context + ": cannot write " + request.download_path);
+    }
   }
-  if (code != CURLE_OK) {
-    return Unavailable(context + ": " + curl_easy_strerror(code));
-  }
-  return response;
+  if (!answer.ok()) return Unavailable(context + ": " + answer.status().message());
+  return Response{
+      .status = answer->status, .body = std::move(answer->body), .etag = answer->Header("etag")};
 }
 
 Result<S3Client::Response> S3Client::Send(const Request& request) {

@@ -1,6 +1,6 @@
 #pragma once
 // S3Client: the few S3 calls backups need (put, get, list, delete), against AWS or any
-// S3-compatible server, over libcurl with its AWS SigV4 signing.
+// S3-compatible server, over HttpClient with libcurl's AWS SigV4 signing.
 //
 // Requests use path-style URLs (`<endpoint>/<bucket>/<key>`), which every S3-compatible server
 // accepts, and send `x-amz-content-sha256: UNSIGNED-PAYLOAD` so a file can be streamed without
@@ -11,14 +11,16 @@
 // held whole in memory. Transient failures (connection errors, 429, 5xx) are retried a few times
 // with backoff; a multipart upload that fails is aborted so no parts are left billed.
 //
-// Thread safety: calls may run from any thread at once; each uses its own libcurl handle.
+// Thread safety: calls may run from any thread at once (HttpClient keeps a handle per call).
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "pipeline/net/http_client.h"
 #include "pipeline/config.h"
 #include "pipeline/status.h"
 
@@ -90,6 +92,7 @@ class S3Client {
                       uint64_t size);
 
   const S3ClientOptions options_;
+  std::unique_ptr<HttpClient> http_;
 };
 
 }  // namespace searchsync
