@@ -37,7 +37,9 @@ void AppendBase64(std::string& out, std::string_view bytes) {
   }
 }
 
-simdjson::error_code RawJson(simdjson::ondemand::value value, std::string_view& raw) {
+namespace {
+
+simdjson::error_code UntrimmedRawJson(simdjson::ondemand::value value, std::string_view& raw) {
   namespace od = simdjson::ondemand;
   od::json_type type;
   if (auto error = value.type().get(type)) return error;
@@ -52,6 +54,13 @@ simdjson::error_code RawJson(simdjson::ondemand::value value, std::string_view& 
     return array.raw_json().get(raw);
   }
   raw = value.raw_json_token();
+  return simdjson::SUCCESS;
+}
+
+}  // namespace
+
+simdjson::error_code RawJson(simdjson::ondemand::value value, std::string_view& raw) {
+  if (auto error = UntrimmedRawJson(value, raw)) return error;
   while (!raw.empty() && std::isspace(static_cast<unsigned char>(raw.back()))) raw.remove_suffix(1);
   return simdjson::SUCCESS;
 }
