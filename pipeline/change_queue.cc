@@ -17,9 +17,11 @@ bool ChangeQueue::Push(QueuedEvent item) {
   if (Full(item.bytes)) {
     std::unique_lock lock(room_mutex_);
     // The timeout only guards against a missed wake-up; the consumer notifies after popping.
-    while (!closed_ && Full(item.bytes)) room_.wait_for(lock, std::chrono::milliseconds(50));
+    while (!closed_ && !stop_waiting_ && Full(item.bytes)) {
+      room_.wait_for(lock, std::chrono::milliseconds(50));
+    }
   }
-  if (closed_) return false;
+  if (closed_ || (stop_waiting_ && Full(item.bytes))) return false;
   events_.fetch_add(1);
   bytes_.fetch_add(item.bytes);
   pushed_.fetch_add(1);
@@ -44,6 +46,14 @@ size_t ChangeQueue::PopBatch(std::vector<QueuedEvent>& out, size_t max,
   }
   room_.notify_all();
   return got;
+}
+
+void ChangeQueue::StopWaiting() {
+  {
+    std::lock_guard lock(room_mutex_);
+    stop_waiting_ = true;
+  }
+  room_.notify_all();
 }
 
 void ChangeQueue::Close() {

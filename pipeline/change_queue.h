@@ -41,6 +41,10 @@ class ChangeQueue {
   size_t PopBatch(std::vector<QueuedEvent>& out, size_t max, std::chrono::milliseconds timeout);
   // Wakes a blocked Push; later pushes fail. Events already queued can still be popped.
   void Close();
+  // Wakes a Push blocked on a full queue, which then fails, as later pushes that find the queue
+  // full do; pushes that find room still succeed. A graceful stop: what was read is handed on
+  // while there is room, and a stalled sink does not hold the source.
+  void StopWaiting();
 
   bool closed() const { return closed_.load(); }
   size_t events() const { return events_.load(); }
@@ -59,6 +63,7 @@ class ChangeQueue {
   std::atomic<size_t> bytes_{0};
   std::atomic<uint64_t> pushed_{0};
   std::atomic<uint64_t> popped_{0};
+  std::atomic<bool> stop_waiting_{false};
   std::atomic<bool> closed_{false};
   // Slow path only: a producer waiting for room.
   std::mutex room_mutex_;

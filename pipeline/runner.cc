@@ -192,8 +192,11 @@ PipelineRunner::~PipelineRunner() {
 }
 
 void PipelineRunner::Stop() {
+  // The queue stays open: a poll that was under way when the stop came still hands its events
+  // to the lanes, which flush them; only a push that finds the queue full fails (a stalled sink
+  // must not hold the stop, and those events are read again on the next start).
   stop_requested_ = true;
-  queue_.Close();
+  queue_.StopWaiting();
   wake_.WakeAll();
 }
 
@@ -207,6 +210,7 @@ void PipelineRunner::EndGrace(const std::string& why) {
   Log(LogLevel::kWarn, component_,
       why + " without waiting for " + std::to_string(tracker_.in_flight()) +
           " unacknowledged events; they will be read again on the next start");
+  queue_.Close();
   wake_.WakeAll();
   for (auto& lane : lanes_) lane->changed.notify_all();
 }

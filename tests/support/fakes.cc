@@ -22,6 +22,10 @@ Result<std::vector<Event>> FakeSource::Poll(const Checkpoint& from, size_t max_e
     out.push_back(events_[i]);
   }
   shared_->polled += out.size();
+  if (!out.empty()) {
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->during_poll) shared_->during_poll();
+  }
   return out;
 }
 

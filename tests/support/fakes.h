@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -46,6 +47,8 @@ class FakeSource : public Source {
     std::atomic<bool> full_read_blocked{false};
     // Live polls fail with kUnavailable while set (the database cannot be reached).
     std::atomic<bool> unavailable{false};
+    // Called by each live poll that hands out events, after reading them (under `mutex`).
+    std::function<void()> during_poll;
   };
   std::shared_ptr<Shared> shared() const { return shared_; }
 

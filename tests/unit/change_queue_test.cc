@@ -72,5 +72,23 @@ TEST_CASE("ChangeQueue Close releases a blocked producer", "[queue]") {
   CHECK(queue.PopBatch(out, 10, 0ms) == 1);  // queued events survive Close
 }
 
+TEST_CASE("ChangeQueue StopWaiting releases a producer blocked on a full queue but still takes "
+          "pushes that find room",
+          "[queue]") {
+  ChangeQueue queue(1, 1 << 20);
+  REQUIRE(queue.Push(Item(1)));
+  std::atomic<bool> result{true};
+  std::thread producer([&] { result = queue.Push(Item(2)); });
+  queue.StopWaiting();
+  producer.join();
+  CHECK_FALSE(result);
+  CHECK_FALSE(queue.Push(Item(3)));  // still full: fails at once instead of waiting
+  std::vector<QueuedEvent> out;
+  REQUIRE(queue.PopBatch(out, 10, 0ms) == 1);
+  CHECK(queue.Push(Item(4)));  // room again: a graceful stop hands on what was read
+  REQUIRE(queue.PopBatch(out, 10, 0ms) == 1);
+  CHECK(out.back().seq == 4);
+}
+
 }  // namespace
 }  // namespace searchsync

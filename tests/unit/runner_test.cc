@@ -370,6 +370,26 @@ TEST_CASE("Runner says retrying while the sink fails, even with the source caugh
   CHECK(harness.state->Load("products").value().last_error.empty());
 }
 
+TEST_CASE("Runner stopped while a poll is under way flushes and acknowledges what that poll read",
+          "[runner]") {
+  Harness harness;
+  std::vector<Event> events;
+  for (int i = 0; i < 5; ++i) events.push_back(Upsert("id-" + std::to_string(i)));
+  auto source = std::make_unique<FakeSource>(events);
+  auto source_view = source->shared();
+  auto sink = std::make_unique<FakeSink>();
+  auto sink_view = sink->shared();
+  PipelineRunner runner(TestPipeline(), kFastRetry, std::move(source), std::move(sink),
+                        *harness.state, {});
+  source_view->during_poll = [&] { runner.Stop(); };  // SIGTERM while the rows are in hand
+  REQUIRE(runner.Run().ok());
+  const PipelineReport report = runner.Report();
+  CHECK(report.counters.events_read == 5);
+  CHECK(report.counters.events_acked == 5);
+  CHECK(sink_view->index.size() == 5);
+  CHECK(harness.state->Load("products").value().checkpoint.token == "5");
+}
+
 TEST_CASE("Runner with a source that never answers says retrying, and a stopped --once run is "
           "stopped, not caught_up",
           "[runner]") {
