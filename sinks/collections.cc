@@ -4,7 +4,6 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
-#include "pipeline/log.h"
 #include "sinks/typesense_encode.h"
 
 namespace searchsync {
@@ -81,38 +80,6 @@ Result<std::string> CreateTimestampedCollection(
     if (!exists_now.ok() || !*exists_now) return created;
   }
   return name;
-}
-
-Result<std::vector<std::string>> DropLeftoverBuilds(TypesenseClient& client, StateStore& state,
-                                                   std::string_view alias,
-                                                   std::string_view component) {
-  Result<std::vector<BuildRecord>> builds = state.ListBuilds();
-  if (!builds.ok()) return builds.status();
-  std::vector<std::string> dropped;
-  for (const BuildRecord& build : *builds) {
-    if (build.alias != alias) continue;
-    const std::string builder = build.job + " (pid " + std::to_string(build.pid) + " on " +
-                                build.host + ", started " + build.started_at + ")";
-    if (BuilderMayBeAlive(build)) {
-      Log(LogLevel::kInfo, component,
-          "collection " + build.collection + " is being built by " + builder + "; left alone");
-      continue;
-    }
-    Result<std::optional<std::string>> target = client.GetAlias(alias);
-    if (!target.ok()) return target.status();
-    if (*target == build.collection) {
-      Log(LogLevel::kInfo, component,
-          "collection " + build.collection + " of " + builder + " is live: kept");
-    } else {
-      if (Status status = client.DropCollection(build.collection); !status.ok()) return status;
-      Log(LogLevel::kWarn, component,
-          "dropped collection " + build.collection + ", left half-built by " + builder +
-              ", which is gone");
-      dropped.push_back(build.collection);
-    }
-    if (Status status = state.ForgetBuild(build.collection); !status.ok()) return status;
-  }
-  return dropped;
 }
 
 Result<std::vector<std::string>> RetireOldCollections(TypesenseClient& client,

@@ -1,5 +1,6 @@
 #pragma once
-// The life cycle of the collections behind an alias, shared by reindex and restore:
+// The life cycle of the collections behind an alias, which reindex and restore drive through
+// CollectionAdmin (sinks/typesense_collections.h):
 //
 //   alias "products" -> products_20261121T031500Z   (live)
 //                       products_20261120T031500Z   (kept for rollback: reindex.keep)
@@ -15,7 +16,6 @@
 #include <string_view>
 #include <vector>
 
-#include "pipeline/state_store.h"
 #include "pipeline/status.h"
 #include "sinks/typesense_client.h"
 
@@ -28,20 +28,12 @@ bool IsTimestampedCollectionOf(std::string_view alias, std::string_view name);
 // and returns its name. The name is never one that exists already: a second build within the
 // same second takes the next free second, so a new build can never reuse the live collection.
 // `before_create`, when set, is called with the chosen name before the collection is created
-// (to record the build, see BuildRecord); its failure is returned and nothing is created.
+// (to record the build, see DropLeftoverBuilds in pipeline/collection_admin.h); its failure is
+// returned and nothing is created.
 Result<std::string> CreateTimestampedCollection(
     TypesenseClient& client, std::string_view alias, std::string_view schema_json,
     std::chrono::system_clock::time_point now = std::chrono::system_clock::now(),
     const std::function<Status(const std::string&)>& before_create = {});
-
-// Drops the collections of `alias` that the state store records as being built by a process
-// that is gone (a reindex or restore killed before it swapped or dropped them), and forgets
-// their records. A collection the alias points at is kept (the builder died after the swap);
-// one whose builder may still run (see BuilderMayBeAlive) is left alone. Returns the names
-// dropped; logs each under `component`.
-Result<std::vector<std::string>> DropLeftoverBuilds(TypesenseClient& client, StateStore& state,
-                                                   std::string_view alias,
-                                                   std::string_view component);
 
 // Drops the alias's timestamped collections that are older than the one it points at, except
 // the `keep` newest of them (kept for rollback); returns the names dropped. Collections newer

@@ -20,13 +20,14 @@
 #include <thread>
 #include <type_traits>
 
+#include "pipeline/app/registry.h"
 #include "pipeline/app/s3_client.h"
+#include "pipeline/collection_admin.h"
 #include "pipeline/log.h"
 #include "pipeline/metrics.h"
 #include "pipeline/retry.h"
 #include "pipeline/state_store.h"
 #include "pipeline/version.h"
-#include "sinks/collections.h"
 #include "sinks/typesense_client.h"
 #include "sinks/typesense_encode.h"
 #include "sinks/typesense_http_result.h"
@@ -326,6 +327,10 @@ Result<std::vector<BackupEntry>> ScanBackups(Location& location, const std::stri
 }
 
 // ---- Typesense -----------------------------------------------------------------------------
+// A backup's documents are Typesense's export lines, a restore imports them back as they are,
+// and a snapshot is the server's own operation: these speak Typesense, so they use its client.
+// The collections a restore builds, makes live, drops and retires go through CollectionAdmin
+// (pipeline/collection_admin.h), as a reindex's do.
 
 TypesenseClient MakeClient(const Config& config, const std::string& component) {
   return TypesenseClient({.nodes = config.typesense.nodes,
@@ -585,9 +590,12 @@ Result<RestoreResult> RunRestore(const Config& config, const PipelineConfig& pip
   if (!manifest.ok()) return manifest.status();
   result.manifest = *manifest;
 
+  // The collection's life cycle goes through the sink's CollectionAdmin; the documents through
+  // the client (see "Typesense" above).
+  std::unique_ptr<CollectionAdmin> admin = MakeCollectionAdmin(config, pipeline, component);
+
   // The schema first: it needs no download.
-  Result<std::vector<std::string>> differences =
-      SchemaDifferences(pipeline.sink.schema_json, manifest->schema_json);
+  Result<std::vector<std::string>> differences = admin->SchemaDifferences(manifest->schema_json);
   if (!differences.ok()) {
     return InvalidArgument(manifest_path + ": schema: " + differences.status().message());
   }
@@ -654,8 +662,7 @@ Result<RestoreResult> RunRestore(const Config& config, const PipelineConfig& pip
   // restore) acts on once this process is gone. Leftovers of earlier ones go first.
   Result<std::unique_ptr<StateStore>> builds = StateStore::Open(config.state.path);
   if (!builds.ok()) return builds.status();
-  if (Result<std::vector<std::string>> dropped =
-          DropLeftoverBuilds(client, **builds, alias, component);
+  if (Result<std::vector<std::string>> dropped = DropLeftoverBuilds(*admin, **builds, component);
       !dropped.ok()) {
     Log(LogLevel::kWarn, component, "leftover collections: " + dropped.status().message());
   }
@@ -665,10 +672,9 @@ Result<RestoreResult> RunRestore(const Config& config, const PipelineConfig& pip
     }
   };
   Result<std::string> collection = Retrying(config, component, "create collection", [&] {
-    return CreateTimestampedCollection(
-        client, alias, schema, std::chrono::system_clock::now(), [&](const std::string& name) {
-          return (*builds)->RecordBuild(BuildByThisProcess(name, alias, "restore"));
-        });
+    return admin->CreateBeside(schema, [&](const std::string& name) {
+      return (*builds)->RecordBuild(BuildByThisProcess(name, alias, "restore"));
+    });
   });
   if (!collection.ok()) return collection.status();
   result.collection = *collection;
@@ -708,10 +714,10 @@ Result<RestoreResult> RunRestore(const Config& config, const PipelineConfig& pip
                              " documents, but the manifest says " +
                              std::to_string(manifest->documents));
     }
-    Result<std::optional<CollectionInfo>> info = Retrying(
-        config, component, "count", [&] { return client.GetCollection(*collection); });
-    if (!info.ok()) return info.status();
-    const uint64_t stored = info->has_value() ? (*info)->num_documents : 0;
+    Result<std::optional<CollectionFacts>> facts =
+        Retrying(config, component, "count", [&] { return admin->Describe(*collection); });
+    if (!facts.ok()) return facts.status();
+    const uint64_t stored = facts->has_value() ? (*facts)->documents : 0;
     if (stored != manifest->documents) {
       return FailedPrecondition("collection " + *collection + " holds " + std::to_string(stored) +
                                 " documents after the import, but the backup has " +
@@ -729,11 +735,11 @@ Result<RestoreResult> RunRestore(const Config& config, const PipelineConfig& pip
       rewound.checkpoint.token = manifest->checkpoint;
       if (Status saved = state->Save(rewound); !saved.ok()) return saved;
     }
-    return Retrying(config, component, "alias swap",
-                    [&] { return client.PutAlias(alias, *collection); });
+    return Retrying(config, component, "alias swap", [&] { return admin->MakeLive(*collection); })
+        .status();
   };
   if (Status status = import_and_swap(); !status.ok()) {
-    if (Status dropped = client.DropCollection(*collection); !dropped.ok()) {
+    if (Status dropped = admin->Drop(*collection); !dropped.ok()) {
       Log(LogLevel::kError, component,
           "could not drop the unfinished collection " + *collection + ": " + dropped.message() +
               " (the next start drops it)");
@@ -753,7 +759,7 @@ Result<RestoreResult> RunRestore(const Config& config, const PipelineConfig& pip
           (result.checkpoint_rewound ? " checkpoint rewound" : ""));
 
   Result<std::vector<std::string>> retired =
-      RetireOldCollections(client, alias, static_cast<size_t>(pipeline.reindex.keep));
+      admin->RetireOld(static_cast<size_t>(pipeline.reindex.keep));
   if (!retired.ok()) {
     Log(LogLevel::kWarn, component, "could not retire old collections: " + retired.status().message());
   } else {

@@ -2,6 +2,7 @@
 
 #include "pipeline/config_reference.h"
 #include "sinks/typesense.h"
+#include "sinks/typesense_collections.h"
 #include "sources/couchdb.h"
 #include "sources/maxwell.h"
 #include "sources/postgres.h"
@@ -42,6 +43,12 @@ std::string ConfigReferenceMarkdown() { return ConfigReferenceMarkdown(Connector
 std::unique_ptr<Sink> MakeSink(const Config& config, const PipelineConfig& pipeline) {
   return MakeTypesenseSink(config.typesense, pipeline.sink,
                            "pipeline=" + pipeline.name + " sink=typesense");
+}
+
+std::unique_ptr<CollectionAdmin> MakeCollectionAdmin(const Config& config,
+                                                     const PipelineConfig& pipeline,
+                                                     const std::string& component) {
+  return MakeTypesenseCollections(config.typesense, pipeline.sink, component);
 }
 
 }  // namespace searchsync

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 
+#include "pipeline/collection_admin.h"
 #include "pipeline/config.h"
 #include "pipeline/sink.h"
 
@@ -24,5 +25,10 @@ std::string ConfigReferenceMarkdown();
 
 // The Typesense sink for one pipeline.
 std::unique_ptr<Sink> MakeSink(const Config& config, const PipelineConfig& pipeline);
+// The Typesense collections behind one pipeline's alias, for reindex and restore; `component`
+// names the owner in logs.
+std::unique_ptr<CollectionAdmin> MakeCollectionAdmin(const Config& config,
+                                                     const PipelineConfig& pipeline,
+                                                     const std::string& component);
 
 }  // namespace searchsync

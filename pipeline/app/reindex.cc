@@ -5,15 +5,11 @@
 #include <ctime>
 
 #include "pipeline/app/registry.h"
+#include "pipeline/collection_admin.h"
 #include "pipeline/log.h"
 #include "pipeline/retry.h"
 #include "pipeline/runner.h"
 #include "pipeline/state_store.h"
-// A reindex is the alias life cycle of the Typesense sink, so this file (linked with the
-// connectors, like registry.cc) uses the sink's client directly.
-#include "sinks/collections.h"
-#include "sinks/typesense.h"
-#include "sinks/typesense_client.h"
 
 namespace searchsync {
 namespace {
@@ -36,10 +32,6 @@ std::string UtcStamp() {
   char buffer[32];
   std::strftime(buffer, sizeof(buffer), "%Y%m%dT%H%M%SZ", &utc);
   return buffer;
-}
-
-TypesenseClientOptions ClientOptions(const TypesenseOptions& typesense) {
-  return {.nodes = typesense.nodes, .api_key = typesense.api_key, .timeout = typesense.timeout};
 }
 
 // What verification compares, gathered after the live stream caught up.
@@ -66,11 +58,10 @@ void ForgetBuild(StateStore& state, const std::string& collection, const std::st
   }
 }
 
-// Never fails a start or a reindex: Typesense may be unreachable now, the records stay for the
+// Never fails a start or a reindex: the server may be unreachable now, the records stay for the
 // next attempt.
-void DropLeftovers(TypesenseClient& client, StateStore& state, const std::string& alias,
-                   const std::string& component) {
-  Result<std::vector<std::string>> dropped = DropLeftoverBuilds(client, state, alias, component);
+void DropLeftovers(CollectionAdmin& admin, StateStore& state, const std::string& component) {
+  Result<std::vector<std::string>> dropped = DropLeftoverBuilds(admin, state, component);
   if (!dropped.ok()) {
     Log(LogLevel::kWarn, component,
         "collections left half-built by a process that died could not be dropped now (tried "
@@ -131,8 +122,14 @@ struct ReindexCoordinator::Job {
 
 ReindexCoordinator::ReindexCoordinator(const Config& config,
                                        std::map<std::string, PipelineRunner*> runners,
-                                       ReindexLimits limits)
-    : config_(config), runners_(std::move(runners)), limits_(limits) {}
+                                       ReindexLimits limits, CollectionAdminFactory admins)
+    : config_(config), runners_(std::move(runners)), limits_(limits), admins_(std::move(admins)) {
+  if (!admins_) {
+    admins_ = [&config](const PipelineConfig& pipeline, const std::string& component) {
+      return MakeCollectionAdmin(config, pipeline, component);
+    };
+  }
+}
 
 ReindexCoordinator::~ReindexCoordinator() {
   CancelAll();
@@ -242,8 +239,8 @@ Status ReindexCoordinator::Reindex(Job& job) {
     if (job.cancel) return Cancelled("cancelled");
     std::this_thread::sleep_for(20ms);
   }
-  TypesenseClient client(ClientOptions(config_.typesense), component);
-  Result<std::optional<std::string>> live = client.GetAlias(alias);
+  std::unique_ptr<CollectionAdmin> admin = admins_(pipeline, component);
+  Result<std::optional<std::string>> live = admin->LiveCollection();
   if (!live.ok()) return live.status();
   if (!live->has_value()) {
     return FailedPrecondition("'" + alias +
@@ -254,10 +251,9 @@ Status ReindexCoordinator::Reindex(Job& job) {
   // new collection is recorded before it is created, so a kill -9 from here on leaves a record
   // for the next start to find.
   StateStore& state = runner.state();
-  DropLeftovers(client, state, alias, component);
-  Result<std::string> created = CreateTimestampedCollection(
-      client, alias, pipeline.sink.schema_json, std::chrono::system_clock::now(),
-      [&](const std::string& name) {
+  DropLeftovers(*admin, state, component);
+  Result<std::string> created =
+      admin->CreateBeside(pipeline.sink.schema_json, [&](const std::string& name) {
         return state.RecordBuild(BuildByThisProcess(name, alias, "reindex"));
       });
   if (!created.ok()) return created.status();
@@ -272,11 +268,11 @@ Status ReindexCoordinator::Reindex(Job& job) {
   bool attached = false;
   auto abandon = [&](Status status) {
     if (attached) runner.DetachShadow();
-    // Typesense may be what failed: keep trying for a while, then say what is left behind.
+    // The server may be what failed: keep trying for a while, then say what is left behind.
     Retrier retrier({.initial_backoff = 500ms, .max_backoff = 1s, .max_elapsed = kDropPatience},
                     {.component = component, .what = "drop " + name});
     for (;;) {
-      const Status dropped = client.DropCollection(name);
+      const Status dropped = admin->Drop(name);
       if (dropped.ok()) {
         ForgetBuild(state, name, component);
         break;
@@ -300,9 +296,7 @@ Status ReindexCoordinator::Reindex(Job& job) {
                                         : status;
   };
 
-  std::shared_ptr<Sink> shadow =
-      MakeTypesenseSink(config_.typesense, pipeline.sink, component + " collection=" + name,
-                        {.collection = name});
+  std::shared_ptr<Sink> shadow = admin->OpenSink(name, component + " collection=" + name);
   if (Status status = shadow->Prepare(); !status.ok()) return abandon(status);
   if (Status status = runner.AttachShadow(shadow, limits_.give_up_after); !status.ok()) {
     return abandon(status);
@@ -358,10 +352,10 @@ Status ReindexCoordinator::Reindex(Job& job) {
       return abandon(why_stopped(status));
     }
   }
-  Result<std::optional<CollectionInfo>> info = client.GetCollection(name);
-  if (!info.ok()) return abandon(info.status());
-  if (!info->has_value()) return abandon(Internal("the new collection " + name + " is gone"));
-  counts.documents = (*info)->num_documents;
+  Result<std::optional<CollectionFacts>> facts = admin->Describe(name);
+  if (!facts.ok()) return abandon(facts.status());
+  if (!facts->has_value()) return abandon(Internal("the new collection " + name + " is gone"));
+  counts.documents = (*facts)->documents;
   counts.live_events_meanwhile = runner.events_read() - read_before_count;
   counts.shadow = runner.ShadowState();
   if (!counts.shadow.failure.ok()) return abandon(why_stopped(counts.shadow.failure));
@@ -372,22 +366,26 @@ Status ReindexCoordinator::Reindex(Job& job) {
 
   set_phase("swapping");
   if (job.cancel) return abandon(Cancelled("cancelled"));
-  if (Status status = client.PutAlias(alias, name); !status.ok()) return abandon(status);
+  Result<std::optional<std::string>> before = admin->MakeLive(name);
+  if (!before.ok()) return abandon(before.status());
+  // Where the alias pointed just before the move (another process may have moved it since the
+  // look above).
+  const std::string was = before->value_or(live->value());
   if (Status status = runner.PromoteShadow(); !status.ok()) {
     // The new collection missed a write after verification: put the alias back.
-    if (Status back = client.PutAlias(alias, live->value()); !back.ok()) {
+    if (Result<std::optional<std::string>> back = admin->MakeLive(was); !back.ok()) {
       Log(LogLevel::kError, component,
-          "alias " + alias + " could not be moved back to " + live->value() + ": " +
-              back.message());
+          "alias " + alias + " could not be moved back to " + was + ": " +
+              back.status().message());
       return status;
     }
     return abandon(why_stopped(status));
   }
-  Log(LogLevel::kInfo, component, "alias " + alias + " -> " + name + " (was " + live->value() + ")");
+  Log(LogLevel::kInfo, component, "alias " + alias + " -> " + name + " (was " + was + ")");
   ForgetBuild(state, name, component);
 
   Result<std::vector<std::string>> retired =
-      RetireOldCollections(client, alias, static_cast<size_t>(std::max(0, pipeline.reindex.keep)));
+      admin->RetireOld(static_cast<size_t>(std::max(0, pipeline.reindex.keep)));
   if (!retired.ok()) {
     Log(LogLevel::kWarn, component, "dropping old collections: " + retired.status().message());
   } else {
@@ -399,8 +397,7 @@ Status ReindexCoordinator::Reindex(Job& job) {
 void DropLeftoverCollections(const Config& config, StateStore& state) {
   for (const PipelineConfig& pipeline : config.pipelines) {
     const std::string component = "pipeline=" + pipeline.name;
-    TypesenseClient client(ClientOptions(config.typesense), component);
-    DropLeftovers(client, state, pipeline.sink.collection, component);
+    DropLeftovers(*MakeCollectionAdmin(config, pipeline, component), state, component);
   }
 }
 
@@ -461,15 +458,16 @@ void WarnAboutSchemaChanges(const Config& config, const std::string& config_file
   for (const PipelineConfig& pipeline : config.pipelines) {
     if (pipeline.sink.schema_json.empty()) continue;
     const std::string component = "pipeline=" + pipeline.name;
-    TypesenseClient client(ClientOptions(config.typesense), component + " sink=typesense");
-    Result<std::optional<CollectionInfo>> live = client.GetCollection(pipeline.sink.collection);
+    std::unique_ptr<CollectionAdmin> admin =
+        MakeCollectionAdmin(config, pipeline, component + " sink=typesense");
+    Result<std::optional<CollectionFacts>> live = admin->Describe(pipeline.sink.collection);
     if (!live.ok()) {
       Log(LogLevel::kWarn, component, "could not compare the schema: " + live.status().message());
       continue;
     }
     if (!live->has_value()) continue;  // created from the configured schema on start
     Result<std::vector<std::string>> differences =
-        SchemaDifferences(pipeline.sink.schema_json, (*live)->schema_json);
+        admin->SchemaDifferences((*live)->schema_json);
     if (!differences.ok()) {
       Log(LogLevel::kWarn, component,
           "could not compare the schema: " + differences.status().message());

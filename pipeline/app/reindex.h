@@ -11,7 +11,8 @@
 //      (PipelineRunner::FullRead: where the two meet, the live change wins)
 //   4. catch up   wait for an empty poll after the full read, with everything acknowledged
 //   5. verify     document counts (see VerifyCounts in reindex.cc for what is exact)
-//   6. swap       PUT /aliases/<alias>, then the runner writes to the new collection alone
+//   6. swap       move the alias (CollectionAdmin::MakeLive), then the runner writes to the new
+//                 collection alone
 //   7. retire     drop old collections beyond reindex.keep, by their real names
 // Any failure or cancel before the swap: the shadow is detached, the new collection dropped,
 // the alias left where it was; the live pipeline never stops for a reindex.
@@ -27,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "pipeline/collection_admin.h"
 #include "pipeline/config.h"
 #include "pipeline/reindex_progress.h"
 #include "pipeline/status.h"
@@ -48,9 +50,10 @@ struct ReindexLimits {
 class ReindexCoordinator {
  public:
   // `runners`: pipeline name -> its live runner; each must outlive the coordinator, and its
-  // PipelineConfig must be in `config`.
+  // PipelineConfig must be in `config`. `admins` gives each reindex the collections of its
+  // pipeline; by default the sink's own (MakeCollectionAdmin in registry.h).
   ReindexCoordinator(const Config& config, std::map<std::string, PipelineRunner*> runners,
-                     ReindexLimits limits = {});
+                     ReindexLimits limits = {}, CollectionAdminFactory admins = {});
   ~ReindexCoordinator();  // CancelAll
   ReindexCoordinator(const ReindexCoordinator&) = delete;
   ReindexCoordinator& operator=(const ReindexCoordinator&) = delete;
@@ -75,6 +78,7 @@ class ReindexCoordinator {
   const Config& config_;
   const std::map<std::string, PipelineRunner*> runners_;
   const ReindexLimits limits_;
+  CollectionAdminFactory admins_;
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Job>> jobs_;  // the latest per pipeline
   std::vector<std::unique_ptr<Job>> finished_;        // replaced jobs, joined on destruction
@@ -89,7 +93,7 @@ Status RunStandaloneReindex(const Config& config, const std::string& pipeline,
 
 // At `run` and standalone `reindex` start: drops, for every pipeline, the collections a reindex
 // or restore recorded in `state` and left half-built when its process died (see
-// DropLeftoverBuilds). Failures are logged, never fatal.
+// DropLeftoverBuilds in pipeline/collection_admin.h). Failures are logged, never fatal.
 void DropLeftoverCollections(const Config& config, StateStore& state);
 
 // At `run` start: logs, for each pipeline whose live collection's schema differs from the
