@@ -6,7 +6,7 @@
 namespace searchsync {
 
 Result<std::vector<std::string>> DropLeftoverBuilds(CollectionAdmin& admin, StateStore& state,
-                                                   std::string_view component) {
+                                                    std::string_view component) {
   Result<std::vector<BuildRecord>> builds = state.ListBuilds();
   if (!builds.ok()) return builds.status();
   std::vector<std::string> dropped;

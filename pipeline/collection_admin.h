@@ -91,6 +91,6 @@ using CollectionAdminFactory = std::function<std::unique_ptr<CollectionAdmin>(
 // may still run (BuilderMayBeAlive) is left alone. Returns the names dropped; logs each under
 // `component`.
 Result<std::vector<std::string>> DropLeftoverBuilds(CollectionAdmin& admin, StateStore& state,
-                                                   std::string_view component);
+                                                    std::string_view component);
 
 }  // namespace searchsync

@@ -13,10 +13,9 @@ class TypesenseCollections : public CollectionAdmin {
                        std::string component)
       : typesense_(typesense),
         sink_(sink),
-        client_({.nodes = typesense.nodes,
-                 .api_key = typesense.api_key,
-                 .timeout = typesense.timeout},
-                std::move(component)) {}
+        client_(
+            {.nodes = typesense.nodes, .api_key = typesense.api_key, .timeout = typesense.timeout},
+            std::move(component)) {}
 
   const std::string& alias() const override { return sink_.collection; }
 

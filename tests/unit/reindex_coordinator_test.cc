@@ -73,8 +73,7 @@ class FakeCollections : public CollectionAdmin {
     return world_->live;
   }
   Result<std::string> CreateBeside(
-      std::string_view,
-      const std::function<Status(const std::string&)>& before_create) override {
+      std::string_view, const std::function<Status(const std::string&)>& before_create) override {
     std::string name;
     {
       std::lock_guard lock(world_->mutex);
@@ -166,8 +165,8 @@ struct Setup {
     pipeline.queue = {.max_events = 100, .max_bytes = 1 << 20};
     pipeline.reindex.keep = 1;
     pipeline.make_source = [this]() -> std::unique_ptr<Source> {
-      auto source = std::make_unique<FakeSource>(
-          std::vector<Event>{Upsert("a"), Upsert("b"), Upsert("c")});
+      auto source =
+          std::make_unique<FakeSource>(std::vector<Event>{Upsert("a"), Upsert("b"), Upsert("c")});
       source->SetFullRead({Upsert("a"), Upsert("b"), Upsert("c")}, false);
       if (full_read_fails) source->shared()->full_read_fail_after = 1;
       return source;
@@ -211,7 +210,7 @@ TEST_CASE("A reindex builds beside the live collection, moves the alias, then re
   REQUIRE(progress.state == "succeeded");
   CHECK(progress.collection == "products_5");
   CHECK(setup.world->Calls() == std::vector<std::string>{"drop products_4", "create products_5",
-                                                          "live products_5", "retire keep=1"});
+                                                         "live products_5", "retire keep=1"});
   CHECK(setup.world->live == "products_5");
   // reindex.keep: 1 keeps products_3 (the one live before) for rollback.
   CHECK(setup.world->Names() == std::vector<std::string>{"products_3", "products_5"});
@@ -235,8 +234,7 @@ TEST_CASE("A reindex that fails after creating its collection drops it and leave
   CHECK(progress.collection == "products_4");
   CHECK(setup.world->Calls() == std::vector<std::string>{"create products_4", "drop products_4"});
   CHECK(setup.world->live == "products_3");
-  CHECK(setup.world->Names() ==
-        std::vector<std::string>{"products_1", "products_2", "products_3"});
+  CHECK(setup.world->Names() == std::vector<std::string>{"products_1", "products_2", "products_3"});
   CHECK(setup.world->recorded_before_create);
   CHECK(setup.state->ListBuilds().value().empty());
 }
