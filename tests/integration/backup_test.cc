@@ -231,6 +231,56 @@ TEST_CASE("A restore never interrupts searches through the alias", "[integration
   CHECK(server.Aliases().at("products") != "products_20260101T000000Z");
 }
 
+TEST_CASE("kill -9 during a restore: the next start drops the half-restored collection",
+          "[integration][backup][leftovers]") {
+  TempDir dir;
+  TypesenseServer server({});
+  SeedProducts(server, 20'000);
+  const std::string config = dir / "config.yaml";
+  WriteFile(config, ProductsConfig(dir, server.url()));
+  const std::string backups = dir / "backups";
+  REQUIRE(RunCli({"backup", "products", "--to", backups}, config).exit_code == 0);
+  const std::string live = server.Aliases().at("products");
+
+  // Slowed so it is killed while it fills the new collection: the first of its two imports
+  // (10,000 documents each) has landed, the second waits.
+  server.SetLatency(2s);
+  auto restore = ServerProcess::Start(
+      {.argv = {SEARCHSYNC_BINARY, "restore", "products", "--from", backups, "-c", config}});
+  REQUIRE(restore.ok());
+  std::string half_restored;
+  REQUIRE(WaitUntil(
+      [&] {
+        for (const std::string& name : server.CollectionNames()) {
+          const auto documents = server.Documents(name);
+          if (name != live && documents && !documents->empty()) half_restored = name;
+        }
+        return !half_restored.empty();
+      },
+      1min));
+  (*restore)->Kill9();
+  server.SetLatency(0ms);
+  const auto documents = server.Documents(half_restored);
+  REQUIRE(documents);
+  CHECK(documents->size() < 20'000);  // killed mid-way
+  CHECK(server.Aliases().at("products") == live);
+
+  // The next start of the daemon drops it before anything else (its database is unreachable
+  // here, so the pipeline then keeps retrying: the drop does not depend on the source).
+  auto daemon = ServerProcess::Start({.argv = {SEARCHSYNC_BINARY, "run", "-c", config}});
+  REQUIRE(daemon.ok());
+  const bool dropped = WaitUntil(
+      [&] {
+        return (*daemon)->ReadStderr().find("dropped collection " + half_restored) !=
+               std::string::npos;
+      },
+      1min);
+  INFO((*daemon)->ReadStderr());
+  REQUIRE(dropped);
+  CHECK(server.CollectionNames() == std::vector<std::string>{live});
+  CHECK(server.Aliases().at("products") == live);
+}
+
 TEST_CASE("Truncated, corrupt and mismatched backups are refused and the alias stays",
           "[integration][backup]") {
   TempDir dir;

@@ -60,11 +60,20 @@ void KafkaMock::CreateTopic(const std::string& topic, int partitions) {
 void KafkaMock::Produce(const std::string& topic, int32_t partition, std::string_view key,
                         std::string_view value) {
   for (;;) {
+    // librdkafka's RD_KAFKA_V_* macros are GNU statement expressions, which clang's -Wpedantic
+    // reports in the code that expands them.
+#ifdef __clang__
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wgnu-statement-expression"
+#endif
     const rd_kafka_resp_err_t err = rd_kafka_producev(
         producer_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
         RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+#ifdef __clang__
+#pragma clang diagnostic pop
+#endif
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_poll(producer_, 10);
       continue;
