@@ -12,8 +12,10 @@ int main(int argc, char** argv) {
   const size_t events = argc > 1 ? std::stoul(argv[1]) : 2'000'000;
   const size_t distinct = argc > 2 ? std::stoul(argv[2]) : 1'000'000;
   constexpr unsigned kSeed = 42;
-  PrintHeader("bench_batcher", std::to_string(events) + " events over " +
-                                   std::to_string(distinct) + " ids, batches of 10000", kSeed);
+  PrintHeader("bench_batcher",
+              std::to_string(events) + " events over " + std::to_string(distinct) +
+                  " ids, batches of 10000",
+              kSeed);
   std::mt19937_64 rng(kSeed);
   std::vector<Event> input;
   input.reserve(events);

@@ -30,8 +30,8 @@ inline void PrintHeader(const char* name, const std::string& sizes, unsigned see
   const char* build = "debug (assertions on)";
 #endif
   std::printf("%s: %s, %u cores, %s %s, build %s, %s, seed %u\n", name, CpuModel().c_str(),
-              std::thread::hardware_concurrency(), host.sysname, host.release, build,
-              sizes.c_str(), seed);
+              std::thread::hardware_concurrency(), host.sysname, host.release, build, sizes.c_str(),
+              seed);
 }
 
 class Stopwatch {
@@ -46,8 +46,8 @@ class Stopwatch {
 
 inline void Report(const char* case_name, size_t events, size_t bytes, double seconds) {
   std::printf("  %-28s %10.0f events/s %8.1f MB/s  (%zu events in %.3fs)\n", case_name,
-              static_cast<double>(events) / seconds,
-              static_cast<double>(bytes) / seconds / 1e6, events, seconds);
+              static_cast<double>(events) / seconds, static_cast<double>(bytes) / seconds / 1e6,
+              events, seconds);
 }
 
 }  // namespace searchsync::bench

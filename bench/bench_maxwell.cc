@@ -5,8 +5,8 @@
 //
 // Setup (not timed): librdkafka's mock cluster in this process, one topic, `messages` Maxwell
 // insert/update messages partitioned by primary key, zstd-compressed (the mock keeps at most
-// 100,000 messages and 5 MiB per partition, hence 24 partitions for a million); the Typesense test server in this process,
-// in discard mode (validates and answers every import, stores nothing).
+// 100,000 messages and 5 MiB per partition, hence 24 partitions for a million); the Typesense test
+// server in this process, in discard mode (validates and answers every import, stores nothing).
 // Timed:
 //   raw        a consumer in its own group reads every partition to its end (partition EOF) and
 //              touches each payload; nothing else.
@@ -52,8 +52,8 @@ std::string Message(int64_t id, int serial, bool update) {
                 R"("status":"paid","total":%d.%02d,"qty":%d,"updated_at":"2024-11-21 06:20:42"})"
                 R"(%s})",
                 update ? "update" : "insert", 88000 + serial, serial * 217,
-                static_cast<long long>(id), static_cast<long long>(id),
-                static_cast<long long>(id), serial, serial % 1000, serial % 100, serial % 50,
+                static_cast<long long>(id), static_cast<long long>(id), static_cast<long long>(id),
+                serial, serial % 1000, serial % 100, serial % 50,
                 update ? R"(,"old":{"status":"new"})" : "");
   return text;
 }
@@ -68,13 +68,13 @@ struct RawResult {
 RawResult RawConsume(const std::string& brokers, int partitions) {
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [name, value] : std::vector<std::pair<const char*, const char*>>{
-           {"bootstrap.servers", brokers.c_str()},
-           {"group.id", "bench-raw"},
-           {"enable.auto.commit", "false"},
-           {"enable.partition.eof", "true"},
-           {"auto.offset.reset", "earliest"},
-           {"log_level", "3"}}) {
+  for (const auto& [name, value] :
+       std::vector<std::pair<const char*, const char*>>{{"bootstrap.servers", brokers.c_str()},
+                                                        {"group.id", "bench-raw"},
+                                                        {"enable.auto.commit", "false"},
+                                                        {"enable.partition.eof", "true"},
+                                                        {"auto.offset.reset", "earliest"},
+                                                        {"log_level", "3"}}) {
     rd_kafka_conf_set(conf, name, value, error, sizeof(error));
   }
   const Clock::time_point start = Clock::now();
@@ -137,9 +137,10 @@ int main(int argc, char** argv) {
   kafka.Flush();
   for (const auto& [partition, first] : kafka.FirstOffsets(kTopic, partitions)) {
     if (first != 0) {
-      std::printf("partition %d lost its first %lld messages to the mock's log cap: use more "
-                  "partitions\n",
-                  partition, static_cast<long long>(first));
+      std::printf(
+          "partition %d lost its first %lld messages to the mock's log cap: use more "
+          "partitions\n",
+          partition, static_cast<long long>(first));
       return 1;
     }
   }
@@ -154,8 +155,8 @@ int main(int argc, char** argv) {
   test::TempDir dir;
   const std::string config = dir / "pipelines.yaml";
   std::ofstream(config)
-      << "typesense:\n  nodes: [\"" << typesense.url() << "\"]\n  api_key: "
-      << typesense.api_key() << "\nstate: { path: \"" << (dir / "state") << "\" }\n"
+      << "typesense:\n  nodes: [\"" << typesense.url() << "\"]\n  api_key: " << typesense.api_key()
+      << "\nstate: { path: \"" << (dir / "state") << "\" }\n"
       << "pipelines:\n  - name: orders\n    source:\n      type: maxwell\n"
       << "      brokers: \"" << kafka.bootstraps() << "\"\n      topic: " << kTopic
       << "\n      group_id: bench-searchsync\n      database: shop\n      table: orders\n"
@@ -192,12 +193,13 @@ int main(int argc, char** argv) {
                 test::FileTail(log, 3000).c_str());
     return 1;
   }
-  std::printf("  searchsync run --once: exit 0, %lld documents written, peak RSS %.1f MiB, "
-              "CPU user %.2fs sys %.2fs\n",
-              static_cast<long long>(counters.documents_written),
-              static_cast<double>(usage.ru_maxrss) / 1024.0,
-              static_cast<double>(usage.ru_utime.tv_sec) + usage.ru_utime.tv_usec / 1e6,
-              static_cast<double>(usage.ru_stime.tv_sec) + usage.ru_stime.tv_usec / 1e6);
+  std::printf(
+      "  searchsync run --once: exit 0, %lld documents written, peak RSS %.1f MiB, "
+      "CPU user %.2fs sys %.2fs\n",
+      static_cast<long long>(counters.documents_written),
+      static_cast<double>(usage.ru_maxrss) / 1024.0,
+      static_cast<double>(usage.ru_utime.tv_sec) + usage.ru_utime.tv_usec / 1e6,
+      static_cast<double>(usage.ru_stime.tv_sec) + usage.ru_stime.tv_usec / 1e6);
   Report("searchsync: from start", static_cast<size_t>(messages), raw.bytes, Since(start, end));
   Report("searchsync: from first import", static_cast<size_t>(messages), raw.bytes,
          Since(first_import, end));

@@ -54,8 +54,8 @@ void AppendRow(int64_t seq, bool include_docs, std::string& out) {
           row, sizeof(row),
           R"(,"doc":{"_id":"animal-%lld","_rev":"%s","name":"Animal %lld","species":"%s",)"
           R"("age":%lld,"tags":["%s","demo"],"owner":{"name":"Owner %lld","city":"%s"}})",
-          static_cast<long long>(doc), rev, static_cast<long long>(doc),
-          kSpecies[doc % 5].data(), static_cast<long long>(doc % 20), kSpecies[(doc + 1) % 5].data(),
+          static_cast<long long>(doc), rev, static_cast<long long>(doc), kSpecies[doc % 5].data(),
+          static_cast<long long>(doc % 20), kSpecies[(doc + 1) % 5].data(),
           static_cast<long long>(doc % 1000), kCities[doc % 4].data());
     }
     out.append(row, static_cast<size_t>(length));
@@ -114,24 +114,20 @@ int main(int argc, char** argv) {
 
   httplib::Server server;
   server.Get("/" + database, [&](const httplib::Request&, httplib::Response& reply) {
-    reply.set_content(R"({"db_name":")" + database + R"(","update_seq":)" + SeqToken(changes) +
-                          "}",
+    reply.set_content(R"({"db_name":")" + database + R"(","update_seq":)" + SeqToken(changes) + "}",
                       "application/json");
   });
   auto changes_handler = [&](const httplib::Request& request, httplib::Response& reply) {
-    const std::string feed =
-        request.has_param("feed") ? request.get_param_value("feed") : "normal";
+    const std::string feed = request.has_param("feed") ? request.get_param_value("feed") : "normal";
     const int64_t since = ParseSince(request.get_param_value("since"));
-    const int64_t limit = request.has_param("limit")
-                              ? std::stoll(request.get_param_value("limit"))
-                              : changes;
+    const int64_t limit =
+        request.has_param("limit") ? std::stoll(request.get_param_value("limit")) : changes;
     const bool include_docs = request.get_param_value("include_docs") == "true";
     const int64_t first = since + 1;
     const int64_t last = std::min(changes, since + limit);
     if (feed == "continuous") {
-      const int heartbeat_ms = request.has_param("heartbeat")
-                                   ? std::stoi(request.get_param_value("heartbeat"))
-                                   : 60'000;
+      const int heartbeat_ms =
+          request.has_param("heartbeat") ? std::stoi(request.get_param_value("heartbeat")) : 60'000;
       reply.set_chunked_content_provider(
           "application/json", [=, next = first](size_t, httplib::DataSink& sink) mutable {
             if (next > last) {
@@ -168,9 +164,8 @@ int main(int argc, char** argv) {
   server.Get("/" + database + "/_changes", changes_handler);
   server.Post("/" + database + "/_changes", changes_handler);
 
-  port = port == 0 ? server.bind_to_any_port("127.0.0.1") : (server.bind_to_port("127.0.0.1", port)
-                                                                 ? port
-                                                                 : -1);
+  port = port == 0 ? server.bind_to_any_port("127.0.0.1")
+                   : (server.bind_to_port("127.0.0.1", port) ? port : -1);
   if (port < 0) {
     std::cerr << "couchdb_feed_server: cannot listen\n";
     return 1;

@@ -363,26 +363,26 @@ Result<std::unique_ptr<AdminServer>> AdminServer::Start(AdminServerOptions optio
   HttpServer& server = *impl->server;
   server.set_payload_max_length(kMaxRequestBody);
 
-  server.set_pre_routing_handler([state](const httplib::Request& request,
-                                         httplib::Response& response) {
-    if (!Authorized(request, state->options.token)) {
-      response.set_header("WWW-Authenticate", "Bearer");
-      Reply(response, 401,
-            MessageJson("missing or wrong admin token: send the header Authorization: Bearer "
-                        "<admin.token>"));
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    // A known path called with another method: 405 and the method it takes (RFC 9110 §15.5.6).
-    const std::string allowed = AllowedMethod(request.path);
-    if (allowed.empty() || request.method == allowed ||
-        (allowed == "GET" && request.method == "HEAD")) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    response.set_header("Allow", allowed == "GET" ? "GET, HEAD" : allowed);
-    Reply(response, 405,
-          MessageJson(request.method + " " + request.path + " is not allowed: use " + allowed));
-    return httplib::Server::HandlerResponse::Handled;
-  });
+  server.set_pre_routing_handler(
+      [state](const httplib::Request& request, httplib::Response& response) {
+        if (!Authorized(request, state->options.token)) {
+          response.set_header("WWW-Authenticate", "Bearer");
+          Reply(response, 401,
+                MessageJson("missing or wrong admin token: send the header Authorization: Bearer "
+                            "<admin.token>"));
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        // A known path called with another method: 405 and the method it takes (RFC 9110 §15.5.6).
+        const std::string allowed = AllowedMethod(request.path);
+        if (allowed.empty() || request.method == allowed ||
+            (allowed == "GET" && request.method == "HEAD")) {
+          return httplib::Server::HandlerResponse::Unhandled;
+        }
+        response.set_header("Allow", allowed == "GET" ? "GET, HEAD" : allowed);
+        Reply(response, 405,
+              MessageJson(request.method + " " + request.path + " is not allowed: use " + allowed));
+        return httplib::Server::HandlerResponse::Handled;
+      });
   server.set_error_handler([](const httplib::Request& request, httplib::Response& response) {
     if (!response.body.empty()) return;
     Reply(response, response.status,
@@ -417,26 +417,25 @@ Result<std::unique_ptr<AdminServer>> AdminServer::Start(AdminServerOptions optio
     response.set_content(RenderMetrics(state->handlers.pipelines(), state->handlers),
                          "text/plain; version=0.0.4; charset=utf-8");
   });
-  server.Post(R"(/pipelines/([^/]+)/reindex)",
-              [state](const httplib::Request& request, httplib::Response& response) {
-                const std::string pipeline = request.matches[1];
-                if (!state->handlers.start_reindex) {
-                  return Reply(response, 501, MessageJson("reindex is not available"));
-                }
-                Result<std::string> id = state->handlers.start_reindex(pipeline);
-                if (id.ok()) {
-                  Log(LogLevel::kInfo, kComponent,
-                      "reindex of pipeline=" + pipeline + " requested over the admin API, id=" +
-                          *id);
-                  return Reply(response, 202, DumpJson({{"id", *id}}));
-                }
-                const Status& status = id.status();
-                const int code = status.code() == StatusCode::kNotFound             ? 404
-                                 : status.code() == StatusCode::kFailedPrecondition ? 409
-                                 : status.code() == StatusCode::kInvalidArgument    ? 400
-                                                                                    : 500;
-                Reply(response, code, MessageJson(status.message()));
-              });
+  server.Post(R"(/pipelines/([^/]+)/reindex)", [state](const httplib::Request& request,
+                                                       httplib::Response& response) {
+    const std::string pipeline = request.matches[1];
+    if (!state->handlers.start_reindex) {
+      return Reply(response, 501, MessageJson("reindex is not available"));
+    }
+    Result<std::string> id = state->handlers.start_reindex(pipeline);
+    if (id.ok()) {
+      Log(LogLevel::kInfo, kComponent,
+          "reindex of pipeline=" + pipeline + " requested over the admin API, id=" + *id);
+      return Reply(response, 202, DumpJson({{"id", *id}}));
+    }
+    const Status& status = id.status();
+    const int code = status.code() == StatusCode::kNotFound             ? 404
+                     : status.code() == StatusCode::kFailedPrecondition ? 409
+                     : status.code() == StatusCode::kInvalidArgument    ? 400
+                                                                        : 500;
+    Reply(response, code, MessageJson(status.message()));
+  });
 
   // Port 0 (tests): let the kernel pick one and read it back. A loopback host is bound as the
   // literal it was judged by, never resolved.
@@ -458,7 +457,8 @@ Result<std::unique_ptr<AdminServer>> AdminServer::Start(AdminServerOptions optio
   Log(LogLevel::kInfo, kComponent,
       "admin API listening on " + impl->options.listen.substr(0, colon + 1) +
           std::to_string(bound_port) +
-          (impl->options.token.empty() ? " (no token: loopback only)" : " (bearer token required)"));
+          (impl->options.token.empty() ? " (no token: loopback only)"
+                                       : " (bearer token required)"));
   return std::unique_ptr<AdminServer>(new AdminServer(std::move(impl), bound_port));
 }
 

@@ -41,9 +41,7 @@ size_t ChangeQueue::PopBatch(std::vector<QueuedEvent>& out, size_t max,
   events_.fetch_sub(got);
   bytes_.fetch_sub(freed_bytes);
   popped_.fetch_add(got);
-  {
-    std::lock_guard lock(room_mutex_);
-  }
+  { std::lock_guard lock(room_mutex_); }
   room_.notify_all();
   return got;
 }

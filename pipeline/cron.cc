@@ -23,7 +23,7 @@ constexpr int64_t kMaxShiftSeconds = 3 * 3600;
 constexpr int kSearchYears = 30;
 
 constexpr std::array<std::string_view, 12> kMonthNames = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
-                                                           "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
+                                                          "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
 constexpr std::array<std::string_view, 7> kWeekdayNames = {"SUN", "MON", "TUE", "WED",
                                                            "THU", "FRI", "SAT"};
 
@@ -159,8 +159,10 @@ Result<CronSchedule> CronSchedule::Parse(std::string_view expression) {
   CronSchedule schedule;
   schedule.expression_ = std::string(expression);
   std::string_view text = expression;
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   if (text.starts_with('@')) {
     const std::string_view expansion = Macro(text);
     if (expansion.empty()) {
@@ -179,8 +181,10 @@ Result<CronSchedule> CronSchedule::Parse(std::string_view expression) {
     pos = end;
   }
   if (fields.size() != 5) {
-    return InvalidArgument("expected 5 fields (minute hour day-of-month month day-of-week) like "
-                           "\"0 3 * * *\", got " + std::to_string(fields.size()));
+    return InvalidArgument(
+        "expected 5 fields (minute hour day-of-month month day-of-week) like "
+        "\"0 3 * * *\", got " +
+        std::to_string(fields.size()));
   }
   const FieldSpec* specs[] = {&kMinute, &kHour, &kDayOfMonth, &kMonth, &kDayOfWeek};
   std::vector<bool> parsed[5];
@@ -246,7 +250,7 @@ std::optional<WallTime> CronSchedule::Next(WallTime after) const {
     if (out.size() > 1 && !follows_clock_) out.resize(1);  // repeated hour: first occurrence
     if (out.empty() && !follows_clock_ && offset_after > offset_before) {
       // Skipped by a forward jump: fire at the jump, the first instant of the new offset.
-      int64_t low = wall - offset_after;   // still the old offset
+      int64_t low = wall - offset_after;    // still the old offset
       int64_t high = wall - offset_before;  // already the new one
       while (high - low > 1) {
         const int64_t mid = low + (high - low) / 2;
@@ -260,8 +264,9 @@ std::optional<WallTime> CronSchedule::Next(WallTime after) const {
   // differ by at most one DST shift), keeping the earliest instant after `after`; stop once the
   // wall clock is a full shift past the best found.
   const int64_t start_wall = after_s + UtcOffsetAt(after_s) - kMaxShiftSeconds;
-  const int64_t first_day = start_wall >= 0 ? start_wall / kSecondsPerDay
-                                            : -((-start_wall + kSecondsPerDay - 1) / kSecondsPerDay);
+  const int64_t first_day = start_wall >= 0
+                                ? start_wall / kSecondsPerDay
+                                : -((-start_wall + kSecondsPerDay - 1) / kSecondsPerDay);
   std::optional<int64_t> best;
   int64_t best_wall = 0;
   std::vector<int64_t> instants;

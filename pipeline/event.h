@@ -50,7 +50,8 @@ struct Event {
   // Approximate memory held by this event; what queue and batch byte limits count.
   size_t ByteSize() const {
     size_t bytes = sizeof(Event) + id.size() + position.token.size();
-    for (const Field& field : document) bytes += sizeof(Field) + field.name.size() + field.json.size();
+    for (const Field& field : document)
+      bytes += sizeof(Field) + field.name.size() + field.json.size();
     return bytes;
   }
 };

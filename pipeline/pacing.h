@@ -39,9 +39,9 @@ class InFlightPacer {
   std::condition_variable room_;
   int limit_;
   int in_flight_ = 0;
-  int successes_ = 0;              // in a row, at the current limit
-  uint64_t started_ = 0;           // tickets handed out
-  uint64_t decreased_at_ = 0;      // started_ when the limit last went down
+  int successes_ = 0;          // in a row, at the current limit
+  uint64_t started_ = 0;       // tickets handed out
+  uint64_t decreased_at_ = 0;  // started_ when the limit last went down
 };
 
 }  // namespace searchsync

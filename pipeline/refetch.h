@@ -34,8 +34,7 @@
 namespace searchsync {
 
 // Reads the current documents of distinct ids: Source::ReadDocuments.
-using DocumentReader =
-    std::function<Result<std::vector<Event>>(std::span<const std::string> ids)>;
+using DocumentReader = std::function<Result<std::vector<Event>>(std::span<const std::string> ids)>;
 
 struct RefetchTotals {
   uint64_t requested = 0;   // kRefetch events seen

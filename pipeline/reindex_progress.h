@@ -8,7 +8,7 @@
 namespace searchsync {
 
 struct ReindexProgress {
-  std::string id;          // unique per reindex, e.g. "products-20261121T031500Z"
+  std::string id;  // unique per reindex, e.g. "products-20261121T031500Z"
   std::string pipeline;
   std::string state;       // running | succeeded | failed | cancelled
   std::string phase;       // full_read | catching_up | verifying | swapping | done

@@ -66,16 +66,15 @@ class PartialWrite {
       outcome_.rejected.push_back(Original(rejection));
     }
     outcome_.already_present += report.already_present;
-    stored_ += written.size() - report.rejected.size() - report.retryable.size() -
-               report.already_present;
+    stored_ +=
+        written.size() - report.rejected.size() - report.retryable.size() - report.already_present;
     if (report.retryable.empty()) return Status::Ok();
 
     const Rejection& first = report.retryable.front();
-    Status retry = Unavailable("the sink could not store " +
-                               std::to_string(report.retryable.size()) + " of " +
-                               std::to_string(written.size()) + " documents, first id=" +
-                               JsonString(written.events.at(first.event_index).id) + ": " +
-                               first.Reason());
+    Status retry =
+        Unavailable("the sink could not store " + std::to_string(report.retryable.size()) + " of " +
+                    std::to_string(written.size()) + " documents, first id=" +
+                    JsonString(written.events.at(first.event_index).id) + ": " + first.Reason());
     if (report.retryable.size() < written.size()) {
       if (original_index_.empty()) {
         // From here on the original batch no longer changes: it is not written again.
@@ -304,8 +303,8 @@ PipelineReport PipelineRunner::Report() const {
     std::lock_guard lock(persist_mutex_);
     report.checkpoint = persisted_.token;
     report.counters = {.events_read = base_counters_.events_read + read_,
-                         .events_acked = base_counters_.events_acked + acked_,
-                         .dead_lettered = base_counters_.dead_lettered + dead_lettered_};
+                       .events_acked = base_counters_.events_acked + acked_,
+                       .dead_lettered = base_counters_.dead_lettered + dead_lettered_};
   }
   return report;
 }
@@ -331,8 +330,7 @@ void PipelineRunner::PersistProgress(RunState state) {
   if (Status status = state_.Save(row); !status.ok()) Fail(status);
 }
 
-searchsync::DeadLetter PipelineRunner::MakeDeadLetter(const Event& event,
-                                                      std::string error) const {
+searchsync::DeadLetter PipelineRunner::MakeDeadLetter(const Event& event, std::string error) const {
   std::string document;
   if (event.op == Op::kUpsert) AppendDocumentJson(document, event);
   return {.pipeline = config_.name,
@@ -347,8 +345,8 @@ void PipelineRunner::DeadLetter(const Event& event, const std::string& error) {
   const Status status = state_.AddDeadLetters({MakeDeadLetter(event, error)});
   if (!status.ok()) return Fail(status);
   ++dead_lettered_;
-  Log(LogLevel::kWarn, component_, "dead-lettered document id=" + JsonString(event.id) +
-                                       " error=" + JsonString(error));
+  Log(LogLevel::kWarn, component_,
+      "dead-lettered document id=" + JsonString(event.id) + " error=" + JsonString(error));
 }
 
 void PipelineRunner::Acknowledge(const PendingBatch& pending, const WriteReport& report) {
@@ -366,7 +364,8 @@ void PipelineRunner::Acknowledge(const PendingBatch& pending, const WriteReport&
     Log(LogLevel::kWarn, component_,
         "typesense rejected " + std::to_string(letters.size()) +
             " documents; stored in the dead-letter store, first id=" +
-            JsonString(letters.front().document_id) + " error=" + JsonString(letters.front().error));
+            JsonString(letters.front().document_id) +
+            " error=" + JsonString(letters.front().error));
   }
   for (uint64_t seq : pending.seqs) tracker_.Ack(seq);
   acked_ += pending.seqs.size();
@@ -720,8 +719,8 @@ Status PipelineRunner::Run() {
   Log(failed ? LogLevel::kError : (unacknowledged > 0 ? LogLevel::kWarn : LogLevel::kInfo),
       component_,
       failed ? "stopped with error: " + failure_.message()
-             : std::string(caught_up ? "caught up" : "stopped") + " read=" +
-                   std::to_string(read_) + " acked=" + std::to_string(acked_) +
+             : std::string(caught_up ? "caught up" : "stopped") + " read=" + std::to_string(read_) +
+                   " acked=" + std::to_string(acked_) +
                    " unacknowledged=" + std::to_string(unacknowledged) +
                    " dead_lettered=" + std::to_string(dead_lettered_));
   return failure_;
@@ -915,7 +914,8 @@ void PipelineRunner::WriteShadow(Lane& lane, Sink& shadow, PendingBatch& pending
     shadow_stats_.failure = failure;
     Log(LogLevel::kWarn, component_,
         "writes to the new collection stopped (the reindex will fail; the live index is not "
-        "affected): " + failure.message());
+        "affected): " +
+            failure.message());
   }
 }
 

@@ -91,8 +91,8 @@ class DeleteGuard {
  public:
   void Record(const Batch& batch);
   // Removes guarded ids from `batch`, then runs `write` with the guard held.
-  Result<WriteReport> WriteWithGuardHeld(Batch& batch,
-                                     const std::function<Result<WriteReport>(const Batch&)>& write);
+  Result<WriteReport> WriteWithGuardHeld(
+      Batch& batch, const std::function<Result<WriteReport>(const Batch&)>& write);
   size_t size() const;
 
  private:
@@ -191,8 +191,7 @@ class PipelineRunner {
   void WriteWithRetry(Lane& lane, PendingBatch& pending);
   // Writes one batch to the shadow with bounded retries; a failure is recorded in
   // shadow_stats_ and ends the shadow. `primary` is the sink's report for the same batch.
-  void WriteShadow(Lane& lane, Sink& shadow, PendingBatch& pending,
-                   const WriteReport& primary);
+  void WriteShadow(Lane& lane, Sink& shadow, PendingBatch& pending, const WriteReport& primary);
   void DeadLetterRejections(const Batch& batch, const std::vector<Rejection>& rejected,
                             const std::string& prefix);
   // Registers a new DeleteGuard with the lanes (FullRead unregisters it when it ends).
@@ -267,8 +266,8 @@ class PipelineRunner {
   std::vector<std::unique_ptr<Lane>> lanes_;
 
   std::atomic<bool> stop_requested_{false};
-  std::atomic<bool> draining_{false};   // flush partial batches now
-  std::atomic<bool> abandon_{false};    // give up on unacknowledged work
+  std::atomic<bool> draining_{false};          // flush partial batches now
+  std::atomic<bool> abandon_{false};           // give up on unacknowledged work
   std::atomic<bool> source_caught_up_{false};  // once: the source had nothing more to give
   Waker wake_;  // retry sleeps, the idle wait and the waits below end when a flag above is set
 

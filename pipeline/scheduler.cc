@@ -84,8 +84,8 @@ void Scheduler::Tick() {
       const PassedRuns passed = CountPassed(entry.job.schedule, *entry.next, now);
       if (passed.count > 0) {
         Log(LogLevel::kWarn, kComponent,
-            "missed " + std::to_string(passed.count) + " run(s) of " + entry.job.name +
-                " from " + FormatLocalTime(*entry.next) +
+            "missed " + std::to_string(passed.count) + " run(s) of " + entry.job.name + " from " +
+                FormatLocalTime(*entry.next) +
                 " (the scheduler was held up or the clock jumped); running the one due at " +
                 FormatLocalTime(*passed.latest));
       }
@@ -140,8 +140,8 @@ void Scheduler::Start() {
       }
       auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(1s);
       if (soonest) {
-        const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
-            *soonest - options_.now());
+        const auto until =
+            std::chrono::duration_cast<std::chrono::milliseconds>(*soonest - options_.now());
         wait = std::clamp(until, std::chrono::milliseconds(0), wait);
       }
       lock.lock();

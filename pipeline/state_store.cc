@@ -68,7 +68,9 @@ std::string NowUtc() {
 // A prepared statement that finalizes itself.
 class Statement {
  public:
-  Statement(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  Statement(sqlite3* db, const char* sql) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
   ~Statement() { sqlite3_finalize(stmt_); }
   bool ok() const { return rc_ == SQLITE_OK; }
   void Bind(int index, const std::string& text) {
@@ -156,7 +158,8 @@ bool BuilderMayBeAlive(const BuildRecord& record) {
 Result<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return InvalidArgument("state.path " + dir + ": cannot create directory: " + ec.message());
+  if (ec)
+    return InvalidArgument("state.path " + dir + ": cannot create directory: " + ec.message());
   std::unique_ptr<StateStore> store(new StateStore(dir));
   const std::string file = dir + "/state.db";
   if (sqlite3_open(file.c_str(), &store->db_) != SQLITE_OK) {
@@ -192,7 +195,8 @@ Result<std::unique_ptr<StateStore>> StateStore::OpenReadOnly(const std::string& 
   Statement tables(store->db_, "SELECT count(*) FROM sqlite_master WHERE name = 'pipelines'");
   if (!tables.ok() || tables.Step() != SQLITE_ROW) return ReadError(store->db_, file);
   if (tables.Int(0) != 1) {
-    return InvalidArgument("state.path " + file + ": not a searchsync state database (no "
+    return InvalidArgument("state.path " + file +
+                           ": not a searchsync state database (no "
                            "pipelines table)");
   }
   return store;
@@ -258,9 +262,12 @@ Result<PipelineState> StateStore::Load(const std::string& pipeline) {
   if (!select.ok()) return Internal(std::string("state store: ") + sqlite3_errmsg(db_));
   select.Bind(1, pipeline);
   switch (select.Step()) {
-    case SQLITE_ROW: return ReadState(select);
-    case SQLITE_DONE: return PipelineState{.pipeline = pipeline};
-    default: return ReadError(db_, dir_ + "/state.db");
+    case SQLITE_ROW:
+      return ReadState(select);
+    case SQLITE_DONE:
+      return PipelineState{.pipeline = pipeline};
+    default:
+      return ReadError(db_, dir_ + "/state.db");
   }
 }
 
@@ -307,9 +314,12 @@ Result<std::string> StateStore::LoadMarker(const std::string& pipeline, const st
   select.Bind(1, pipeline);
   select.Bind(2, key);
   switch (select.Step()) {
-    case SQLITE_ROW: return select.Text(0);
-    case SQLITE_DONE: return std::string();
-    default: return ReadError(db_, dir_ + "/state.db");
+    case SQLITE_ROW:
+      return select.Text(0);
+    case SQLITE_DONE:
+      return std::string();
+    default:
+      return ReadError(db_, dir_ + "/state.db");
   }
 }
 

@@ -35,20 +35,20 @@ struct PipelineCounters {
 struct PipelineState {
   std::string pipeline;
   Checkpoint checkpoint;
-  PipelineCounters counters;  // cumulative over every run
+  PipelineCounters counters;             // cumulative over every run
   RunState state = RunState::kNeverRun;  // of the last run, as it last saved it
   std::string last_error;
-  std::string updated_at;     // UTC, ISO 8601
+  std::string updated_at;  // UTC, ISO 8601
 };
 
 struct DeadLetter {
   int64_t seq = 0;  // set by the store: the order letters were stored in
   std::string pipeline;
   std::string document_id;
-  std::string document;  // the document as JSON ({"id":...,...}); empty for deletes
+  std::string document;   // the document as JSON ({"id":...,...}); empty for deletes
   std::string operation;  // "upsert" | "delete"
   std::string error;
-  std::string position;  // the source position of the event
+  std::string position;    // the source position of the event
   std::string created_at;  // UTC, ISO 8601
 };
 

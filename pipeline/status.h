@@ -17,8 +17,15 @@
 
 namespace searchsync {
 
-enum class StatusCode { kOk, kInvalidArgument, kUnavailable, kFailedPrecondition, kCancelled,
-                        kNotFound, kInternal };
+enum class StatusCode {
+  kOk,
+  kInvalidArgument,
+  kUnavailable,
+  kFailedPrecondition,
+  kCancelled,
+  kNotFound,
+  kInternal
+};
 
 const char* StatusCodeName(StatusCode code);
 
@@ -40,7 +47,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status FailedPrecondition(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
@@ -58,9 +67,18 @@ class [[nodiscard]] Result {
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
-  T& value() & { assert(ok()); return *value_; }
-  const T& value() const& { assert(ok()); return *value_; }
-  T&& value() && { assert(ok()); return std::move(*value_); }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
+  const T& value() const& {
+    assert(ok());
+    return *value_;
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(*value_);
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }

@@ -17,8 +17,8 @@
 #include <string_view>
 #include <vector>
 
-#include "pipeline/net/http_client.h"
 #include "pipeline/config.h"
+#include "pipeline/net/http_client.h"
 #include "pipeline/status.h"
 
 namespace searchsync {

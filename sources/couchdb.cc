@@ -24,9 +24,9 @@
 #include <thread>
 #include <utility>
 
-#include "pipeline/net/http_client.h"
 #include "pipeline/json.h"
 #include "pipeline/log.h"
+#include "pipeline/net/http_client.h"
 #include "pipeline/retry.h"
 #include "pipeline/url.h"
 #include "pipeline/yaml_json.h"
@@ -73,8 +73,8 @@ constinit const KeyTable<CouchdbOptions> kCouchdbKeyTable(kCouchdbKeyList);
 constexpr Millis kStreamWait{500};
 
 constexpr std::string_view kDroppedKeys[] = {
-    "_id",        "_rev",      "_attachments", "_deleted",  "_conflicts",
-    "_deleted_conflicts", "_revisions", "_revs_info", "_local_seq",
+    "_id",        "_rev",       "_attachments", "_deleted", "_conflicts", "_deleted_conflicts",
+    "_revisions", "_revs_info", "_local_seq",
 };
 // The metadata `keep_metadata` may keep. (The rest only appears with query options this source
 // never sets, or is the id itself.)
@@ -185,8 +185,8 @@ std::string ParseErrorMessage(std::string_view what, simdjson::error_code error,
   constexpr size_t kShown = 120;
   std::string shown(text.substr(0, kShown));
   if (text.size() > kShown) shown += "...";
-  return "couchdb: " + std::string(what) + " is not valid JSON (" +
-         simdjson::error_message(error) + "): " + shown;
+  return "couchdb: " + std::string(what) + " is not valid JSON (" + simdjson::error_message(error) +
+         "): " + shown;
 }
 
 // ParseCouchdbPage on a buffer that already has simdjson's padding, so the page is not copied.
@@ -271,8 +271,8 @@ class Http {
   Result<HttpResponse> Send(const HttpRequest& request) const { return client_->Send(request); }
 
   // The `_changes` URL.
-  std::string ChangesUrl(std::string_view feed, std::string_view since,
-                         std::optional<size_t> limit, std::optional<Millis> wait) const {
+  std::string ChangesUrl(std::string_view feed, std::string_view since, std::optional<size_t> limit,
+                         std::optional<Millis> wait) const {
     std::string url = base_ + "/_changes?feed=" + std::string(feed) +
                       "&include_docs=true&since=" + CouchdbSinceParam(since);
     if (limit) url += "&limit=" + std::to_string(*limit);
@@ -303,12 +303,11 @@ class Http {
 
   Status HttpError(std::string_view what, long code, std::string_view body) const {
     std::string shown(Trim(body.substr(0, 300)));
-    const std::string prefix = "couchdb " + std::string(what) + " " + shown_base_ + ": HTTP " +
-                               std::to_string(code);
+    const std::string prefix =
+        "couchdb " + std::string(what) + " " + shown_base_ + ": HTTP " + std::to_string(code);
     if (code == 401 || code == 403) {
-      return FailedPrecondition(
-          Scrub(prefix + ": the server refused the credentials; check username and password " +
-                shown));
+      return FailedPrecondition(Scrub(
+          prefix + ": the server refused the credentials; check username and password " + shown));
     }
     if (code == 404) {
       return FailedPrecondition(
@@ -551,9 +550,9 @@ class CouchdbSource final : public Source {
   Result<std::vector<Event>> PollPages(const Checkpoint& from, size_t limit, bool longpoll) {
     std::string since = from.token;
     for (;;) {
-      const std::string url = http_.ChangesUrl(longpoll ? "longpoll" : "normal", since, limit,
-                                               longpoll ? std::optional(options_.heartbeat)
-                                                        : std::nullopt);
+      const std::string url =
+          http_.ChangesUrl(longpoll ? "longpoll" : "normal", since, limit,
+                           longpoll ? std::optional(options_.heartbeat) : std::nullopt);
       // A longpoll request is silent until a change or its own timeout.
       const Millis idle = longpoll ? options_.heartbeat + options_.timeout : options_.timeout;
       Status status = http_.Fetch("changes", url, http_.has_selector(), idle, page_buffer_);
@@ -562,10 +561,10 @@ class CouchdbSource final : public Source {
         return status;
       }
       page_buffer_.reserve(page_buffer_.size() + simdjson::SIMDJSON_PADDING);
-      Result<CouchdbPage> page = ParsePaddedPage(
-          simdjson::padded_string_view(page_buffer_.data(), page_buffer_.size(),
-                                       page_buffer_.capacity()),
-          options_.keep_metadata);
+      Result<CouchdbPage> page =
+          ParsePaddedPage(simdjson::padded_string_view(page_buffer_.data(), page_buffer_.size(),
+                                                       page_buffer_.capacity()),
+                          options_.keep_metadata);
       if (!page.ok()) return page.status();
       if (!page->events.empty()) {
         caught_up_at_.reset();

@@ -69,7 +69,7 @@ struct CouchdbOptions {
   Secret password;
   CouchdbFeed feed = CouchdbFeed::kContinuous;
   Millis heartbeat{10'000};
-  Millis timeout{30'000};    // a connection silent this long is dropped
+  Millis timeout{30'000};     // a connection silent this long is dropped
   std::string selector_json;  // a Mango selector as a JSON object; empty: every document
   size_t page_size = 1'000;   // changes per catch-up request; buffered changes when streaming
   std::string ca_file;        // PEM bundle for https; empty: the system's
@@ -107,16 +107,15 @@ struct CouchdbPage {
   std::string last_seq;       // raw JSON; empty when absent
   std::optional<int64_t> pending;
 };
-Result<CouchdbPage> ParseCouchdbPage(std::string_view body,
-                                     std::span<const std::string> keep = {});
+Result<CouchdbPage> ParseCouchdbPage(std::string_view body, std::span<const std::string> keep = {});
 
 // One answer of `_all_docs?include_docs=true`: {"total_rows":N,"offset":K,"rows":[...]}.
 struct CouchdbAllDocsPage {
   // An upsert per document row, design documents left out, in server order; each position is
   // the row's `key` as sent (raw JSON).
   std::vector<Event> events;
-  size_t rows = 0;        // every row, design documents included
-  std::string last_key;   // raw JSON of the last row's key; empty when there were no rows
+  size_t rows = 0;       // every row, design documents included
+  std::string last_key;  // raw JSON of the last row's key; empty when there were no rows
   std::optional<int64_t> total_rows;
 };
 Result<CouchdbAllDocsPage> ParseCouchdbAllDocsPage(std::string_view body,

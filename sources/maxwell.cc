@@ -849,8 +849,9 @@ SourceFactory ParseMaxwellSource(const Section& section, std::string_view pipeli
       rd_kafka_conf_destroy(scratch);
     }
   }
-  options.log_component = "pipeline=" + std::string(pipeline) + " source=maxwell topic=" +
-                          options.topic + " table=" + options.database + "." + options.table;
+  options.log_component = "pipeline=" + std::string(pipeline) +
+                          " source=maxwell topic=" + options.topic + " table=" + options.database +
+                          "." + options.table;
   if (section.Has("snapshot")) {
     const Section snapshot = section.Child("snapshot", kSnapshotKeys.specs());
     MysqlFullReadOptions& full_read = options.snapshot.emplace(kSnapshotKeys.Read(snapshot));

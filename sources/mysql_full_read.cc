@@ -189,8 +189,9 @@ Status MysqlFullRead::Open() {
       if (columns_[column_idx].name == name) found = column_idx;
     }
     if (found == columns_.size()) {
-      return FailedPrecondition(options_.log_component + ": the snapshot query returns no column `" +
-                                name + "` of the primary key");
+      return FailedPrecondition(options_.log_component +
+                                ": the snapshot query returns no column `" + name +
+                                "` of the primary key");
     }
     key_columns_.push_back(found);
   }
@@ -261,16 +262,15 @@ Result<std::vector<Event>> MysqlFullRead::Next(size_t max_events) {
       if (event.id.empty()) {
         // Not a change the index can take; kept for whoever reads the dead letters.
         event.id = "snapshot/row/" + std::to_string(rows_read_);
-        event.dead_letter_reason = options_.log_component + ": row " +
-                                   std::to_string(rows_read_) +
+        event.dead_letter_reason = options_.log_component + ": row " + std::to_string(rows_read_) +
                                    " of the full read has a NULL or empty primary key";
       }
     }
   } catch (const sql::SQLException& e) {
     Close();
-    return FromSqlError(e, options_.log_component + ": mysql " + dsn_.host + ":" +
-                               std::to_string(dsn_.port),
-                        dsn_.password);
+    return FromSqlError(
+        e, options_.log_component + ": mysql " + dsn_.host + ":" + std::to_string(dsn_.port),
+        dsn_.password);
   }
   return events;
 }
@@ -346,10 +346,9 @@ Status CheckMysqlFullRead(const MysqlFullReadOptions& options) {
         statement->executeQuery("SELECT * FROM (" + QueryOf(options) + ") AS snapshot LIMIT 0"));
     return Status::Ok();
   } catch (const sql::SQLException& e) {
-    return FromSqlError(e,
-                        options.log_component + ": mysql " + dsn->host + ":" +
-                            std::to_string(dsn->port),
-                        dsn->password);
+    return FromSqlError(
+        e, options.log_component + ": mysql " + dsn->host + ":" + std::to_string(dsn->port),
+        dsn->password);
   }
 }
 

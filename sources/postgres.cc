@@ -1041,7 +1041,7 @@ class PostgresSource final : public Source {
 
   const PostgresOptions options_;
   const bool full_read_;
-  bool reached_end_ = false;  // the last page read everything below its horizon
+  bool reached_end_ = false;                // the last page read everything below its horizon
   const std::vector<std::string> secrets_;  // scrubbed from every message
   std::string context_;                     // "postgres table=products"
   std::string component_;                   // for log lines
@@ -1071,7 +1071,7 @@ class PostgresSource final : public Source {
   std::string check_tombstones_sql_;
   std::string count_sql_;   // $1 horizon
   std::string reread_sql_;  // the rows of $1, an array of document ids (ReadDocuments)
-  std::vector<RelationSql> relation_sql_;   // as options_.relations
+  std::vector<RelationSql> relation_sql_;    // as options_.relations
   std::vector<bool> relation_is_timestamp_;  // updated_at is a `timestamp`, read in server_zone_
   // A poll that moved relation cursors without finding a document (related rows that touch
   // none) returns nothing; the next poll from the same position starts from the moved one.
@@ -1402,8 +1402,8 @@ void PostgresSource::CheckRelations(pqxx::nontransaction& tx) {
   relation_is_timestamp_.assign(options_.relations.size(), false);
   for (size_t relation_idx = 0; relation_idx < options_.relations.size(); ++relation_idx) {
     const PostgresRelationOptions& relation = options_.relations[relation_idx];
-    const std::string where = "relations[" + std::to_string(relation_idx) + "] (" +
-                              relation.table + ")";
+    const std::string where =
+        "relations[" + std::to_string(relation_idx) + "] (" + relation.table + ")";
     std::string columns = "t." + QuoteIdent(relation.updated_at);
     for (const std::string& column : relation.primary_key) columns += ", t." + QuoteIdent(column);
     if (!relation.document_key.empty()) columns += ", t." + QuoteIdent(relation.document_key);
@@ -1448,8 +1448,8 @@ void PostgresSource::CheckRelations(pqxx::nontransaction& tx) {
     if (document_type != id_type) {
       throw ConfigProblem(where + ": documents returns " + type_name(document_type) +
                           " but the document id " + QuoteIdent(options_.primary_key.front()) +
-                          " is " + type_name(id_type) + "; cast it (e.g. SELECT id::" +
-                          type_name(id_type) + " ...)");
+                          " is " + type_name(id_type) +
+                          "; cast it (e.g. SELECT id::" + type_name(id_type) + " ...)");
     }
   }
 }
@@ -1462,9 +1462,9 @@ void PostgresSource::BuildRelationStatements(pqxx::nontransaction& tx) {
     const bool is_timestamp =
         relation_idx < relation_is_timestamp_.size() && relation_is_timestamp_[relation_idx];
     // A `timestamp` column is written in the server's zone (now(), triggers).
-    const std::string horizon = is_timestamp
-                                    ? "($1::timestamptz AT TIME ZONE " + tx.quote(server_zone_) + ")"
-                                    : std::string("$1::timestamptz");
+    const std::string horizon =
+        is_timestamp ? "($1::timestamptz AT TIME ZONE " + tx.quote(server_zone_) + ")"
+                     : std::string("$1::timestamptz");
     const std::string updated_at = "t." + QuoteIdent(relation.updated_at);
     std::string keys = updated_at;
     std::string cursor_params = "$3";
@@ -1514,8 +1514,8 @@ void PostgresSource::BuildRelationStatements(pqxx::nontransaction& tx) {
       sql.tombstones_start = tomb_select + " AND " + deleted_at + " >= $3" + tomb_order;
     }
     if (!relation.documents.empty()) {
-      const std::string documents =
-          "SELECT DISTINCT d.doc FROM (" + relation.documents + "\n) AS d(doc) WHERE d.doc IS NOT NULL";
+      const std::string documents = "SELECT DISTINCT d.doc FROM (" + relation.documents +
+                                    "\n) AS d(doc) WHERE d.doc IS NOT NULL";
       sql.documents_first = documents + " ORDER BY d.doc LIMIT $2";
       sql.documents_next = documents + " AND d.doc > $3 ORDER BY d.doc LIMIT $2";
     }
@@ -1553,12 +1553,11 @@ Result<std::vector<Event>> PostgresSource::PollRelations(pqxx::nontransaction& t
     if (relation.tombstones) {
       const bool tomb_start = position.tombstones.size() == 1;
       const pqxx::result tombstones =
-          position.tombstones.empty()
-              ? tx.exec_params(sql.tombstones_first, horizon, limit_text)
-          : tomb_start ? tx.exec_params(sql.tombstones_start, horizon, limit_text,
-                                        position.tombstones[0])
-                       : tx.exec_params(sql.tombstones_next, horizon, limit_text,
-                                        position.tombstones[0], position.tombstones[1]);
+          position.tombstones.empty() ? tx.exec_params(sql.tombstones_first, horizon, limit_text)
+          : tomb_start
+              ? tx.exec_params(sql.tombstones_start, horizon, limit_text, position.tombstones[0])
+              : tx.exec_params(sql.tombstones_next, horizon, limit_text, position.tombstones[0],
+                               position.tombstones[1]);
       for (const pqxx::row& row : tombstones) {
         position.tombstones = {row[0].c_str(), row[1].is_null() ? "" : row[1].c_str()};
         if (row[1].is_null() || row[1].size() == 0) continue;
@@ -1607,9 +1606,9 @@ Result<std::vector<Event>> PostgresSource::PollRelations(pqxx::nontransaction& t
       std::vector<std::string> params = {fanout_limit};
       params.insert(params.end(), position.rows.begin(), position.rows.end());
       params.insert(params.end(), position.upto.begin(), position.upto.end());
-      const pqxx::result rows = tx.exec_params(
-          at_start ? sql.fanout_rows_start : sql.fanout_rows_next,
-          pqxx::prepare::make_dynamic_params(params));
+      const pqxx::result rows =
+          tx.exec_params(at_start ? sql.fanout_rows_start : sql.fanout_rows_next,
+                         pqxx::prepare::make_dynamic_params(params));
       for (const pqxx::row& row : rows) keys.emplace_back(row[1].c_str(), row[1].size());
     }
 
@@ -2282,9 +2281,8 @@ Result<std::optional<uint64_t>> PostgresSource::CountAll() {
 
 Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size_t max_events) {
   if (max_events == 0) return std::vector<Event>{};
-  Result<PostgresCursor> cursor =
-      DecodePostgresCursor(!advanced_from_.empty() && advanced_from_ == from.token ? advanced_to_
-                                                                                 : from.token);
+  Result<PostgresCursor> cursor = DecodePostgresCursor(
+      !advanced_from_.empty() && advanced_from_ == from.token ? advanced_to_ : from.token);
   if (!cursor.ok()) return cursor.status();
   const bool past_nulls = cursor->rows_updated_at_null && cursor->rows.size() == 1;
   if (!cursor->rows.empty() && !past_nulls &&
@@ -2322,11 +2320,10 @@ Result<std::vector<Event>> PostgresSource::PollPage(const Checkpoint& from, size
     };
     if (full_read_) {
       const pqxx::result rows =
-          cursor->rows.empty()
-              ? tx.exec_params(rows_first_sql_, limit_text)
-              : tx.exec_params(rows_next_sql_, limit_text,
-                               pqxx::prepare::make_dynamic_params(cursor->rows.begin() + 1,
-                                                                  cursor->rows.end()));
+          cursor->rows.empty() ? tx.exec_params(rows_first_sql_, limit_text)
+                               : tx.exec_params(rows_next_sql_, limit_text,
+                                                pqxx::prepare::make_dynamic_params(
+                                                    cursor->rows.begin() + 1, cursor->rows.end()));
       return to_events(rows, pqxx::result());
     }
     // Rows whose updated_at is NULL are older than every timestamp: they come first, by key,
@@ -2429,9 +2426,8 @@ void PostgresSource::CheckRelationPlans(pqxx::work& tx, simdjson::dom::parser& p
   std::function<void(simdjson::dom::element, const std::string&)> warn_scans =
       [&](simdjson::dom::element node, const std::string& what) {
         std::string_view relation, filter, index_condition, index_name;
-        const bool has_filter =
-            node["Filter"].get_string().get(filter) == simdjson::SUCCESS &&
-            filter.find("= ANY") != std::string_view::npos;
+        const bool has_filter = node["Filter"].get_string().get(filter) == simdjson::SUCCESS &&
+                                filter.find("= ANY") != std::string_view::npos;
         const bool has_index_condition =
             node["Index Cond"].get_string().get(index_condition) == simdjson::SUCCESS &&
             index_condition.find("= ANY") != std::string_view::npos;
@@ -2476,8 +2472,8 @@ void PostgresSource::CheckRelationPlans(pqxx::work& tx, simdjson::dom::parser& p
   for (size_t relation_idx = 0; relation_idx < options_.relations.size(); ++relation_idx) {
     const PostgresRelationOptions& relation = options_.relations[relation_idx];
     if (relation.documents.empty()) continue;
-    explain(relation.documents, "relations[" + std::to_string(relation_idx) + "] (" +
-                                    relation.table + ") documents");
+    explain(relation.documents,
+            "relations[" + std::to_string(relation_idx) + "] (" + relation.table + ") documents");
   }
 }
 
@@ -2566,8 +2562,7 @@ SourceFactory ParsePostgresSource(const Section& section, std::string_view pipel
       section.Error("relations", "needs a single-column primary_key (the document id)");
     }
     std::set<std::string> tables;
-    for (size_t relation_idx = 0; list.IsSequence() && relation_idx < list.size();
-         ++relation_idx) {
+    for (size_t relation_idx = 0; list.IsSequence() && relation_idx < list.size(); ++relation_idx) {
       if (!list[relation_idx].IsMap()) continue;  // reported by the sequence check
       const Section item = section.Item("relations", relation_idx, kRelationKeys.specs());
       PostgresRelationOptions& relation = options.relations.emplace_back(kRelationKeys.Read(item));
@@ -2578,13 +2573,14 @@ SourceFactory ParsePostgresSource(const Section& section, std::string_view pipel
         item.Error(item.Has("documents") ? "documents" : "table",
                    "set exactly one of 'documents' (SQL returning document ids of $1, the "
                    "changed rows' keys) or 'document_key' (a column holding the document id)");
-      } else if (item.Has("documents") &&
-                 relation.documents.find("$1") == std::string::npos) {
-        item.Error("documents", "must use $1, the array of the changed rows' keys, e.g. "
-                                "SELECT id FROM products WHERE category_id = ANY($1)");
+      } else if (item.Has("documents") && relation.documents.find("$1") == std::string::npos) {
+        item.Error("documents",
+                   "must use $1, the array of the changed rows' keys, e.g. "
+                   "SELECT id FROM products WHERE category_id = ANY($1)");
       } else if (item.Has("documents") && relation.primary_key.size() != 1) {
-        item.Error("documents", "needs a single-column primary_key; for a composite key (a "
-                                "link table) use document_key");
+        item.Error("documents",
+                   "needs a single-column primary_key; for a composite key (a "
+                   "link table) use document_key");
       }
       if (relation.primary_key.empty()) item.Error("primary_key", "list at least one column");
       if (item.Has("tombstone_table")) {
@@ -2593,9 +2589,8 @@ SourceFactory ParsePostgresSource(const Section& section, std::string_view pipel
       }
     }
   }
-  options.log_component =
-      "pipeline=" + std::string(pipeline) + " source=postgres " +
-      (options.table.empty() ? std::string("query") : "table=" + options.table);
+  options.log_component = "pipeline=" + std::string(pipeline) + " source=postgres " +
+                          (options.table.empty() ? std::string("query") : "table=" + options.table);
   // Missing required keys were recorded when the section was read.
   if (section.errors().all().size() != errors_before || !section.Has("dsn") ||
       !section.Has("primary_key") || !section.Has("updated_at")) {

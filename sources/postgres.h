@@ -72,8 +72,8 @@ struct PostgresTombstoneOptions {
 
 // A table whose changes change documents (see "Relations" at the top of postgres.cc).
 struct PostgresRelationOptions {
-  std::string table;                         // may be schema-qualified
-  std::string updated_at;                    // set by every insert and update of its rows
+  std::string table;                           // may be schema-qualified
+  std::string updated_at;                      // set by every insert and update of its rows
   std::vector<std::string> primary_key{"id"};  // orders its rows; a list for a composite key
   // Exactly one: SQL returning the ids of the documents that show the changed rows, whose $1
   // is the array of their primary keys (single-column keys only); or a column of the row that

@@ -55,8 +55,10 @@ bool IsBackupName(std::string_view name) {
   if (name.size() != kBackupNameSize) return false;
   for (size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
-    const bool ok = i == 8 ? c == 'T' : i == 15 ? c == '.' : i == 19 ? c == 'Z' : std::isdigit(
-                                                                            static_cast<unsigned char>(c));
+    const bool ok = i == 8    ? c == 'T'
+                    : i == 15 ? c == '.'
+                    : i == 19 ? c == 'Z'
+                              : std::isdigit(static_cast<unsigned char>(c));
     if (!ok) return false;
   }
   return true;
@@ -120,7 +122,8 @@ class Location {
   // A small file whole; nullopt when it does not exist.
   virtual Result<std::optional<std::string>> ReadSmall(const std::string& relative) = 0;
   // A local path to write `relative` to; CommitFile then puts it in place.
-  virtual Result<std::string> StagePath(const std::string& relative, const std::string& scratch) = 0;
+  virtual Result<std::string> StagePath(const std::string& relative,
+                                        const std::string& scratch) = 0;
   virtual Status CommitFile(const std::string& relative, const std::string& staged) = 0;
   // Writes a small file so that it appears whole or not at all.
   virtual Status WriteSmall(const std::string& relative, const std::string& bytes) = 0;
@@ -493,8 +496,8 @@ Result<BackupResult> RunBackup(const Config& config, const PipelineConfig& pipel
   }
   if (!status.ok()) {
     (void)(*location)->Remove(relative);  // best effort; retention removes leftovers anyway
-    return Status(status.code(), "backup of pipeline " + pipeline.name + " to " +
-                                     result.location + " failed: " + status.message());
+    return Status(status.code(), "backup of pipeline " + pipeline.name + " to " + result.location +
+                                     " failed: " + status.message());
   }
   Log(LogLevel::kInfo, component,
       "backup done documents=" + std::to_string(result.manifest.documents) +
@@ -614,14 +617,17 @@ Result<RestoreResult> RunRestore(const Config& config, const PipelineConfig& pip
     if (manifest->pipeline != pipeline.name || manifest->source_type != pipeline.source_type) {
       return InvalidArgument(manifest_path + ": the backup was taken of pipeline " +
                              manifest->pipeline + " (" + manifest->source_type +
-                             "); its checkpoint means nothing to pipeline " + pipeline.name +
-                             " (" + pipeline.source_type + ")");
+                             "); its checkpoint means nothing to pipeline " + pipeline.name + " (" +
+                             pipeline.source_type + ")");
     }
     if (pipeline.source_type == "maxwell") {
       return InvalidArgument(
-          "pipeline " + pipeline.name + " reads Kafka, where the consumer group's committed "
+          "pipeline " + pipeline.name +
+          " reads Kafka, where the consumer group's committed "
           "offsets are the checkpoint; rewind them with kafka-consumer-groups --reset-offsets "
-          "(the backup's offsets were " + manifest->checkpoint + ") and restore without "
+          "(the backup's offsets were " +
+          manifest->checkpoint +
+          ") and restore without "
           "--rewind-checkpoint");
     }
     Result<std::unique_ptr<StateStore>> opened_state = StateStore::Open(config.state.path);
@@ -761,7 +767,8 @@ Result<RestoreResult> RunRestore(const Config& config, const PipelineConfig& pip
   Result<std::vector<std::string>> retired =
       admin->RetireOld(static_cast<size_t>(pipeline.reindex.keep));
   if (!retired.ok()) {
-    Log(LogLevel::kWarn, component, "could not retire old collections: " + retired.status().message());
+    Log(LogLevel::kWarn, component,
+        "could not retire old collections: " + retired.status().message());
   } else {
     result.retired = std::move(*retired);
   }
@@ -773,8 +780,8 @@ Result<RestoreResult> RunRestore(const Config& config, const PipelineConfig& pip
 Status TakeSnapshot(const Config& config, const std::string& directory) {
   TypesenseClient client = MakeClient(config, "snapshot");
   const std::string target = "/operations/snapshot?snapshot_path=" + PercentEncode(directory);
-  Result<HttpResponse> response = client.Call("POST", target, "", "application/json",
-                                              TypesenseClient::Timeout::kBulk);
+  Result<HttpResponse> response =
+      client.Call("POST", target, "", "application/json", TypesenseClient::Timeout::kBulk);
   if (!response.ok()) return response.status();
   const nlohmann::json answer = nlohmann::json::parse(response->body, nullptr, false);
   if (!answer.is_object() || answer.value("success", false) != true) {
@@ -851,7 +858,8 @@ Status BackupSchedules::Fire(Job& job) {
                                   .count());
     if (!status.ok()) {
       // The previous backups are still there; the next due time tries again.
-      Log(LogLevel::kError, job.name == "snapshot" ? "snapshot" : "pipeline=" + job.name + " backup",
+      Log(LogLevel::kError,
+          job.name == "snapshot" ? "snapshot" : "pipeline=" + job.name + " backup",
           "scheduled run failed: " + status.message());
     }
     job.running = false;

@@ -204,7 +204,8 @@ Status GzipFileWriter::Finish() {
   }
   const int fd = state.fd;
   state.fd = -1;
-  if (close(fd) != 0) return FailedPrecondition("cannot close " + path_ + ": " + std::strerror(errno));
+  if (close(fd) != 0)
+    return FailedPrecondition("cannot close " + path_ + ": " + std::strerror(errno));
   return Status::Ok();
 }
 

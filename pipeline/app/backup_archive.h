@@ -29,18 +29,18 @@ struct BackupManifest {
   std::string format = kBackupFormat;
   std::string pipeline;
   std::string source_type;
-  std::string alias;             // the collection name searches use
-  std::string collection;        // the real collection that was exported
-  std::string schema_json;       // as Typesense returned it, without name, num_documents, created_at
-  uint64_t documents = 0;        // lines in the documents file
+  std::string alias;        // the collection name searches use
+  std::string collection;   // the real collection that was exported
+  std::string schema_json;  // as Typesense returned it, without name, num_documents, created_at
+  uint64_t documents = 0;   // lines in the documents file
   std::string file = kBackupDocumentsFile;
   std::string compression = "gzip";
   uint64_t compressed_bytes = 0;
-  std::string sha256;            // lowercase hex, of the compressed file
+  std::string sha256;  // lowercase hex, of the compressed file
   // The pipeline's checkpoint read before the export began; empty when it had none.
   std::string checkpoint;
   std::string searchsync_version;
-  std::string created_at;        // UTC, ISO 8601
+  std::string created_at;  // UTC, ISO 8601
 };
 
 std::string ManifestToJson(const BackupManifest& manifest);

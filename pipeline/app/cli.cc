@@ -120,8 +120,7 @@ int Run(const CommonFlags& flags, const std::vector<std::string>& selected, bool
     const bool known = std::any_of(config->pipelines.begin(), config->pipelines.end(),
                                    [&](const PipelineConfig& p) { return p.name == name; });
     if (!known) {
-      std::fprintf(stderr, "%s: no pipeline named '%s'\n", flags.config_file.c_str(),
-                   name.c_str());
+      std::fprintf(stderr, "%s: no pipeline named '%s'\n", flags.config_file.c_str(), name.c_str());
       return kExitUsage;
     }
   }
@@ -250,8 +249,7 @@ int Check(const CommonFlags& flags, bool reference) {
       if (status.ok()) {
         std::printf("pipeline %s: %s ok\n", pipeline.name.c_str(), what);
       } else {
-        std::printf("pipeline %s: %s: %s\n", pipeline.name.c_str(), what,
-                    status.message().c_str());
+        std::printf("pipeline %s: %s: %s\n", pipeline.name.c_str(), what, status.message().c_str());
         exit_code = std::max(
             exit_code, status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitRuntime);
       }
@@ -438,8 +436,8 @@ int Restore(const CommonFlags& flags, const std::string& pipeline_name, const st
     return kExitRuntime;
   }
   std::printf("restored %llu documents of %s from %s into %s; alias %s points at it\n",
-              static_cast<unsigned long long>(result->manifest.documents),
-              pipeline->name.c_str(), result->location.c_str(), result->collection.c_str(),
+              static_cast<unsigned long long>(result->manifest.documents), pipeline->name.c_str(),
+              result->location.c_str(), result->collection.c_str(),
               pipeline->sink.collection.c_str());
   if (result->checkpoint_rewound) {
     std::printf("checkpoint of %s set back to the backup's: %s\n", pipeline->name.c_str(),
@@ -510,8 +508,8 @@ int RunCli(int argc, char** argv) {
   std::string snapshot_path;
   CLI::App* snapshot = app.add_subcommand("snapshot", "take a Typesense server-side snapshot");
   add_common(snapshot);
-  snapshot->add_option("--path", snapshot_path,
-                       "absolute directory on the Typesense server's machine")
+  snapshot
+      ->add_option("--path", snapshot_path, "absolute directory on the Typesense server's machine")
       ->required();
 
   std::string backup_pipeline;

@@ -43,8 +43,8 @@ Result<std::unique_ptr<DaemonServices>> DaemonServices::Start(const Config& conf
     }
     if (!jobs.empty()) {
       SchedulerOptions options;
-      options.last_fire = [&state, pipeline_of_job](const std::string& job)
-          -> std::optional<WallTime> {
+      options.last_fire = [&state,
+                           pipeline_of_job](const std::string& job) -> std::optional<WallTime> {
         Result<std::string> marker = state.LoadMarker(pipeline_of_job.at(job), kLastDueMarker);
         int64_t seconds = 0;
         if (!marker.ok() || marker->empty()) return std::nullopt;
@@ -59,8 +59,8 @@ Result<std::unique_ptr<DaemonServices>> DaemonServices::Start(const Config& conf
         if (Status status =
                 state.SaveMarker(pipeline_of_job.at(job), kLastDueMarker, std::to_string(seconds));
             !status.ok()) {
-          Log(LogLevel::kWarn, "scheduler", "could not record the run of " + job + ": " +
-                                                status.message());
+          Log(LogLevel::kWarn, "scheduler",
+              "could not record the run of " + job + ": " + status.message());
         }
       };
       services->scheduler_ = std::make_unique<Scheduler>(std::move(jobs), std::move(options));
@@ -77,7 +77,8 @@ Result<std::unique_ptr<DaemonServices>> DaemonServices::Start(const Config& conf
               for (const PipelineRunner* runner : runners) reports.push_back(runner->Report());
               return reports;
             },
-        .reindex_progress = [reindex](const std::string& pipeline) -> std::optional<ReindexProgress> {
+        .reindex_progress =
+            [reindex](const std::string& pipeline) -> std::optional<ReindexProgress> {
           if (reindex == nullptr) return std::nullopt;
           return reindex->Progress(pipeline);
         },

@@ -39,7 +39,7 @@ struct Counts {
   uint64_t documents = 0;  // num_documents of the new collection
   FullReadStats full_read;
   ShadowStats shadow;
-  std::optional<uint64_t> source;  // the source's own count, when it can give one
+  std::optional<uint64_t> source;      // the source's own count, when it can give one
   uint64_t live_events_meanwhile = 0;  // live events read between the source count and `documents`
 };
 
@@ -85,26 +85,26 @@ void DropLeftovers(CollectionAdmin& admin, StateStore& state, const std::string&
 Status VerifyCounts(const Counts& counts) {
   const FullReadStats& read = counts.full_read;
   const int64_t documents = static_cast<int64_t>(counts.documents);
-  const int64_t low = static_cast<int64_t>(read.created) - static_cast<int64_t>(counts.shadow.deletes);
+  const int64_t low =
+      static_cast<int64_t>(read.created) - static_cast<int64_t>(counts.shadow.deletes);
   const int64_t high = static_cast<int64_t>(read.created + counts.shadow.upserts);
   if (documents < low || documents > high) {
-    return Internal("verification failed: the new collection holds " +
-                    std::to_string(documents) + " documents, but the full read created " +
-                    std::to_string(read.created) + " and the live stream wrote " +
-                    std::to_string(counts.shadow.upserts) + " upserts and " +
-                    std::to_string(counts.shadow.deletes) + " deletes to it (expected " +
-                    std::to_string(low) + ".." + std::to_string(high) + ")");
+    return Internal("verification failed: the new collection holds " + std::to_string(documents) +
+                    " documents, but the full read created " + std::to_string(read.created) +
+                    " and the live stream wrote " + std::to_string(counts.shadow.upserts) +
+                    " upserts and " + std::to_string(counts.shadow.deletes) +
+                    " deletes to it (expected " + std::to_string(low) + ".." +
+                    std::to_string(high) + ")");
   }
   if (counts.source) {
     const int64_t source = static_cast<int64_t>(*counts.source);
     const int64_t refused = static_cast<int64_t>(read.rejected + counts.shadow.rejected);
     const int64_t meanwhile = static_cast<int64_t>(counts.live_events_meanwhile);
     if (documents < source - refused - meanwhile || documents > source + meanwhile) {
-      return Internal("verification failed: the new collection holds " +
-                      std::to_string(documents) + " documents, the source counts " +
-                      std::to_string(source) + " (" + std::to_string(refused) +
-                      " refused and dead-lettered, " + std::to_string(meanwhile) +
-                      " live changes during the check)");
+      return Internal("verification failed: the new collection holds " + std::to_string(documents) +
+                      " documents, the source counts " + std::to_string(source) + " (" +
+                      std::to_string(refused) + " refused and dead-lettered, " +
+                      std::to_string(meanwhile) + " live changes during the check)");
     }
   }
   return Status::Ok();
@@ -205,14 +205,14 @@ void ReindexCoordinator::RunJob(Job& job) {
   std::lock_guard lock(mutex_);
   ReindexProgress& progress = job.progress;
   progress.finished_unix_ms = NowUnixMs();
-  const double seconds = static_cast<double>(progress.finished_unix_ms - progress.started_unix_ms) / 1000.0;
+  const double seconds =
+      static_cast<double>(progress.finished_unix_ms - progress.started_unix_ms) / 1000.0;
   if (status.ok()) {
     progress.state = "succeeded";
     progress.phase = "done";
     Log(LogLevel::kInfo, component,
-        "done id=" + progress.id + " collection=" + progress.collection +
-            " rows=" + std::to_string(progress.rows_written) +
-            " seconds=" + std::to_string(seconds));
+        "done id=" + progress.id + " collection=" + progress.collection + " rows=" +
+            std::to_string(progress.rows_written) + " seconds=" + std::to_string(seconds));
   } else {
     // Cancelled means asked to stop; a live pipeline that stopped under the reindex is a failure.
     const bool cancelled = job.cancel && status.code() == StatusCode::kCancelled;
@@ -291,9 +291,9 @@ Status ReindexCoordinator::Reindex(Job& job) {
   // A stop that came from the shadow reports the shadow's error, not "cancelled".
   auto why_stopped = [&](const Status& status) {
     const Status failure = shadow_failure();
-    return !job.cancel && !failure.ok() ? Status(failure.code(), "writing to " + name + ": " +
-                                                                     failure.message())
-                                        : status;
+    return !job.cancel && !failure.ok()
+               ? Status(failure.code(), "writing to " + name + ": " + failure.message())
+               : status;
   };
 
   std::shared_ptr<Sink> shadow = admin->OpenSink(name, component + " collection=" + name);
@@ -314,15 +314,14 @@ Status ReindexCoordinator::Reindex(Job& job) {
     std::lock_guard lock(mutex_);
     job.progress.rows_expected = **expected;
   }
-  Result<FullReadStats> read = runner.FullRead(
-      **full_read, *shadow,
-      {.on_progress =
-           [&](const FullReadStats& stats) {
-             std::lock_guard lock(mutex_);
-             SetRowsRead(job.progress, stats.read);
-           },
-       .cancelled = stop,
-       .give_up_after = limits_.give_up_after});
+  Result<FullReadStats> read = runner.FullRead(**full_read, *shadow,
+                                               {.on_progress =
+                                                    [&](const FullReadStats& stats) {
+                                                      std::lock_guard lock(mutex_);
+                                                      SetRowsRead(job.progress, stats.read);
+                                                    },
+                                                .cancelled = stop,
+                                                .give_up_after = limits_.give_up_after});
   if (!read.ok()) return abandon(why_stopped(read.status()));
   {
     std::lock_guard lock(mutex_);
@@ -331,9 +330,8 @@ Status ReindexCoordinator::Reindex(Job& job) {
   Log(LogLevel::kInfo, component,
       "full read done read=" + std::to_string(read->read) +
           " created=" + std::to_string(read->created) +
-          " already_present=" + std::to_string(read->already_present) +
-          " skipped_deleted=" + std::to_string(read->skipped_deleted) +
-          " rejected=" + std::to_string(read->rejected));
+          " already_present=" + std::to_string(read->already_present) + " skipped_deleted=" +
+          std::to_string(read->skipped_deleted) + " rejected=" + std::to_string(read->rejected));
 
   set_phase("catching_up");
   if (Status status = runner.WaitCaughtUp(stop, limits_.catch_up_timeout); !status.ok()) {
@@ -375,8 +373,7 @@ Status ReindexCoordinator::Reindex(Job& job) {
     // The new collection missed a write after verification: put the alias back.
     if (Result<std::optional<std::string>> back = admin->MakeLive(was); !back.ok()) {
       Log(LogLevel::kError, component,
-          "alias " + alias + " could not be moved back to " + was + ": " +
-              back.status().message());
+          "alias " + alias + " could not be moved back to " + was + ": " + back.status().message());
       return status;
     }
     return abandon(why_stopped(status));
@@ -433,9 +430,9 @@ Status RunStandaloneReindex(const Config& config, const std::string& pipeline,
         if (on_progress) on_progress(progress);
         if (progress.state != "running") {
           if (progress.state != "succeeded") {
-            result = Status(progress.state == "cancelled" ? StatusCode::kCancelled
-                                                          : StatusCode::kInternal,
-                            progress.error);
+            result = Status(
+                progress.state == "cancelled" ? StatusCode::kCancelled : StatusCode::kInternal,
+                progress.error);
           }
           break;
         }
@@ -466,8 +463,7 @@ void WarnAboutSchemaChanges(const Config& config, const std::string& config_file
       continue;
     }
     if (!live->has_value()) continue;  // created from the configured schema on start
-    Result<std::vector<std::string>> differences =
-        admin->SchemaDifferences((*live)->schema_json);
+    Result<std::vector<std::string>> differences = admin->SchemaDifferences((*live)->schema_json);
     if (!differences.ok()) {
       Log(LogLevel::kWarn, component,
           "could not compare the schema: " + differences.status().message());
@@ -481,8 +477,8 @@ void WarnAboutSchemaChanges(const Config& config, const std::string& config_file
     Log(LogLevel::kWarn, component,
         "the configured schema differs from the live collection " + (*live)->name + " (" + joined +
             "); imports keep using the live collection's schema until a reindex builds a new "
-            "collection with the configured one: searchsync reindex -c " + config_file + " " +
-            pipeline.name);
+            "collection with the configured one: searchsync reindex -c " +
+            config_file + " " + pipeline.name);
   }
 }
 

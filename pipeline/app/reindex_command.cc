@@ -71,8 +71,9 @@ class ProgressPrinter {
 
   // Ends the bar's line and prints the outcome.
   void Finish(const ReindexProgress& progress) {
-    if (drawn_) std::fprintf(stderr, "\r%s\x1b[K\n",
-                             FormatReindexProgress(progress, RowsPerSecond(progress), true).c_str());
+    if (drawn_)
+      std::fprintf(stderr, "\r%s\x1b[K\n",
+                   FormatReindexProgress(progress, RowsPerSecond(progress), true).c_str());
     drawn_ = false;
   }
 
@@ -90,9 +91,8 @@ int Outcome(const ReindexProgress& progress) {
                  progress.collection.c_str());
     return kExitOk;
   }
-  std::fprintf(stderr, "reindex %s %s%s%s; the alias was left where it was\n",
-               progress.id.c_str(), progress.state.c_str(), progress.error.empty() ? "" : ": ",
-               progress.error.c_str());
+  std::fprintf(stderr, "reindex %s %s%s%s; the alias was left where it was\n", progress.id.c_str(),
+               progress.state.c_str(), progress.error.empty() ? "" : ": ", progress.error.c_str());
   return kExitRuntime;
 }
 
@@ -104,7 +104,8 @@ int ViaDaemon(const AdminClient& client, const std::string& pipeline, bool wait)
     return kExitRuntime;
   }
   switch (started->status) {
-    case 202: break;
+    case 202:
+      break;
     case 409: {
       std::string id = "unknown id";
       if (Result<AdminClient::Response> status = client.Get("/status"); status.ok()) {
@@ -112,13 +113,15 @@ int ViaDaemon(const AdminClient& client, const std::string& pipeline, bool wait)
           id = running->id;
         }
       }
-      std::fprintf(stderr, "a reindex of %s is already running (id %s); follow it with "
+      std::fprintf(stderr,
+                   "a reindex of %s is already running (id %s); follow it with "
                    "`searchsync status` or GET /status\n",
                    pipeline.c_str(), id.c_str());
       return kExitRuntime;
     }
     case 404:
-      std::fprintf(stderr, "the daemon at %s has no pipeline named '%s' (does it run this "
+      std::fprintf(stderr,
+                   "the daemon at %s has no pipeline named '%s' (does it run this "
                    "config?)\n",
                    client.address().c_str(), pipeline.c_str());
       return kExitUsage;
@@ -150,7 +153,8 @@ int ViaDaemon(const AdminClient& client, const std::string& pipeline, bool wait)
     Result<AdminClient::Response> status = client.Get("/status");
     if (!status.ok()) {
       printer.Finish({});
-      std::fprintf(stderr, "lost the daemon at %s while waiting for reindex %s (%s); if it was "
+      std::fprintf(stderr,
+                   "lost the daemon at %s while waiting for reindex %s (%s); if it was "
                    "stopped, the reindex was cancelled and the alias left where it was\n",
                    client.address().c_str(), id.c_str(), status.status().message().c_str());
       return kExitRuntime;
@@ -186,13 +190,13 @@ std::string Grouped(uint64_t value) {
   return digits;
 }
 
-std::string FormatReindexProgress(const ReindexProgress& progress, double rows_per_second,
-                                  bool bar, int width) {
+std::string FormatReindexProgress(const ReindexProgress& progress, double rows_per_second, bool bar,
+                                  int width) {
   const bool known_total = progress.rows_expected > 0;
-  const double fraction =
-      known_total ? std::min(1.0, static_cast<double>(progress.rows_written) /
-                                      static_cast<double>(progress.rows_expected))
-                  : 0.0;
+  const double fraction = known_total
+                              ? std::min(1.0, static_cast<double>(progress.rows_written) /
+                                                  static_cast<double>(progress.rows_expected))
+                              : 0.0;
   std::string rows = Grouped(progress.rows_written);
   if (known_total) rows += "/" + Grouped(progress.rows_expected);
   rows += " rows";
@@ -209,14 +213,15 @@ std::string FormatReindexProgress(const ReindexProgress& progress, double rows_p
     eta = "ETA -";
   }
   char percent[16] = "";
-  if (known_total) std::snprintf(percent, sizeof(percent), "%3d%% ", static_cast<int>(fraction * 100));
+  if (known_total)
+    std::snprintf(percent, sizeof(percent), "%3d%% ", static_cast<int>(fraction * 100));
 
   if (!bar) {
     return "reindex " + progress.id + ": " + progress.phase + " " + percent + rows + ", " + rate +
            ", " + eta;
   }
-  const std::string tail = std::string(" ") + percent + rows + "  " + rate + "  " + eta + "  " +
-                           progress.phase;
+  const std::string tail =
+      std::string(" ") + percent + rows + "  " + rate + "  " + eta + "  " + progress.phase;
   const int bar_width = std::max(10, width - static_cast<int>(tail.size()) - 2);
   std::string cells(static_cast<size_t>(bar_width), ' ');
   if (known_total) {
@@ -242,20 +247,21 @@ int RunReindexCommand(const Config& config, const std::string& pipeline, bool wa
     // Any HTTP answer (even 503 or 401) means a daemon listens there.
     if (client.Get("/health").ok()) return ViaDaemon(client, pipeline, wait);
     Log(LogLevel::kInfo, "reindex",
-        "no daemon answers on admin.listen " + config.admin.listen + ": reindexing in this "
-        "process");
+        "no daemon answers on admin.listen " + config.admin.listen +
+            ": reindexing in this "
+            "process");
   }
   ProgressPrinter printer;
   std::optional<ReindexProgress> last;
-  const Status status = RunStandaloneReindex(config, pipeline, [&](const ReindexProgress& progress) {
-    last = progress;
-    if (progress.state == "running") printer.Update(progress);
-  });
+  const Status status =
+      RunStandaloneReindex(config, pipeline, [&](const ReindexProgress& progress) {
+        last = progress;
+        if (progress.state == "running") printer.Update(progress);
+      });
   if (last) printer.Finish(*last);
   // A source or sink that refused its configuration is the cause, not the reindex it stopped.
   if (status.code() == StatusCode::kInvalidArgument) {
-    std::fprintf(stderr, "reindex of %s failed: %s\n", pipeline.c_str(),
-                 status.message().c_str());
+    std::fprintf(stderr, "reindex of %s failed: %s\n", pipeline.c_str(), status.message().c_str());
     return kExitUsage;
   }
   if (last) {

@@ -18,8 +18,8 @@ int RunReindexCommand(const Config& config, const std::string& pipeline, bool wa
 
 // One progress report. `rows_per_second` < 0: not known yet. With `bar`, a one-line bar of
 // `width` columns for a terminal (no line feed); otherwise a plain log-style line.
-std::string FormatReindexProgress(const ReindexProgress& progress, double rows_per_second,
-                                  bool bar, int width = 80);
+std::string FormatReindexProgress(const ReindexProgress& progress, double rows_per_second, bool bar,
+                                  int width = 80);
 
 // 1234567 -> "1,234,567"
 std::string Grouped(uint64_t value);

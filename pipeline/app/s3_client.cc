@@ -91,7 +91,8 @@ Result<S3Url> ParseS3Url(std::string_view url) {
     out.prefix = std::string(prefix);
   }
   if (out.bucket.empty()) {
-    return InvalidArgument("'" + std::string(url) + "' names no bucket (expected s3://BUCKET/PREFIX)");
+    return InvalidArgument("'" + std::string(url) +
+                           "' names no bucket (expected s3://BUCKET/PREFIX)");
   }
   return out;
 }
@@ -186,8 +187,8 @@ Result<S3Client::Response> S3Client::Call(const Request& request) {
   std::string detail = XmlValue(response->body, "Code");
   const std::string message = XmlValue(response->body, "Message");
   if (!message.empty()) detail += (detail.empty() ? "" : ": ") + message;
-  const std::string text = context + ": HTTP " + std::to_string(response->status) +
-                           (detail.empty() ? "" : " " + detail);
+  const std::string text =
+      context + ": HTTP " + std::to_string(response->status) + (detail.empty() ? "" : " " + detail);
   if (response->status == 404) return NotFound(text);
   if (IsRetryableHttpStatus(response->status)) return Unavailable(text);
   return FailedPrecondition(text);
@@ -199,15 +200,18 @@ Status S3Client::PutFile(const std::string& bucket, const std::string& key,
   const uint64_t size = std::filesystem::file_size(path, ec);
   if (ec) return InvalidArgument("cannot read " + path + ": " + ec.message());
   if (size > options_.multipart_threshold) return PutMultipart(bucket, key, path, size);
-  return Call({.method = "PUT", .bucket = bucket, .key = key, .upload_path = path,
+  return Call({.method = "PUT",
+               .bucket = bucket,
+               .key = key,
+               .upload_path = path,
                .upload_length = size})
       .status();
 }
 
 Status S3Client::PutMultipart(const std::string& bucket, const std::string& key,
                               const std::string& path, uint64_t size) {
-  Result<Response> created = Call({.method = "POST", .bucket = bucket, .key = key,
-                                   .query = "uploads="});
+  Result<Response> created =
+      Call({.method = "POST", .bucket = bucket, .key = key, .query = "uploads="});
   if (!created.ok()) return created.status();
   const std::string upload_id = XmlValue(created->body, "UploadId");
   if (upload_id.empty()) {
@@ -222,14 +226,18 @@ Status S3Client::PutMultipart(const std::string& bucket, const std::string& key,
     const uint64_t length = std::min(options_.part_size, size - offset);
     // Query parameters in canonical (sorted) order: SigV4 signs them as sent.
     Result<Response> part =
-        Call({.method = "PUT", .bucket = bucket, .key = key,
+        Call({.method = "PUT",
+              .bucket = bucket,
+              .key = key,
               .query = "partNumber=" + std::to_string(part_number) + "&" + upload_query,
-              .upload_path = path, .upload_offset = offset, .upload_length = length});
+              .upload_path = path,
+              .upload_offset = offset,
+              .upload_length = length});
     if (!part.ok()) {
       status = part.status();
     } else if (part->etag.empty()) {
-      status = Unavailable("s3 PUT " + bucket + "/" + key + " part " +
-                           std::to_string(part_number) + ": no ETag in the answer");
+      status = Unavailable("s3 PUT " + bucket + "/" + key + " part " + std::to_string(part_number) +
+                           ": no ETag in the answer");
     } else {
       complete += "<Part><PartNumber>" + std::to_string(part_number) + "</PartNumber><ETag>" +
                   part->etag + "</ETag></Part>";
@@ -237,8 +245,8 @@ Status S3Client::PutMultipart(const std::string& bucket, const std::string& key,
   }
   complete += "</CompleteMultipartUpload>";
   if (status.ok()) {
-    Result<Response> done = Call({.method = "POST", .bucket = bucket, .key = key,
-                                  .query = upload_query, .body = complete});
+    Result<Response> done = Call(
+        {.method = "POST", .bucket = bucket, .key = key, .query = upload_query, .body = complete});
     // CompleteMultipartUpload may answer 200 with an <Error> body.
     if (!done.ok()) {
       status = done.status();

@@ -20,8 +20,8 @@
 #include <string_view>
 #include <vector>
 
-#include "pipeline/net/http_client.h"
 #include "pipeline/config.h"
+#include "pipeline/net/http_client.h"
 #include "pipeline/status.h"
 
 namespace searchsync {
@@ -76,9 +76,9 @@ class S3Client {
     std::string method;
     std::string bucket;
     std::string key;
-    std::string query;          // canonical: sorted, each value percent-encoded
-    std::string_view body;      // in-memory body (PUT/POST), or
-    std::string upload_path;    // a byte range of this file is the body
+    std::string query;        // canonical: sorted, each value percent-encoded
+    std::string_view body;    // in-memory body (PUT/POST), or
+    std::string upload_path;  // a byte range of this file is the body
     uint64_t upload_offset = 0;
     uint64_t upload_length = 0;
     std::string download_path;  // 2xx body streamed into this file

@@ -1,7 +1,6 @@
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "tests/fuzz/fuzz_targets.h"
 

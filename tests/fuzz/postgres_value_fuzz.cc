@@ -15,10 +15,10 @@ struct Type {
   bool json;  // its values (or elements) are JSON text
 };
 constexpr Type kTypes[] = {
-    {21, false},   {23, false},   {20, false},   {26, false},   {1700, false}, {700, false},
-    {701, false},  {16, false},   {114, true},   {3802, true},  {1184, false}, {1114, false},
-    {17, false},   {25, false},   {1082, false}, {2950, false}, {1186, false}, {1000, false},
-    {1001, false}, {1007, false}, {1009, false}, {1022, false}, {1185, false}, {1231, false},
+    {21, false},   {23, false},   {20, false},    {26, false},   {1700, false}, {700, false},
+    {701, false},  {16, false},   {114, true},    {3802, true},  {1184, false}, {1114, false},
+    {17, false},   {25, false},   {1082, false},  {2950, false}, {1186, false}, {1000, false},
+    {1001, false}, {1007, false}, {1009, false},  {1022, false}, {1185, false}, {1231, false},
     {199, true},   {3807, true},  {12345, false},  // an enum or any type the source does not know
 };
 

@@ -6,8 +6,8 @@
 namespace searchsync::fuzz {
 
 void FuzzS3Xml(std::string_view input) {
-  for (const char* tag : {"Key", "IsTruncated", "NextContinuationToken", "Code", "Message",
-                          "UploadId"}) {
+  for (const char* tag :
+       {"Key", "IsTruncated", "NextContinuationToken", "Code", "Message", "UploadId"}) {
     size_t total = 0;
     for (const std::string& value : XmlValues(input, tag)) total += value.size();
     Check(total <= input.size(), "a tag's values are no longer than the answer");

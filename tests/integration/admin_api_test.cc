@@ -149,8 +149,8 @@ TEST_CASE("Admin API of a running daemon: tokens, metrics that move with the wor
   // Typesense down: calls are retried and counted as 503s.
   f.world.typesense().SetUnavailable(true);
   f.world.InsertProducts(701, 10);
-  REQUIRE(WaitUntil([&] { return f.Metric("searchsync_retries_total" + kProducts) > 0; }, 60s,
-                    100ms));
+  REQUIRE(
+      WaitUntil([&] { return f.Metric("searchsync_retries_total" + kProducts) > 0; }, 60s, 100ms));
   CHECK(f.Metric("searchsync_typesense_responses_total{status=\"503\"}") > 0);
   f.world.typesense().SetUnavailable(false);
   REQUIRE(WaitUntil([&] { return f.Metric("searchsync_events_acked_total" + kProducts) == 710; },
@@ -158,9 +158,9 @@ TEST_CASE("Admin API of a running daemon: tokens, metrics that move with the wor
 
   // A row Typesense rejects (a null inside string[]) is dead-lettered, and counted.
   f.world.Exec("UPDATE products SET tags = ARRAY['a', NULL] WHERE id = 'p-42'");
-  CHECK(WaitUntil(
-      [&] { return f.Metric("searchsync_events_dead_lettered_total" + kProducts) == 1; }, 60s,
-      100ms));
+  CHECK(
+      WaitUntil([&] { return f.Metric("searchsync_events_dead_lettered_total" + kProducts) == 1; },
+                60s, 100ms));
   CHECK(f.Metric("searchsync_events_acked_total" + kProducts) == 711);
   CHECK(f.Status()["pipelines"][0]["dead_lettered"] == 1);
 
@@ -194,8 +194,7 @@ TEST_CASE("searchsync run refuses an admin API beyond loopback without a token",
   f.world.WriteConfig(text);
   const CommandResult run = f.world.RunSearchsync({"run", "--once"});
   CHECK(run.exit_code == 2);
-  CHECK(run.err.find("is not a loopback address, so admin.token is required") !=
-        std::string::npos);
+  CHECK(run.err.find("is not a loopback address, so admin.token is required") != std::string::npos);
 }
 
 TEST_CASE("searchsync reindex --wait against a running daemon moves the alias and exits 0",
@@ -264,8 +263,7 @@ TEST_CASE("A reindex.schedule fires in the daemon (every minute: waits up to a m
         return reindex.is_object() && reindex["state"] == "succeeded";
       },
       150s, 500ms));
-  CHECK(daemon->ReadStderr().find("started reindex pipeline=products due at") !=
-        std::string::npos);
+  CHECK(daemon->ReadStderr().find("started reindex pipeline=products due at") != std::string::npos);
   CHECK(f.world.IndexMatchesProducts() == "");
 }
 

@@ -49,8 +49,9 @@ std::string ProductsConfig(const TempDir& dir, const std::string& typesense_url,
 }
 
 std::string S3Yaml(const S3Server& s3) {
-  return "s3:\n  endpoint: " + s3.url() + "\n  region: us-east-1\n  access_key_id: " +
-         S3Server::kAccessKeyId + "\n  secret_access_key: ${S3_SECRET}\n";
+  return "s3:\n  endpoint: " + s3.url() +
+         "\n  region: us-east-1\n  access_key_id: " + S3Server::kAccessKeyId +
+         "\n  secret_access_key: ${S3_SECRET}\n";
 }
 
 CommandResult RunCli(std::vector<std::string> args, const std::string& config) {
@@ -102,9 +103,9 @@ void SeedProducts(const TypesenseServer& server, int count) {
                   .dump() +
               "\n";
     }
-    auto imported = Request(server, "POST",
-                            "/collections/products_20260101T000000Z/documents/import?action=upsert",
-                            body);
+    auto imported =
+        Request(server, "POST",
+                "/collections/products_20260101T000000Z/documents/import?action=upsert", body);
     REQUIRE(imported);
     REQUIRE(imported->status == 200);
     REQUIRE(imported->body.find("\"success\":false") == std::string::npos);
@@ -134,9 +135,10 @@ std::string OnlyBackup(const std::string& location) {
 
 }  // namespace
 
-TEST_CASE("A backup of 100,000 documents to a directory and to S3 restores into an empty "
-          "Typesense equal to the original, with the alias on it",
-          "[integration][backup]") {
+TEST_CASE(
+    "A backup of 100,000 documents to a directory and to S3 restores into an empty "
+    "Typesense equal to the original, with the alias on it",
+    "[integration][backup]") {
   TempDir dir;
   auto s3 = S3Server::Start("backups");
   REQUIRE(s3.ok());
@@ -152,7 +154,8 @@ TEST_CASE("A backup of 100,000 documents to a directory and to S3 restores into 
   const CommandResult to_dir = RunCli({"backup", "products", "--to", backups}, config);
   REQUIRE(to_dir.exit_code == 0);
   CHECK(to_dir.out.find("100000 documents") != std::string::npos);
-  const CommandResult to_s3 = RunCli({"backup", "products", "--to", "s3://backups/nightly"}, config);
+  const CommandResult to_s3 =
+      RunCli({"backup", "products", "--to", "s3://backups/nightly"}, config);
   INFO(to_s3.err);
   REQUIRE(to_s3.exit_code == 0);
 
@@ -175,8 +178,8 @@ TEST_CASE("A backup of 100,000 documents to a directory and to S3 restores into 
     TypesenseServer empty({});
     const std::string restore_config = dir / "restore.yaml";
     WriteFile(restore_config, ProductsConfig(dir, empty.url(), S3Yaml(**s3)));
-    const CommandResult restored = RunCli({"restore", "products", "--from", source},
-                                          restore_config);
+    const CommandResult restored =
+        RunCli({"restore", "products", "--from", source}, restore_config);
     INFO(restored.err);
     REQUIRE(restored.exit_code == 0);
     const auto aliases = empty.Aliases();
@@ -351,9 +354,10 @@ TEST_CASE("Truncated, corrupt and mismatched backups are refused and the alias s
   }
 }
 
-TEST_CASE("A restore with --rewind-checkpoint, then run --once, brings back every change made "
-          "after the backup",
-          "[integration][backup]") {
+TEST_CASE(
+    "A restore with --rewind-checkpoint, then run --once, brings back every change made "
+    "after the backup",
+    "[integration][backup]") {
   SyncFixture world;
   world.CreateProductsTable();
   world.InsertProducts(1, 3'000);
@@ -366,8 +370,9 @@ TEST_CASE("A restore with --rewind-checkpoint, then run --once, brings back ever
   REQUIRE(backed_up.exit_code == 0);
 
   // Changes after the backup: updates, a soft delete, a hard delete (tombstone), inserts.
-  world.Exec("UPDATE products SET name = 'renamed ' || id, price = price + 1 "
-             "WHERE id IN ('p-1', 'p-2', 'p-3')");
+  world.Exec(
+      "UPDATE products SET name = 'renamed ' || id, price = price + 1 "
+      "WHERE id IN ('p-1', 'p-2', 'p-3')");
   world.Exec("UPDATE products SET is_deleted = true WHERE id = 'p-10'");
   world.Exec("DELETE FROM products WHERE id = 'p-11'");
   world.InsertProducts(3'001, 500);
@@ -414,8 +419,8 @@ TEST_CASE("Retention keeps exactly backup.keep backups, in a directory and in S3
   SECTION("directory") {
     const std::string backups = dir / "backups";
     const std::string config = dir / "config.yaml";
-    WriteFile(config, ProductsConfig(dir, server.url(), "", "    backup: { to: " + backups +
-                                                                ", keep: 2 }\n"));
+    WriteFile(config, ProductsConfig(dir, server.url(), "",
+                                     "    backup: { to: " + backups + ", keep: 2 }\n"));
     // An unfinished backup from long ago: retention removes it too.
     fs::create_directories(backups + "/products/20200101T000000.000Z");
     WriteFile(backups + "/products/20200101T000000.000Z/documents.jsonl.gz", "partial");
@@ -484,9 +489,11 @@ TEST_CASE("run takes scheduled backups and snapshots, counted in metrics; status
         httplib::Client admin("127.0.0.1", admin_port);
         auto answer = admin.Get("/metrics");
         metrics = answer ? answer->body : "";
-        return metrics.find("searchsync_scheduled_backups_total{job=\"products\",result=\"ok\"} 1") !=
+        return metrics.find(
+                   "searchsync_scheduled_backups_total{job=\"products\",result=\"ok\"} 1") !=
                    std::string::npos &&
-               metrics.find("searchsync_scheduled_backups_total{job=\"snapshot\",result=\"ok\"} 1") !=
+               metrics.find(
+                   "searchsync_scheduled_backups_total{job=\"snapshot\",result=\"ok\"} 1") !=
                    std::string::npos;
       },
       10s));
@@ -508,7 +515,8 @@ TEST_CASE("run takes scheduled backups and snapshots, counted in metrics; status
                         BackupDirs(backups).front()) != std::string::npos);
 }
 
-TEST_CASE("The S3 client uploads a large file in parts and reads it back", "[integration][backup]") {
+TEST_CASE("The S3 client uploads a large file in parts and reads it back",
+          "[integration][backup]") {
   TempDir dir;
   auto s3 = S3Server::Start("backups");
   REQUIRE(s3.ok());

@@ -105,9 +105,10 @@ TEST_CASE("A Postgres DSN libpq cannot use stops check, run --once and reindex w
   }
 }
 
-TEST_CASE("A libpq option refused only when connecting ends check, run --once and reindex with "
-          "exit 2",
-          "[cli]") {
+TEST_CASE(
+    "A libpq option refused only when connecting ends check, run --once and reindex with "
+    "exit 2",
+    "[cli]") {
   TempDir dir;
   TypesenseServer typesense({});
   std::string config =

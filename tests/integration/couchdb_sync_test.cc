@@ -7,8 +7,8 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -70,7 +70,8 @@ pipelines:
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const size_t at = text.find("page_size: 500");
     REQUIRE(at != std::string::npos);
-    text.replace(at, std::string("page_size: 500").size(), "page_size: " + std::to_string(page_size));
+    text.replace(at, std::string("page_size: 500").size(),
+                 "page_size: " + std::to_string(page_size));
     std::ofstream(dir_ / "pipelines.yaml") << text;
   }
 
@@ -78,8 +79,8 @@ pipelines:
   void ReachCouchdbAt(std::string url) { couchdb_url_ = std::move(url); }
 
   std::vector<std::string> Env() const {
-    return {"COUCHDB_URL=" + (couchdb_url_.empty() ? couch_->url() : couchdb_url_), "TYPESENSE_URL=" + typesense_.url(),
-            "TYPESENSE_API_KEY=" + typesense_.api_key()};
+    return {"COUCHDB_URL=" + (couchdb_url_.empty() ? couch_->url() : couchdb_url_),
+            "TYPESENSE_URL=" + typesense_.url(), "TYPESENSE_API_KEY=" + typesense_.api_key()};
   }
 
   CommandResult Run(std::vector<std::string> args) {
@@ -156,8 +157,8 @@ pipelines:
   // first differences.
   std::string IndexMatchesDatabase() {
     const auto docs = couch_->AllDocs("animals");
-    const auto index = typesense_.Documents("animals").value_or(
-        std::map<std::string, nlohmann::json>{});
+    const auto index =
+        typesense_.Documents("animals").value_or(std::map<std::string, nlohmann::json>{});
     std::ostringstream diff;
     int differences = 0;
     for (const auto& [id, doc] : docs) {
@@ -267,17 +268,16 @@ TEST_CASE("couchdb: the server killed and restarted mid-feed loses nothing",
   CHECK(daemon->Stop() == 0);
 }
 
-TEST_CASE("couchdb: a continuous feed that stalls without heartbeats is dropped after the idle "
-          "timeout and reopened from the last position",
-          "[integration][couchdb]") {
+TEST_CASE(
+    "couchdb: a continuous feed that stalls without heartbeats is dropped after the idle "
+    "timeout and reopened from the last position",
+    "[integration][couchdb]") {
   CouchWorld world;
   world.CreateAnimals(0, 20);
   auto proxy = StallProxy::Start(world.couch().port());
   REQUIRE(proxy.ok());
-  auto source = MakeCouchdbSource({.url = (*proxy)->url(),
-                                   .database = "animals",
-                                   .heartbeat = 200ms,
-                                   .timeout = 1s});
+  auto source = MakeCouchdbSource(
+      {.url = (*proxy)->url(), .database = "animals", .heartbeat = 200ms, .timeout = 1s});
   // Catch up, then one Poll from the caught-up position opens the continuous feed.
   Checkpoint position;
   std::vector<Event> read;
@@ -330,8 +330,8 @@ TEST_CASE("couchdb: a continuous feed that stalls without heartbeats is dropped 
         return after.size() >= 5;
       },
       60s, 0ms));
-  CHECK(after == std::vector<std::string>{"animal-21", "animal-22", "animal-23", "animal-24",
-                                          "animal-25"});
+  CHECK(after ==
+        std::vector<std::string>{"animal-21", "animal-22", "animal-23", "animal-24", "animal-25"});
   CHECK((*proxy)->connections_accepted() > connections_before);
 }
 
@@ -372,8 +372,8 @@ TEST_CASE("couchdb: kill -9 of searchsync mid-feed, then a restart: the index eq
   for (int round = 0; round < 3; ++round) {
     auto daemon = world.StartDaemon();
     const auto before = world.typesense().Counters().documents_written;
-    REQUIRE(WaitUntil([&] { return world.typesense().Counters().documents_written > before; },
-                      60s));
+    REQUIRE(
+        WaitUntil([&] { return world.typesense().Counters().documents_written > before; }, 60s));
     world.Update("animal-" + std::to_string(round * 7), nlohmann::json{{"name", "round"}});
     world.Update("animal-" + std::to_string(round * 7 + 1), std::nullopt);
     daemon->Kill9();
@@ -426,10 +426,20 @@ TEST_CASE("couchdb: the full read gives every live document once, by _all_docs p
   CouchWorld world;
   world.CreateAnimals(0, 1500);
   // Ids that need JSON escaping or percent-encoding as a startkey, some at page boundaries.
-  const std::vector<std::string> tricky = {
-      "a b",        "quote\"d", "back\\slash", "plus+and&amp", "percent%20", "slash/in/id",
-      "hash#q?x=1", "\xc3\xbc" "ber",        "emoji-\xf0\x9f\x98\x80",    "~tilde", "0-first",
-      "animal-1500 ", "animal-1500\t"};
+  const std::vector<std::string> tricky = {"a b",
+                                           "quote\"d",
+                                           "back\\slash",
+                                           "plus+and&amp",
+                                           "percent%20",
+                                           "slash/in/id",
+                                           "hash#q?x=1",
+                                           "\xc3\xbc"
+                                           "ber",
+                                           "emoji-\xf0\x9f\x98\x80",
+                                           "~tilde",
+                                           "0-first",
+                                           "animal-1500 ",
+                                           "animal-1500\t"};
   nlohmann::json docs = nlohmann::json::array();
   for (const std::string& id : tricky) docs.push_back({{"_id", id}, {"name", id}, {"age", 1}});
   docs.push_back({{"_id", "_design/a"}, {"views", nlohmann::json::object()}});
@@ -441,8 +451,8 @@ TEST_CASE("couchdb: the full read gives every live document once, by _all_docs p
   for (int i = 0; i < 1500; i += 10) deleted.push_back("animal-" + std::to_string(i));
   world.BulkUpdate(deleted, [](const std::string&) { return std::nullopt; });
 
-  auto source = MakeCouchdbSource(
-      {.url = world.couch().url(), .database = "animals", .page_size = 7});
+  auto source =
+      MakeCouchdbSource({.url = world.couch().url(), .database = "animals", .page_size = 7});
   auto full_read = source->OpenFullRead();
   REQUIRE(full_read.ok());
   CHECK_FALSE(source->BackfillOnFirstStart());
@@ -547,9 +557,10 @@ TEST_CASE("couchdb: the full read with a selector reads the filtered _changes wi
                                              R"(3-g1AAAC _selector {"selector":{"age":3}})"});
 }
 
-TEST_CASE("couchdb: a reindex reads _all_docs beside the live feed; changes made during the full "
-          "read end with their latest value",
-          "[integration][couchdb]") {
+TEST_CASE(
+    "couchdb: a reindex reads _all_docs beside the live feed; changes made during the full "
+    "read end with their latest value",
+    "[integration][couchdb]") {
   CouchWorld world;
   constexpr int kDocuments = 2000;
   world.CreateAnimals(0, kDocuments);

@@ -61,11 +61,12 @@ struct MaxwellRecord {
 };
 
 std::string MaxwellJson(const MaxwellRecord& record) {
-  std::string out = R"({"database":"shop","table":"orders","type":")" + record.type +
-                    R"(","ts":1732170042)";
+  std::string out =
+      R"({"database":"shop","table":"orders","type":")" + record.type + R"(","ts":1732170042)";
   if (record.type != "bootstrap-insert") {
     out += ",\"xid\":" + std::to_string(record.xid);
-    out += record.xoffset < 0 ? ",\"commit\":true" : ",\"xoffset\":" + std::to_string(record.xoffset);
+    out +=
+        record.xoffset < 0 ? ",\"commit\":true" : ",\"xoffset\":" + std::to_string(record.xoffset);
   }
   out += R"(,"position":"mysql-bin.000042:)" + std::to_string(record.binlog_offset) + "\"";
   out += ",\"primary_key\":[" + std::to_string(record.id) + R"(],"primary_key_columns":["id"])";
@@ -91,8 +92,9 @@ struct MariadbMaxwellWorld {
     auto started = MariadbServer::Start();
     if (!started.ok()) FAIL(started.status().message());
     db = std::move(*started);
-    Exec("CREATE TABLE orders (id BIGINT PRIMARY KEY, sku VARCHAR(64) NOT NULL, qty INT NOT NULL, "
-         "price DECIMAL(10,2) NOT NULL, updated DATETIME NOT NULL)");
+    Exec(
+        "CREATE TABLE orders (id BIGINT PRIMARY KEY, sku VARCHAR(64) NOT NULL, qty INT NOT NULL, "
+        "price DECIMAL(10,2) NOT NULL, updated DATETIME NOT NULL)");
     kafka.CreateTopic(kTopic, kPartitions);
   }
 
@@ -275,7 +277,7 @@ struct MariadbMaxwellWorld {
     httplib::Client client(typesense.url());
     client.set_read_timeout(60, 0);
     const auto response = client.Get("/collections/orders/documents/export",
-                                      {{"X-TYPESENSE-API-KEY", typesense.api_key()}});
+                                     {{"X-TYPESENSE-API-KEY", typesense.api_key()}});
     std::map<std::string, nlohmann::json> documents;
     if (!response || response->status != 200) return documents;
     std::istringstream lines(response->body);
@@ -325,9 +327,10 @@ struct MariadbMaxwellWorld {
   }
 };
 
-TEST_CASE("Maxwell: 100000 messages from MariaDB writes over 6 partitions, run --once: the "
-          "exported collection equals the table",
-          "[integration][maxwell][mariadb]") {
+TEST_CASE(
+    "Maxwell: 100000 messages from MariaDB writes over 6 partitions, run --once: the "
+    "exported collection equals the table",
+    "[integration][maxwell][mariadb]") {
   MariadbMaxwellWorld world;
   world.Produce(100'000, 20'000);
   world.WriteConfig();
@@ -340,9 +343,10 @@ TEST_CASE("Maxwell: 100000 messages from MariaDB writes over 6 partitions, run -
   }
 }
 
-TEST_CASE("Maxwell: the first-start backfill from MariaDB runs beside the stream; rows changed "
-          "during it end with their latest values",
-          "[integration][maxwell][mariadb]") {
+TEST_CASE(
+    "Maxwell: the first-start backfill from MariaDB runs beside the stream; rows changed "
+    "during it end with their latest values",
+    "[integration][maxwell][mariadb]") {
   MariadbMaxwellWorld world;
   // The table before searchsync first starts; Kafka no longer holds how it got there.
   std::set<int64_t> touched;
@@ -361,8 +365,7 @@ TEST_CASE("Maxwell: the first-start backfill from MariaDB runs beside the stream
   REQUIRE(daemon.ok());
   REQUIRE(WaitUntil([&] { return world.typesense.Counters().documents_written >= 2'000; },
                     std::chrono::seconds(60)));
-  const bool backfill_running =
-      (*daemon)->ReadStderr().find("backfill done") == std::string::npos;
+  const bool backfill_running = (*daemon)->ReadStderr().find("backfill done") == std::string::npos;
   // Updates, deletes and inserts, in MariaDB and as Maxwell messages on the stream.
   world.Produce(6'000, 45'000);
   CHECK(backfill_running);
@@ -375,9 +378,10 @@ TEST_CASE("Maxwell: the first-start backfill from MariaDB runs beside the stream
   CHECK((*daemon)->Stop() == 0);
 }
 
-TEST_CASE("Maxwell: kill -9 at random points while messages flow, restart: the index equals the "
-          "table",
-          "[integration][maxwell][mariadb]") {
+TEST_CASE(
+    "Maxwell: kill -9 at random points while messages flow, restart: the index equals the "
+    "table",
+    "[integration][maxwell][mariadb]") {
   MariadbMaxwellWorld world;
   world.WriteConfig();
   std::mt19937_64 rng(std::random_device{}());
@@ -391,9 +395,8 @@ TEST_CASE("Maxwell: kill -9 at random points while messages flow, restart: the i
     // Kill once a random share of this round's documents was written: mid-batch, mid-commit
     // or while reading, wherever that lands.
     const int64_t kill_after = written_before + 200 + static_cast<int64_t>(rng() % 4'000);
-    CHECK(WaitUntil(
-        [&] { return world.typesense.Counters().documents_written >= kill_after; },
-        std::chrono::seconds(60), std::chrono::milliseconds(5)));
+    CHECK(WaitUntil([&] { return world.typesense.Counters().documents_written >= kill_after; },
+                    std::chrono::seconds(60), std::chrono::milliseconds(5)));
     (*daemon)->Kill9();
   }
   // A last pass with nothing killed: everything not acknowledged before a kill is read again.

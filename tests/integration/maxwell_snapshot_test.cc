@@ -64,7 +64,8 @@ TEST_CASE("Maxwell snapshot: a full read of 20000 MariaDB rows gives every row, 
   // The sequence engine (seq_1_to_N) is built into MariaDB.
   REQUIRE(mariadb
               .Exec("INSERT INTO orders SELECT seq, CONCAT('sku-', seq, IF(seq % 7 = 0, "
-                    "' \"quoted\" \\\\ \xC3\xA9', '')), CAST(seq % 100 AS SIGNED) - 50, seq / 100, seq * 0.5, "
+                    "' \"quoted\" \\\\ \xC3\xA9', '')), CAST(seq % 100 AS SIGNED) - 50, seq / 100, "
+                    "seq * 0.5, "
                     "'2024-01-01 00:00:00' + INTERVAL seq SECOND, IF(seq % 5 = 0, NULL, "
                     "'2024-02-01 00:00:00.123' + INTERVAL seq MINUTE), ELT(seq % 4 + 1, '', "
                     "'red', 'red,blue', 'green,blue'), IF(seq % 2, 'new', 'paid'), "
@@ -98,8 +99,8 @@ TEST_CASE("Maxwell snapshot: a full read of 20000 MariaDB rows gives every row, 
     INFO("row " << id << ": " << document.dump());
     REQUIRE(names == "id,sku,qty,price,weight,created,updated,tags,status,payload,note,flag,yr,");
     CHECK(document["id"] == id);
-    CHECK(document["sku"] == "sku-" + std::to_string(id) +
-                                 (id % 7 == 0 ? " \"quoted\" \\ \xC3\xA9" : ""));
+    CHECK(document["sku"] ==
+          "sku-" + std::to_string(id) + (id % 7 == 0 ? " \"quoted\" \\ \xC3\xA9" : ""));
     CHECK(document["qty"] == id % 100 - 50);
     // DECIMAL keeps its digits: 0.01, 1.50, 200.00.
     std::string price_text;
@@ -109,10 +110,11 @@ TEST_CASE("Maxwell snapshot: a full read of 20000 MariaDB rows gives every row, 
     CHECK(price_text == std::to_string(id / 100) + "." + TwoDigits(static_cast<int>(id % 100)));
     CHECK(document["weight"].get<double>() == id * 0.5);
     const int64_t created_seconds = id;
-    CHECK(document["created"] == "2024-01-" + TwoDigits(1 + static_cast<int>(created_seconds / 86400)) +
-                                     " " + TwoDigits(static_cast<int>(created_seconds / 3600 % 24)) +
-                                     ":" + TwoDigits(static_cast<int>(created_seconds / 60 % 60)) +
-                                     ":" + TwoDigits(static_cast<int>(created_seconds % 60)));
+    CHECK(document["created"] ==
+          "2024-01-" + TwoDigits(1 + static_cast<int>(created_seconds / 86400)) + " " +
+              TwoDigits(static_cast<int>(created_seconds / 3600 % 24)) + ":" +
+              TwoDigits(static_cast<int>(created_seconds / 60 % 60)) + ":" +
+              TwoDigits(static_cast<int>(created_seconds % 60)));
     if (id % 5 == 0) {
       CHECK(document["updated"].is_null());
     } else {
@@ -165,9 +167,9 @@ TEST_CASE("Maxwell snapshot: composite keys give the ids the stream gives for th
     data += "}";
     Event decoded;
     std::string reason;
-    REQUIRE(decoder.Decode("", MaxwellMessage("shop", "orders", "insert", data,
-                                              R"(["region","code","n"])"),
-                           decoded, reason) == MaxwellDecoder::Outcome::kChange);
+    REQUIRE(decoder.Decode(
+                "", MaxwellMessage("shop", "orders", "insert", data, R"(["region","code","n"])"),
+                decoded, reason) == MaxwellDecoder::Outcome::kChange);
     stream_ids.insert(decoded.id);
   }
   CHECK(read_ids == stream_ids);
@@ -211,8 +213,8 @@ TEST_CASE("Maxwell snapshot: connection and SQL errors name the cause, never the
     CHECK((*full_read)->Next(10).ok());
   }
   SECTION("a bad query or a table without a primary key needs a fix") {
-    auto bad_query = MakeMaxwellSource(OptionsFor(mariadb, "SELECT nope FROM orders"))
-                         ->OpenFullRead();
+    auto bad_query =
+        MakeMaxwellSource(OptionsFor(mariadb, "SELECT nope FROM orders"))->OpenFullRead();
     REQUIRE(bad_query.ok());
     const auto events = (*bad_query)->Next(10);
     REQUIRE_FALSE(events.ok());

@@ -77,12 +77,17 @@ void FillCatalog(SyncFixture& world, int products) {
     INSERT INTO categories SELECT i, 'category ' || i FROM generate_series(1, 20) i;
     INSERT INTO brands SELECT i, 'brand ' || i, 'country ' || (i % 3) FROM generate_series(1, 10) i;
     INSERT INTO tags SELECT i, 'tag ' || i FROM generate_series(1, 30) i;)");
-  world.Exec("INSERT INTO products (id, name, category_id, brand_id) SELECT i, 'product ' || i, "
-             "1 + i % 20, CASE WHEN i % 11 = 0 THEN NULL ELSE 1 + i % 10 END "
-             "FROM generate_series(1, " + std::to_string(products) + ") i");
-  world.Exec("INSERT INTO product_tags (product_id, tag_id) SELECT i, 1 + (i * k) % 30 "
-             "FROM generate_series(1, " + std::to_string(products) + ") i, "
-             "generate_series(1, 3) k ON CONFLICT DO NOTHING");
+  world.Exec(
+      "INSERT INTO products (id, name, category_id, brand_id) SELECT i, 'product ' || i, "
+      "1 + i % 20, CASE WHEN i % 11 = 0 THEN NULL ELSE 1 + i % 10 END "
+      "FROM generate_series(1, " +
+      std::to_string(products) + ") i");
+  world.Exec(
+      "INSERT INTO product_tags (product_id, tag_id) SELECT i, 1 + (i * k) % 30 "
+      "FROM generate_series(1, " +
+      std::to_string(products) +
+      ") i, "
+      "generate_series(1, 3) k ON CONFLICT DO NOTHING");
   world.Exec("INSERT INTO prices SELECT i, (i % 1000) + 0.99 FROM generate_series(1, " +
              std::to_string(products) + ") i");
 }
@@ -100,14 +105,16 @@ void WriteCatalogConfig(SyncFixture& world, const std::string& batch = "{ max_ev
   api_key: ${TYPESENSE_API_KEY}
   retry: { initial_backoff: 50ms, max_backoff: 1s }
 state:
-  path: )yaml" + (world.dir() / "state") + R"yaml(
+  path: )yaml" + (world.dir() / "state") +
+                    R"yaml(
 pipelines:
   - name: products
     source:
       type: postgres
       dsn: ${PG_DSN}
       query: |
-        )yaml" + indented + R"yaml(
+        )yaml" + indented +
+                    R"yaml(
       primary_key: id
       updated_at: updated_at
       poll_interval: 200ms
@@ -131,10 +138,12 @@ pipelines:
           updated_at: updated_at
           primary_key: product_id
           document_key: product_id
-)yaml" + relations_extra + R"yaml(
+)yaml" + relations_extra +
+                    R"yaml(
     sink:
       collection: products
-      batch: )yaml" + batch + R"yaml(
+      batch: )yaml" +
+                    batch + R"yaml(
       schema:
         enable_nested_fields: true
         fields:
@@ -150,8 +159,10 @@ pipelines:
 // "" when the index holds exactly the query's rows, field by field (updated_at aside: its text
 // form differs between row_to_json and the document); otherwise the first differences.
 std::string IndexMatchesQuery(SyncFixture& world) {
-  auto rows = world.pg().Query("SELECT q.id::text, (row_to_json(q)::jsonb - 'id' - 'updated_at')"
-                               "::text FROM (" + std::string(kQuery) + ") q");
+  auto rows = world.pg().Query(
+      "SELECT q.id::text, (row_to_json(q)::jsonb - 'id' - 'updated_at')"
+      "::text FROM (" +
+      std::string(kQuery) + ") q");
   if (!rows.ok()) return "query failed: " + rows.status().message();
   const std::map<std::string, json> documents = world.IndexDocuments();
   std::string differences;
@@ -174,7 +185,8 @@ std::string IndexMatchesQuery(SyncFixture& world) {
     json actual = it->second;
     actual.erase("id");
     actual.erase("updated_at");
-    if (actual != expected) report("differs " + id + ": " + actual.dump() + " vs " + expected.dump());
+    if (actual != expected)
+      report("differs " + id + ": " + actual.dump() + " vs " + expected.dump());
   }
   if (documents.size() != rows->size()) {
     report("index holds " + std::to_string(documents.size()) + " documents, the query " +
@@ -183,9 +195,10 @@ std::string IndexMatchesQuery(SyncFixture& world) {
   return differences;
 }
 
-TEST_CASE("relations: renames, link changes with tombstones, a brand change, a move and a "
-          "product leaving the WHERE all reach the index",
-          "[integration][relations]") {
+TEST_CASE(
+    "relations: renames, link changes with tombstones, a brand change, a move and a "
+    "product leaving the WHERE all reach the index",
+    "[integration][relations]") {
   constexpr int kProducts = 50'000;
   SyncFixture world;
   CreateCatalog(world);
@@ -204,18 +217,20 @@ TEST_CASE("relations: renames, link changes with tombstones, a brand change, a m
 
   world.Exec("UPDATE categories SET name = 'renamed category' WHERE id = 3");
   world.Exec("UPDATE tags SET name = 'renamed tag' WHERE id = 7");
-  world.Exec("INSERT INTO product_tags (product_id, tag_id) VALUES (100, 29), (101, 30) "
-             "ON CONFLICT DO NOTHING");
+  world.Exec(
+      "INSERT INTO product_tags (product_id, tag_id) VALUES (100, 29), (101, 30) "
+      "ON CONFLICT DO NOTHING");
   world.Exec("DELETE FROM product_tags WHERE product_id IN (200, 201)");
   world.Exec("UPDATE brands SET country = 'elsewhere' WHERE id = 4");
   world.Exec("UPDATE products SET category_id = 5 WHERE id = 300");  // its own row changes too
   world.Exec("UPDATE categories SET name = 'moved into' WHERE id = 5");
   world.Exec("UPDATE prices SET amount = 1234.5 WHERE product_id = 400");
   // Stops matching the WHERE through a related row only: its own updated_at is set back.
-  world.Exec("ALTER TABLE products DISABLE TRIGGER touch; "
-             "UPDATE products SET active = false WHERE id = 500; "
-             "ALTER TABLE products ENABLE TRIGGER touch; "
-             "UPDATE prices SET amount = 1 WHERE product_id = 500");
+  world.Exec(
+      "ALTER TABLE products DISABLE TRIGGER touch; "
+      "UPDATE products SET active = false WHERE id = 500; "
+      "ALTER TABLE products ENABLE TRIGGER touch; "
+      "UPDATE prices SET amount = 1 WHERE product_id = 500");
 
   const CommandResult second = world.RunSearchsync({"run", "--once"});
   INFO(second.err);
@@ -235,9 +250,10 @@ TEST_CASE("relations: renames, link changes with tombstones, a brand change, a m
   CHECK(world.typesense().Counters().Requests(TypesenseRoute::kImport) == 0);
 }
 
-TEST_CASE("relations: a related transaction open across two polls that commits late still "
-          "reaches the index",
-          "[integration][relations]") {
+TEST_CASE(
+    "relations: a related transaction open across two polls that commits late still "
+    "reaches the index",
+    "[integration][relations]") {
   SyncFixture world;
   CreateCatalog(world);
   FillCatalog(world, 200);
@@ -265,14 +281,16 @@ TEST_CASE("relations: a related transaction open across two polls that commits l
   CHECK(IndexMatchesQuery(world) == "");
 }
 
-TEST_CASE("relations: kill -9 in the middle of a fan-out of 20,000 documents, then run --once: "
-          "the index equals the query",
-          "[integration][relations]") {
+TEST_CASE(
+    "relations: kill -9 in the middle of a fan-out of 20,000 documents, then run --once: "
+    "the index equals the query",
+    "[integration][relations]") {
   SyncFixture world;
   CreateCatalog(world);
   FillCatalog(world, 0);
-  world.Exec("INSERT INTO products (id, name, category_id, brand_id) "
-             "SELECT i, 'product ' || i, 1, 1 FROM generate_series(1, 20000) i");
+  world.Exec(
+      "INSERT INTO products (id, name, category_id, brand_id) "
+      "SELECT i, 'product ' || i, 1, 1 FROM generate_series(1, 20000) i");
   WriteCatalogConfig(world, "{ max_events: 500, flush_interval: 100ms }");
   REQUIRE(world.RunSearchsync({"run", "--once"}).exit_code == 0);
   REQUIRE(world.IndexDocuments().size() == 20'000);
@@ -290,8 +308,7 @@ TEST_CASE("relations: kill -9 in the middle of a fan-out of 20,000 documents, th
     return count;
   };
   // Part of the fan-out is acknowledged and checkpointed, mid-way: the checkpoint says where.
-  REQUIRE(WaitUntil([&] { return checkpoint().find("\"upto\"") != std::string::npos; }, 120s,
-                    5ms));
+  REQUIRE(WaitUntil([&] { return checkpoint().find("\"upto\"") != std::string::npos; }, 120s, 5ms));
   daemon->Kill9();
   const int before_restart = renamed();
   INFO("renamed before the restart: " << before_restart);
@@ -307,9 +324,10 @@ TEST_CASE("relations: kill -9 in the middle of a fan-out of 20,000 documents, th
   CHECK(checkpoint().find("\"upto\"") == std::string::npos);
 }
 
-TEST_CASE("check: a documents query of two columns, a missing document_key column and a "
-          "missing index are named",
-          "[integration][relations]") {
+TEST_CASE(
+    "check: a documents query of two columns, a missing document_key column and a "
+    "missing index are named",
+    "[integration][relations]") {
   SyncFixture world;
   CreateCatalog(world);
   FillCatalog(world, 100);
@@ -325,8 +343,9 @@ TEST_CASE("check: a documents query of two columns, a missing document_key colum
   CHECK(duplicate.exit_code == 2);
   CHECK(duplicate.err.find("names a table listed before") != std::string::npos);
 
-  world.Exec("CREATE TABLE brand_logos (id int PRIMARY KEY, brand_id int, "
-             "updated_at timestamptz NOT NULL DEFAULT now())");
+  world.Exec(
+      "CREATE TABLE brand_logos (id int PRIMARY KEY, brand_id int, "
+      "updated_at timestamptz NOT NULL DEFAULT now())");
   WriteCatalogConfig(world, "{ max_events: 2000 }",
                      "        - table: brand_logos\n"
                      "          updated_at: updated_at\n"

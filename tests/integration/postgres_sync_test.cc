@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <csignal>
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -51,13 +51,13 @@ TEST_CASE("updates, soft deletes and tombstone deletes propagate, also for awkwa
   SyncFixture world;
   world.CreateProductsTable();
   world.WriteProductsConfig();
-  const std::vector<std::string> ids = {"a,b", "x y", "ü-1", "(a)", "&&", "50%", "+1", "tick`",
-                                        "*",   "keep-1", "keep-2", "back\\", " lead"};
+  const std::vector<std::string> ids = {"a,b",   "x y", "ü-1",    "(a)",    "&&",     "50%",  "+1",
+                                        "tick`", "*",   "keep-1", "keep-2", "back\\", " lead"};
   pqxx::connection connection(world.pg().dsn());
   for (const std::string& id : ids) {
     pqxx::work tx(connection);
-    tx.exec_params("INSERT INTO products (id, name, price, popularity) VALUES ($1, $2, 1.5, 1)",
-                   id, "name of " + id);
+    tx.exec_params("INSERT INTO products (id, name, price, popularity) VALUES ($1, $2, 1.5, 1)", id,
+                   "name of " + id);
     tx.commit();
   }
   REQUIRE(world.RunSearchsync({"run", "--once"}).exit_code == 0);
@@ -157,10 +157,12 @@ TEST_CASE("kill -9 at random moments, with an import in flight, loses nothing",
     // Changes land while it runs; at a random moment the next import is held open.
     world.Exec("UPDATE products SET name = name || ' r" + std::to_string(round) +
                "' WHERE id IN (SELECT id FROM products ORDER BY random() LIMIT 200)");
-    world.Exec("DELETE FROM products WHERE id IN (SELECT id FROM products ORDER BY random() "
-               "LIMIT 50)");
-    world.Exec("UPDATE products SET is_deleted = true WHERE id IN (SELECT id FROM products "
-               "ORDER BY random() LIMIT 50)");
+    world.Exec(
+        "DELETE FROM products WHERE id IN (SELECT id FROM products ORDER BY random() "
+        "LIMIT 50)");
+    world.Exec(
+        "UPDATE products SET is_deleted = true WHERE id IN (SELECT id FROM products "
+        "ORDER BY random() LIMIT 50)");
     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 500));  // the random moment
     world.typesense().HoldImports(true);
     // One more change, so an import comes even if everything before was already sent.
@@ -279,8 +281,7 @@ TEST_CASE("a row Typesense rejects is dead-lettered with its error; the rest syn
   CHECK(world.IndexMatchesProducts() == "");
 }
 
-TEST_CASE("check reports every config error as file:line:col and exits 2",
-          "[integration][e2e]") {
+TEST_CASE("check reports every config error as file:line:col and exits 2", "[integration][e2e]") {
   SyncFixture world;
   world.WriteConfig(R"(typesense:
   nodes: ["${TYPESENSE_URL}"]
@@ -302,8 +303,9 @@ pipelines:
   const CommandResult check = world.RunSearchsync({"check"});
   CHECK(check.exit_code == 2);
   const std::string path = world.config_path();
-  CHECK(check.err.find(path + ":12:7: unknown key 'pol_interval' (did you mean 'poll_interval'?)") !=
-        std::string::npos);
+  CHECK(
+      check.err.find(path + ":12:7: unknown key 'pol_interval' (did you mean 'poll_interval'?)") !=
+      std::string::npos);
   CHECK(check.err.find(path + ":16:32: pipelines[0].sink.batch.flush_interval") !=
         std::string::npos);
   CHECK(check.err.find("flush_interval") != std::string::npos);
@@ -330,9 +332,10 @@ TEST_CASE("a wrong API key gives a clear error and the key appears in no output"
   }
 }
 
-TEST_CASE("Typesense down for 30s in the middle of a sync, 1,000,000 rows waiting: memory "
-          "stays bounded",
-          "[integration][e2e][memory]") {
+TEST_CASE(
+    "Typesense down for 30s in the middle of a sync, 1,000,000 rows waiting: memory "
+    "stays bounded",
+    "[integration][e2e][memory]") {
   // The limit: the change queue (64 MiB by default) bounds what waits; the process must stay
   // well under 256 MiB resident however many rows are pending.
   constexpr int64_t kRssLimitKiB = 256 * 1024;
@@ -348,8 +351,7 @@ TEST_CASE("Typesense down for 30s in the middle of a sync, 1,000,000 rows waitin
   const int admin = AdminPort(*daemon);
   // Typesense goes down once the sync is under way: the first documents are written, most rows
   // still wait in the table.
-  REQUIRE(WaitUntil([&] { return world.typesense().Counters().documents_written > 0; }, 120s,
-                    1ms));
+  REQUIRE(WaitUntil([&] { return world.typesense().Counters().documents_written > 0; }, 120s, 1ms));
   world.typesense().SetUnavailable(true);
   const int64_t written_before = world.typesense().Counters().documents_written;
   INFO("written before the outage: " << written_before);
@@ -375,17 +377,17 @@ TEST_CASE("Typesense down for 30s in the middle of a sync, 1,000,000 rows waitin
   CHECK(peak_kib < kRssLimitKiB);
 
   world.typesense().SetUnavailable(false);
-  REQUIRE(WaitUntil([&] { return world.typesense().Counters().documents_written >= kRows; },
-                    600s));
+  REQUIRE(WaitUntil([&] { return world.typesense().Counters().documents_written >= kRows; }, 600s));
   const int64_t final_peak = ProcessRssKiB(daemon->pid(), /*peak=*/true);
   INFO("peak RSS over the whole sync: " << final_peak / 1024 << " MiB");
   CHECK(final_peak < kRssLimitKiB);
   CHECK(daemon->Stop() == 0);
 }
 
-TEST_CASE("the same ids changing many times with concurrent imports in flight: the index holds "
-          "each id's last value and never goes back to an older one",
-          "[integration][e2e][order]") {
+TEST_CASE(
+    "the same ids changing many times with concurrent imports in flight: the index holds "
+    "each id's last value and never goes back to an older one",
+    "[integration][e2e][order]") {
   // Few ids, each changed in its own transaction as fast as the writer can: consecutive versions
   // of one id are read a few events apart, so when the daemon is behind they sit in batches
   // that are in flight at the same time, unless every version of an id goes to the same lane.
@@ -459,9 +461,10 @@ TEST_CASE("the same ids changing many times with concurrent imports in flight: t
   CHECK(world.IndexMatchesProducts() == "");
 }
 
-TEST_CASE("two daemons of one pipeline started at the same moment against an empty Typesense "
-          "create one collection and one alias",
-          "[integration][e2e][two-daemons]") {
+TEST_CASE(
+    "two daemons of one pipeline started at the same moment against an empty Typesense "
+    "create one collection and one alias",
+    "[integration][e2e][two-daemons]") {
   constexpr int kRows = 200;
   SyncFixture world;
   world.CreateProductsTable();
@@ -474,9 +477,8 @@ TEST_CASE("two daemons of one pipeline started at the same moment against an emp
   }
   const std::string state_path = world.dir() / "state";
   REQUIRE(yaml.find(state_path) != std::string::npos);
-  TypesenseClient admin({.nodes = {world.typesense().url()},
-                         .api_key = Secret(world.typesense().api_key())},
-                        "test");
+  TypesenseClient admin(
+      {.nodes = {world.typesense().url()}, .api_key = Secret(world.typesense().api_key())}, "test");
 
   for (int repetition = 0; repetition < 5; ++repetition) {
     INFO("repetition " << repetition);
@@ -530,9 +532,10 @@ TEST_CASE("two daemons of one pipeline started at the same moment against an emp
   }
 }
 
-TEST_CASE("the sink lowers the writes it keeps in flight while Typesense's write queue lags "
-          "and refuses writes, and raises them back once it recovered",
-          "[integration][e2e][overload]") {
+TEST_CASE(
+    "the sink lowers the writes it keeps in flight while Typesense's write queue lags "
+    "and refuses writes, and raises them back once it recovered",
+    "[integration][e2e][overload]") {
   constexpr int kRows = 200;
   SyncFixture world;
   world.CreateProductsTable();
@@ -601,8 +604,8 @@ TEST_CASE("SIGTERM flushes what the daemon holds and checkpoints every event it 
   const int admin = AdminPort(*daemon);
   const std::string products = "{pipeline=\"products\"}";
   REQUIRE(WaitUntil(
-      [&] { return AdminMetric(admin, "searchsync_events_read_total" + products) == kRows; },
-      60s, 50ms));
+      [&] { return AdminMetric(admin, "searchsync_events_read_total" + products) == kRows; }, 60s,
+      50ms));
   REQUIRE(WaitUntil([&] { return world.typesense().HeldImports() == 2; }, 60s));  // 2 lanes
   CHECK(AdminMetric(admin, "searchsync_events_acked_total" + products) == 0);
 

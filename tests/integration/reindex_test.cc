@@ -1,5 +1,7 @@
 // Reindex end to end: real PostgreSQL, the Typesense test server, the live runner and the
 // reindex coordinator in this process.
+#include "pipeline/app/reindex.h"
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -10,7 +12,6 @@
 #include <thread>
 
 #include "pipeline/app/registry.h"
-#include "pipeline/app/reindex.h"
 #include "pipeline/config.h"
 #include "pipeline/runner.h"
 #include "pipeline/state_store.h"
@@ -40,9 +41,9 @@ class LivePipeline {
     config_ = std::move(*config);
     state_ = std::move(StateStore::Open(config_.state.path).value());
     const PipelineConfig& pipeline = config_.pipelines.at(0);
-    runner_ = std::make_unique<PipelineRunner>(pipeline, config_.typesense.retry,
-                                               pipeline.make_source(), MakeSink(config_, pipeline),
-                                               *state_, RunOptions{});
+    runner_ =
+        std::make_unique<PipelineRunner>(pipeline, config_.typesense.retry, pipeline.make_source(),
+                                         MakeSink(config_, pipeline), *state_, RunOptions{});
     thread_ = std::thread([this] { run_status_ = runner_->Run(); });
     coordinator_ = std::make_unique<ReindexCoordinator>(
         config_, std::map<std::string, PipelineRunner*>{{pipeline.name, runner_.get()}}, limits);
@@ -95,9 +96,10 @@ std::vector<std::string> ProductCollections(SyncFixture& world) {
   return out;
 }
 
-TEST_CASE("Reindex under concurrent writes: searches through the alias always find every row, "
-          "and the new collection equals the table",
-          "[integration][reindex]") {
+TEST_CASE(
+    "Reindex under concurrent writes: searches through the alias always find every row, "
+    "and the new collection equals the table",
+    "[integration][reindex]") {
   const int rows = ReindexRows();
   SyncFixture world;
   world.CreateProductsTable();
@@ -122,13 +124,14 @@ TEST_CASE("Reindex under concurrent writes: searches through the alias always fi
       pqxx::work tx(connection);
       switch (rng() % 4) {
         case 0:
-          tx.exec_params("UPDATE products SET name = $1 WHERE id = $2", "updated " + std::to_string(i),
-                         id);
+          tx.exec_params("UPDATE products SET name = $1 WHERE id = $2",
+                         "updated " + std::to_string(i), id);
           break;
         case 1:
           ++inserts;
-          tx.exec_params("INSERT INTO products (id, name, price, popularity) VALUES ($1, 'new', 2.5, 7)",
-                         "w-" + std::to_string(i));
+          tx.exec_params(
+              "INSERT INTO products (id, name, price, popularity) VALUES ($1, 'new', 2.5, 7)",
+              "w-" + std::to_string(i));
           break;
         case 2:
           ++deletes;
@@ -150,16 +153,17 @@ TEST_CASE("Reindex under concurrent writes: searches through the alias always fi
   std::vector<std::string> search_failures;
   const std::string search = "/collections/products/documents/search?q=*&per_page=1";
   std::thread reader([&] {
-    TypesenseClient client({.nodes = {world.typesense().url()},
-                            .api_key = Secret(world.typesense().api_key())},
-                           "reader");
+    TypesenseClient client(
+        {.nodes = {world.typesense().url()}, .api_key = Secret(world.typesense().api_key())},
+        "reader");
     while (!stop) {
       Result<HttpResponse> response = client.Send("GET", search);
       ++searches;
       if (!response.ok()) {
         search_failures.push_back(response.status().message());
       } else if (response->status != 200) {
-        search_failures.push_back("HTTP " + std::to_string(response->status) + " " + response->body);
+        search_failures.push_back("HTTP " + std::to_string(response->status) + " " +
+                                  response->body);
       } else {
         const int found = nlohmann::json::parse(response->body).value("found", 0);
         const int at_least = rows - deletes, at_most = rows + inserts;
@@ -196,9 +200,10 @@ TEST_CASE("Reindex under concurrent writes: searches through the alias always fi
   CHECK(world.IndexMatchesProducts() == "");
 }
 
-TEST_CASE("Reindex of a table that is never idle: the full read reads each row once, the "
-          "catch-up ends, and the new collection equals the table",
-          "[integration][reindex][busy]") {
+TEST_CASE(
+    "Reindex of a table that is never idle: the full read reads each row once, the "
+    "catch-up ends, and the new collection equals the table",
+    "[integration][reindex][busy]") {
   constexpr int kRows = 20'000;
   SyncFixture world;
   world.CreateProductsTable();
@@ -241,8 +246,8 @@ TEST_CASE("Reindex of a table that is never idle: the full read reads each row o
       [&] {
         const ReindexProgress progress = *live.coordinator().Progress("products");
         if (progress.rows_expected > 0 && progress.rows_written > progress.rows_expected) {
-          over_100 = std::to_string(progress.rows_written) + "/" +
-                     std::to_string(progress.rows_expected);
+          over_100 =
+              std::to_string(progress.rows_written) + "/" + std::to_string(progress.rows_expected);
         }
         return progress.state != "running";
       },
@@ -337,9 +342,8 @@ TEST_CASE("A start leaves alone the collections a live process is building",
   // Two builds in progress, recorded as a reindex or restore records them: one by a process
   // that is alive (this test process, standing in for a concurrent `searchsync restore`), one
   // by a process on another machine that shares the state directory.
-  TypesenseClient client({.nodes = {world.typesense().url()},
-                          .api_key = Secret(world.typesense().api_key())},
-                         "test");
+  TypesenseClient client(
+      {.nodes = {world.typesense().url()}, .api_key = Secret(world.typesense().api_key())}, "test");
   const std::string schema = R"({"fields":[{"name":"name","type":"string"}]})";
   const std::string by_us = "products_20990101T000000Z";
   const std::string by_other_host = "products_20990102T000000Z";
@@ -367,9 +371,10 @@ TEST_CASE("A start leaves alone the collections a live process is building",
   CHECK((*state)->ListBuilds()->size() == 2);
 }
 
-TEST_CASE("A reindex whose database goes away leaves the alias and the old collection untouched "
-          "and drops the new one; the live pipeline goes on",
-          "[integration][reindex]") {
+TEST_CASE(
+    "A reindex whose database goes away leaves the alias and the old collection untouched "
+    "and drops the new one; the live pipeline goes on",
+    "[integration][reindex]") {
   SyncFixture world;
   world.CreateProductsTable();
   world.InsertProducts(1, 20'000);
@@ -380,8 +385,8 @@ TEST_CASE("A reindex whose database goes away leaves the alias and the old colle
 
   world.typesense().SetLatency(20ms);  // a full read that takes a while
   REQUIRE(live.coordinator().Start("products").ok());
-  REQUIRE(WaitUntil([&] { return live.coordinator().Progress("products")->rows_written > 0; },
-                    1min));
+  REQUIRE(
+      WaitUntil([&] { return live.coordinator().Progress("products")->rows_written > 0; }, 1min));
   REQUIRE(world.pg().Stop().ok());
   live.coordinator().Wait("products");
   const ReindexProgress progress = *live.coordinator().Progress("products");
@@ -403,9 +408,10 @@ TEST_CASE("A reindex whose database goes away leaves the alias and the old colle
   CHECK(world.IndexMatchesProducts() == "");
 }
 
-TEST_CASE("A reindex whose new collection refuses writes fails cleanly; the live pipeline goes "
-          "on",
-          "[integration][reindex]") {
+TEST_CASE(
+    "A reindex whose new collection refuses writes fails cleanly; the live pipeline goes "
+    "on",
+    "[integration][reindex]") {
   SyncFixture world;
   world.CreateProductsTable();
   world.InsertProducts(1, 20'000);
@@ -417,8 +423,8 @@ TEST_CASE("A reindex whose new collection refuses writes fails cleanly; the live
   SECTION("Typesense unavailable longer than the reindex waits") {
     world.typesense().SetLatency(20ms);
     REQUIRE(live.coordinator().Start("products").ok());
-    REQUIRE(WaitUntil([&] { return live.coordinator().Progress("products")->rows_written > 0; },
-                      1min));
+    REQUIRE(
+        WaitUntil([&] { return live.coordinator().Progress("products")->rows_written > 0; }, 1min));
     world.typesense().SetUnavailable(true);
     world.Exec("UPDATE products SET name = 'during the outage' WHERE id = 'p-2'");
     // The outage lasts until the reindex gave up on it (give_up_after) and tries to drop its
@@ -439,12 +445,12 @@ TEST_CASE("A reindex whose new collection refuses writes fails cleanly; the live
   SECTION("the new collection dropped underneath (404 on every write)") {
     world.typesense().SetLatency(20ms);
     REQUIRE(live.coordinator().Start("products").ok());
-    REQUIRE(WaitUntil([&] { return live.coordinator().Progress("products")->rows_written > 0; },
-                      1min));
+    REQUIRE(
+        WaitUntil([&] { return live.coordinator().Progress("products")->rows_written > 0; }, 1min));
     const std::string building = live.coordinator().Progress("products")->collection;
-    TypesenseClient client({.nodes = {world.typesense().url()},
-                            .api_key = Secret(world.typesense().api_key())},
-                           "test");
+    TypesenseClient client(
+        {.nodes = {world.typesense().url()}, .api_key = Secret(world.typesense().api_key())},
+        "test");
     REQUIRE(client.Call("DELETE", "/collections/" + building).ok());
     world.typesense().SetLatency(0ms);
   }
@@ -461,9 +467,10 @@ TEST_CASE("A reindex whose new collection refuses writes fails cleanly; the live
   CHECK(world.typesense().Documents(old_collection)->size() == 20'000);
 }
 
-TEST_CASE("reindex.keep: 2 keeps exactly two old collections and the alias never points at a "
-          "dropped one",
-          "[integration][reindex]") {
+TEST_CASE(
+    "reindex.keep: 2 keeps exactly two old collections and the alias never points at a "
+    "dropped one",
+    "[integration][reindex]") {
   SyncFixture world;
   world.CreateProductsTable();
   world.InsertProducts(1, 1'000);
@@ -510,8 +517,8 @@ TEST_CASE("Cancelling a reindex (SIGTERM) drops the new collection and leaves th
   const std::string old_collection = AliasTarget(world);
   world.typesense().SetLatency(20ms);
   REQUIRE(live.coordinator().Start("products").ok());
-  REQUIRE(WaitUntil([&] { return live.coordinator().Progress("products")->rows_written > 0; },
-                    1min));
+  REQUIRE(
+      WaitUntil([&] { return live.coordinator().Progress("products")->rows_written > 0; }, 1min));
   live.coordinator().CancelAll();
   const ReindexProgress progress = *live.coordinator().Progress("products");
   CHECK(progress.state == "cancelled");
@@ -532,14 +539,17 @@ TEST_CASE("A changed schema: run says that a reindex applies it, and the reindex
   std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::string before = "- { name: tags, type: \"string[]\" }";
   REQUIRE(yaml.find(before) != std::string::npos);
-  yaml.replace(yaml.find(before), before.size(), "- { name: tags, type: \"string[]\", facet: true }");
+  yaml.replace(yaml.find(before), before.size(),
+               "- { name: tags, type: \"string[]\", facet: true }");
   world.WriteConfig(yaml);
 
   const CommandResult changed = world.RunSearchsync({"run", "--once"});
   INFO(changed.err);
   CHECK(changed.exit_code == 0);  // imports go on with the live schema
-  CHECK_THAT(changed.err, Catch::Contains("the configured schema differs from the live collection"));
-  CHECK_THAT(changed.err, Catch::Contains("searchsync reindex -c " + world.config_path() + " products"));
+  CHECK_THAT(changed.err,
+             Catch::Contains("the configured schema differs from the live collection"));
+  CHECK_THAT(changed.err,
+             Catch::Contains("searchsync reindex -c " + world.config_path() + " products"));
 
   {
     LivePipeline live(world);

@@ -15,8 +15,8 @@ namespace searchsync::test {
 using namespace std::chrono_literals;
 
 SyncFixture::SyncFixture(SyncFixtureOptions options) : options_(options) {
-  auto pg = PostgresServer::Start(
-      {.time_zone = options_.pg_time_zone, .encoding = options_.pg_encoding});
+  auto pg =
+      PostgresServer::Start({.time_zone = options_.pg_time_zone, .encoding = options_.pg_encoding});
   if (!pg.ok()) FAIL("postgres: " << pg.status().message());
   pg_ = std::move(*pg);
   typesense_ = std::make_unique<TypesenseServer>(
@@ -53,25 +53,26 @@ void SyncFixture::CreateProductsTable() {
 }
 
 void SyncFixture::InsertProducts(int first, int count) {
-  Exec("INSERT INTO products (id, name, price, tags, popularity, internal_notes) "
-       "SELECT 'p-' || g, 'product ' || g, (g % 1000) + 0.99, ARRAY['tag' || (g % 7), 'all'], "
-       "g % 100000, 'secret note' FROM generate_series(" +
-       std::to_string(first) + ", " + std::to_string(first + count - 1) + ") AS g");
+  Exec(
+      "INSERT INTO products (id, name, price, tags, popularity, internal_notes) "
+      "SELECT 'p-' || g, 'product ' || g, (g % 1000) + 0.99, ARRAY['tag' || (g % 7), 'all'], "
+      "g % 100000, 'secret note' FROM generate_series(" +
+      std::to_string(first) + ", " + std::to_string(first + count - 1) + ") AS g");
 }
 
-void SyncFixture::WriteConfig(const std::string& yaml) {
-  std::ofstream(config_path()) << yaml;
-}
+void SyncFixture::WriteConfig(const std::string& yaml) { std::ofstream(config_path()) << yaml; }
 
 void SyncFixture::WriteProductsConfig(const std::string& sink_batch_yaml,
                                       const std::string& poll_interval,
                                       const std::string& api_key) {
   WriteConfig(R"(typesense:
   nodes: ["${TYPESENSE_URL}"]
-  api_key: )" + api_key + R"(
+  api_key: )" +
+              api_key + R"(
   retry: { initial_backoff: 50ms, max_backoff: 1s }
 state:
-  path: )" + (dir_ / "state") + R"(
+  path: )" + (dir_ / "state") +
+              R"(
 pipelines:
   - name: products
     source:
@@ -80,7 +81,8 @@ pipelines:
       table: products
       primary_key: id
       updated_at: updated_at
-      poll_interval: )" + poll_interval + R"(
+      poll_interval: )" +
+              poll_interval + R"(
       page_size: 2000
       deletes:
         soft_delete_column: is_deleted
@@ -97,7 +99,8 @@ pipelines:
           - { name: tags, type: "string[]" }
           - { name: popularity, type: int32 }
         default_sorting_field: popularity
-      batch: )" + sink_batch_yaml + R"(
+      batch: )" +
+              sink_batch_yaml + R"(
       concurrency: 2
 )");
 }
@@ -171,12 +174,11 @@ std::string SyncFixture::IndexMatchesProducts() {
       continue;
     }
     const nlohmann::json& doc = it->second;
-    const bool same = doc.value("name", "") == *row[1] &&
-                      doc.contains("price") && doc["price"].is_number() &&
-                      std::fabs(doc["price"].get<double>() - std::stod(*row[2])) < 1e-6 &&
-                      doc.value("tags", nlohmann::json()) == nlohmann::json::parse(*row[3]) &&
-                      doc.value("popularity", -1) == std::stoi(*row[4]) &&
-                      !doc.contains("internal_notes");
+    const bool same =
+        doc.value("name", "") == *row[1] && doc.contains("price") && doc["price"].is_number() &&
+        std::fabs(doc["price"].get<double>() - std::stod(*row[2])) < 1e-6 &&
+        doc.value("tags", nlohmann::json()) == nlohmann::json::parse(*row[3]) &&
+        doc.value("popularity", -1) == std::stoi(*row[4]) && !doc.contains("internal_notes");
     if (!same) report("document " + id + " differs: " + doc.dump() + " vs row name=" + *row[1]);
   }
   for (const auto& [id, doc] : documents) {

@@ -11,10 +11,9 @@
 //   CHECK(world.IndexMatchesProducts() == "");
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tests/support/postgres_server.h"
 #include "tests/support/server_process.h"
@@ -33,7 +32,7 @@ struct SyncFixtureOptions {
   bool discard = false;  // Typesense test server in benchmark mode
   std::string api_key = "test-key";
   std::string pg_time_zone = "UTC";  // the PostgreSQL server's TimeZone
-  std::string pg_encoding;  // see PostgresServerOptions::encoding
+  std::string pg_encoding;           // see PostgresServerOptions::encoding
 };
 
 class SyncFixture {
@@ -57,9 +56,10 @@ class SyncFixture {
 
   // Writes the products pipeline config. `extra_pipeline_yaml` is appended inside the
   // pipeline mapping (indented 4 spaces), `typesense_yaml` replaces the default typesense keys.
-  void WriteProductsConfig(const std::string& sink_batch_yaml = "{ max_events: 500, flush_interval: 200ms }",
-                           const std::string& poll_interval = "200ms",
-                           const std::string& api_key = "${TYPESENSE_API_KEY}");
+  void WriteProductsConfig(
+      const std::string& sink_batch_yaml = "{ max_events: 500, flush_interval: 200ms }",
+      const std::string& poll_interval = "200ms",
+      const std::string& api_key = "${TYPESENSE_API_KEY}");
   void WriteConfig(const std::string& yaml);
 
   // Appends `admin: { listen: 127.0.0.1:0 }` to the config (call after Write*Config): a daemon

@@ -10,9 +10,8 @@
 // Thread safety: one test thread owns a CouchdbServer.
 
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "pipeline/status.h"
 #include "tests/support/server_process.h"

@@ -103,7 +103,8 @@ Result<WriteReport> FakeSink::Write(const Batch& batch) {
       continue;
     }
     if (s.reject_ids.count(event.id)) {
-      report.rejected.push_back({.event_index = i, .code = 400, .error = "Field `v` must be an int32."});
+      report.rejected.push_back(
+          {.event_index = i, .code = 400, .error = "Field `v` must be an int32."});
       continue;
     }
     if (event.op == Op::kDelete) {

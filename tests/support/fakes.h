@@ -39,7 +39,7 @@ class FakeSource : public Source {
   struct Shared {
     std::mutex mutex;
     std::vector<std::string> commits;
-    std::atomic<size_t> polled{0};  // events handed out
+    std::atomic<size_t> polled{0};            // events handed out
     std::atomic<size_t> full_read_polled{0};  // events handed out by full reads
     // Full reads answer kUnavailable once they handed out this many events (-1: never).
     std::atomic<long> full_read_fail_after{-1};
@@ -81,19 +81,19 @@ class FakeSink : public Sink {
     std::condition_variable written;
     std::map<std::string, std::string> index;  // id -> value of field "v"
     std::vector<size_t> batch_sizes;
-    std::set<std::string> reject_ids;          // rejected like a schema mismatch
+    std::set<std::string> reject_ids;  // rejected like a schema mismatch
     // Ids answered as retryable (like Typesense's per-line 500) by the next N writes that hold
     // them (-1: every write); the rest of the batch is stored.
     std::map<std::string, int> retryable_ids;
-    std::map<std::string, int> writes_of_id;   // how many writes held each id
-    int unavailable_writes = 0;                // the next N writes fail with kUnavailable
-    std::set<std::string> unavailable_ids;     // writes holding one of these fail so
-    int fail_after_batches = -1;               // after N good batches, fail for good
-    std::atomic<bool> blocked{false};          // writes wait while set
+    std::map<std::string, int> writes_of_id;  // how many writes held each id
+    int unavailable_writes = 0;               // the next N writes fail with kUnavailable
+    std::set<std::string> unavailable_ids;    // writes holding one of these fail so
+    int fail_after_batches = -1;              // after N good batches, fail for good
+    std::atomic<bool> blocked{false};         // writes wait while set
     std::atomic<int> writes_in_flight{0};
     int max_writes_in_flight = 0;
     std::set<std::string> ids_in_flight;
-    bool same_id_in_two_writes = false;        // per-id order violation detector (live writes)
+    bool same_id_in_two_writes = false;  // per-id order violation detector (live writes)
     int create_only_batches = 0;
     Status permanent_error = FailedPrecondition("typesense refused the API key");
     std::atomic<bool> prepare_unavailable{false};  // Prepare fails with kUnavailable while set

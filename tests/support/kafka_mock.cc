@@ -113,8 +113,8 @@ std::map<int32_t, int64_t> KafkaMock::FirstOffsets(const std::string& topic, int
   for (int32_t partition = 0; partition < partitions; ++partition) {
     int64_t low = -1;
     int64_t high = -1;
-    const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-        producer_, topic.c_str(), partition, &low, &high, 30'000);
+    const rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(producer_, topic.c_str(), partition, &low, &high, 30'000);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) Die(std::string("watermarks: ") + rd_kafka_err2str(err));
     out[partition] = low;
   }

@@ -83,12 +83,13 @@ Result<std::unique_ptr<MariadbServer>> MariadbServer::Start(MariadbServerOptions
   server->dir_ = MakeTempDir("searchsync-mariadb-");
   if (server->dir_.empty()) return Internal("MariadbServer: mkdtemp failed");
 
-  ProcessOptions install{.argv = {install_db, "--no-defaults", "--datadir=" + server->dir_ + "/data",
-                                  "--auth-root-authentication-method=normal", "--skip-test-db"},
-                         .env = {"LC_ALL=C"},
-                         .working_dir = server->dir_,
-                         .stdout_path = server->dir_ + "/install.out",
-                         .stderr_path = server->dir_ + "/install.log"};
+  ProcessOptions install{
+      .argv = {install_db, "--no-defaults", "--datadir=" + server->dir_ + "/data",
+               "--auth-root-authentication-method=normal", "--skip-test-db"},
+      .env = {"LC_ALL=C"},
+      .working_dir = server->dir_,
+      .stdout_path = server->dir_ + "/install.out",
+      .stderr_path = server->dir_ + "/install.log"};
   if (::geteuid() == 0) install.argv.push_back("--user=root");
   auto process = ServerProcess::Start(std::move(install));
   if (!process.ok()) return process.status();
@@ -100,8 +101,8 @@ Result<std::unique_ptr<MariadbServer>> MariadbServer::Start(MariadbServerOptions
   const MariadbServerOptions& o = server->options_;
   std::ofstream(server->dir_ + "/init.sql")
       << "CREATE DATABASE IF NOT EXISTS `" << o.database << "` CHARACTER SET utf8mb4;\n"
-      << "CREATE USER IF NOT EXISTS " << Quote(o.user) << "@'%' IDENTIFIED BY "
-      << Quote(o.password) << ";\n"
+      << "CREATE USER IF NOT EXISTS " << Quote(o.user) << "@'%' IDENTIFIED BY " << Quote(o.password)
+      << ";\n"
       << "GRANT ALL ON *.* TO " << Quote(o.user) << "@'%';\n";
   if (Status status = server->StartServer(); !status.ok()) return status;
   return server;
@@ -162,13 +163,13 @@ Status MariadbServer::StartServer() {
                             log.find("Can't start server") != std::string::npos;
     if (keep_port || !port_taken) break;
   }
-  return Unavailable("MariadbServer: " + last.message() + "; log: " +
-                     FileTail(dir_ + "/server.log", 1500));
+  return Unavailable("MariadbServer: " + last.message() +
+                     "; log: " + FileTail(dir_ + "/server.log", 1500));
 }
 
 std::string MariadbServer::dsn() const {
-  return "tcp://" + options_.user + ":" + options_.password + "@127.0.0.1:" +
-         std::to_string(port_) + "/" + options_.database;
+  return "tcp://" + options_.user + ":" + options_.password +
+         "@127.0.0.1:" + std::to_string(port_) + "/" + options_.database;
 }
 
 Status MariadbServer::Exec(const std::string& sql) const {

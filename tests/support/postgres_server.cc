@@ -95,11 +95,11 @@ Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(PostgresServerOpti
   }
   if (Status status = server->StartServer(); !status.ok()) return status;
   const std::string& encoding = server->options_.encoding;
-  if (Status status = server->Exec(
-          "CREATE DATABASE \"" + server->options_.database + "\"" +
-          (encoding.empty() ? ""
-                            : " ENCODING '" + encoding + "' LC_COLLATE 'C' LC_CTYPE 'C' "
-                              "TEMPLATE template0"));
+  if (Status status = server->Exec("CREATE DATABASE \"" + server->options_.database + "\"" +
+                                   (encoding.empty() ? ""
+                                                     : " ENCODING '" + encoding +
+                                                           "' LC_COLLATE 'C' LC_CTYPE 'C' "
+                                                           "TEMPLATE template0"));
       !status.ok()) {
     return status;
   }

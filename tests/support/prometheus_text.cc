@@ -8,8 +8,7 @@ namespace searchsync::test {
 Scrape ParsePrometheus(const std::string& text) {
   Scrape scrape;
   static const std::regex kComment("# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)");
-  static const std::regex kSample(
-      R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([^ ]+)( -?[0-9]+)?)");
+  static const std::regex kSample(R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([^ ]+)( -?[0-9]+)?)");
   static const std::regex kLabel(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)")re");
   static const std::regex kValue(R"([-+]?([0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?|Inf)|NaN)");
   std::set<std::string> finished_families;
@@ -60,8 +59,7 @@ Scrape ParsePrometheus(const std::string& text) {
       std::set<std::string> seen;
       while (!labels.empty() && scrape.error.empty()) {
         std::smatch label;
-        if (!std::regex_search(labels, label, kLabel,
-                               std::regex_constants::match_continuous)) {
+        if (!std::regex_search(labels, label, kLabel, std::regex_constants::match_continuous)) {
           fail("bad label near '" + labels + "'");
           break;
         }

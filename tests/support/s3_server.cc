@@ -27,8 +27,8 @@ Result<std::unique_ptr<S3Server>> S3Server::Start(const std::string& bucket) {
   if (server->data_dir_.empty()) return Internal("could not make a temp dir");
   // Port 0: s3rver binds a free port and prints it.
   auto process = ServerProcess::Start({
-      .argv = {"node", S3rverBinary(), "--directory", server->data_dir_, "--address",
-               "127.0.0.1", "--port", "0", "--silent", "--configure-bucket", bucket},
+      .argv = {"node", S3rverBinary(), "--directory", server->data_dir_, "--address", "127.0.0.1",
+               "--port", "0", "--silent", "--configure-bucket", bucket},
       .working_dir = server->data_dir_,
   });
   if (!process.ok()) return process.status();

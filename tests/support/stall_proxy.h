@@ -63,10 +63,10 @@ class StallProxy {
 
   mutable std::mutex mutex_;
   std::condition_variable acknowledged_;
-  bool stop_ = false;            // guarded by mutex_
-  size_t stall_requests_ = 0;    // guarded by mutex_
-  size_t stalls_applied_ = 0;    // guarded by mutex_
-  size_t accepted_ = 0;          // guarded by mutex_
+  bool stop_ = false;          // guarded by mutex_
+  size_t stall_requests_ = 0;  // guarded by mutex_
+  size_t stalls_applied_ = 0;  // guarded by mutex_
+  size_t accepted_ = 0;        // guarded by mutex_
 
   std::vector<Pair> pairs_;  // proxy thread only
   std::thread thread_;

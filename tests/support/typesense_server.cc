@@ -424,8 +424,8 @@ std::optional<ApiError> ParseSchema(const json& body, std::string* name, Schema*
     Field field;
     if (auto error = ParseField(spec, schema.enable_nested_fields, &field)) return error;
     if (field.name == "id") continue;  // built in, always a string
-    field.nested = schema.IsNestedPath(field.name) || field.type == "object" ||
-                   field.type == "object[]";
+    field.nested =
+        schema.IsNestedPath(field.name) || field.type == "object" || field.type == "object[]";
     if (field.name == ".*" && names.count(".*")) {
       return ApiError{400, "There can be only one field named `.*`."};
     }
@@ -656,8 +656,8 @@ std::optional<ApiError> IndexNestedFields(Schema& schema, const json& doc) {
     std::string type = DetectedType(value);
     if (type.empty()) continue;
     if (in_array && !IsArrayType(type)) type += "[]";
-    Field field{.name = name, .type = type, .optional = true, .nested = true,
-                .nested_array = in_array};
+    Field field{
+        .name = name, .type = type, .optional = true, .nested = true, .nested_array = in_array};
     field.sort = !IsArrayType(type) && type != "string";
     discovered.push_back(std::move(field));
   }

@@ -174,7 +174,7 @@ class TypesenseServer {
   // Adds chunks as if other clients had written them: a load spike. Needs the model on.
   void AddPendingWriteBatches(int64_t chunks);
   int64_t PendingWriteBatches() const;  // what /stats.json reports now
-  bool WritesRefusedForLag() const;      // the model's write flag says "lagging" right now
+  bool WritesRefusedForLag() const;     // the model's write flag says "lagging" right now
 
   // ---- Holding imports ----------------------------------------------------------------------
   // While on, every import that passes the gate and takes effect then waits, unanswered, until

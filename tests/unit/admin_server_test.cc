@@ -22,8 +22,8 @@ using namespace std::chrono_literals;
 using test::FakeSink;
 using test::FakeSource;
 using test::ParsePrometheus;
-using test::Scrape;
 using test::ScaledTimeout;
+using test::Scrape;
 using test::TcpClient;
 using test::Upsert;
 using test::WaitUntil;
@@ -38,8 +38,7 @@ TEST_CASE("The Prometheus reader rejects what scrapers reject", "[admin]") {
   CHECK(ParsePrometheus("# TYPE a gauge\na{x=\"q\\\"\\\\\\n\"} 1.5e3\n").error.empty());
 }
 
-TEST_CASE("PrometheusText escapes label values and writes each family's header once",
-          "[admin]") {
+TEST_CASE("PrometheusText escapes label values and writes each family's header once", "[admin]") {
   PrometheusText out;
   out.Family("x_total", "counter", "Help with a \\ backslash\nand a line.");
   out.Family("x_total", "counter", "again");
@@ -253,21 +252,24 @@ TEST_CASE("Admin API: /metrics parses as Prometheus text and its counters move w
   world.thread = std::thread([&] { world.run_status = world.runner->Run(); });
   const std::string products = "{pipeline=\"products\"}";
 
-  REQUIRE(WaitUntil([&] { return world.Metrics().Value("searchsync_events_read_total" + products) >= 100; },
-                    ScaledTimeout(30s)));
+  REQUIRE(WaitUntil(
+      [&] { return world.Metrics().Value("searchsync_events_read_total" + products) >= 100; },
+      ScaledTimeout(30s)));
   Scrape blocked = world.Metrics();
   CHECK(blocked.types.at("searchsync_events_read_total") == "counter");
   CHECK(blocked.types.at("searchsync_lag_seconds") == "gauge");
   CHECK(blocked.Value("searchsync_events_acked_total" + products) == 0);
   CHECK(blocked.Value("searchsync_events_in_flight" + products) > 0);
   CHECK(blocked.Value("searchsync_batches_total" + products) == 0);
-  REQUIRE(WaitUntil([&] { return world.Metrics().Value("searchsync_lag_seconds" + products) > 0.05; },
-                    ScaledTimeout(30s)));
+  REQUIRE(
+      WaitUntil([&] { return world.Metrics().Value("searchsync_lag_seconds" + products) > 0.05; },
+                ScaledTimeout(30s)));
   CHECK(blocked.Value("searchsync_reindex_running" + products) == 0);
 
   world.sink_view->blocked = false;
-  REQUIRE(WaitUntil([&] { return world.Metrics().Value("searchsync_events_acked_total" + products) == 300; },
-                    ScaledTimeout(30s)));
+  REQUIRE(WaitUntil(
+      [&] { return world.Metrics().Value("searchsync_events_acked_total" + products) == 300; },
+      ScaledTimeout(30s)));
   const Scrape done = world.Metrics();
   CHECK(done.Value("searchsync_events_read_total" + products) == 300);
   CHECK(done.Value("searchsync_events_dead_lettered_total" + products) == 0);
@@ -368,10 +370,10 @@ TEST_CASE("Admin API: a known path called with the wrong method gets 405 and All
   struct Case {
     std::string method, path, allow;
   };
-  for (const Case& c : {Case{"GET", "/pipelines/products/reindex", "POST"},
-                        Case{"DELETE", "/pipelines/products/reindex", "POST"},
-                        Case{"POST", "/health", "GET, HEAD"}, Case{"PUT", "/status", "GET, HEAD"},
-                        Case{"DELETE", "/metrics", "GET, HEAD"}}) {
+  for (const Case& c :
+       {Case{"GET", "/pipelines/products/reindex", "POST"},
+        Case{"DELETE", "/pipelines/products/reindex", "POST"}, Case{"POST", "/health", "GET, HEAD"},
+        Case{"PUT", "/status", "GET, HEAD"}, Case{"DELETE", "/metrics", "GET, HEAD"}}) {
     INFO(c.method << " " << c.path);
     httplib::Request request;
     request.method = c.method;

@@ -33,8 +33,8 @@ TEST_CASE("Batcher is ready at max_events and at max_bytes", "[batcher]") {
   CHECK(by_count.Full());
   REQUIRE(by_count.TakeIfReady(t0));
 
-  Batcher by_bytes({.max_events = 1000, .max_bytes = 2 * Upsert("a").ByteSize(),
-                    .flush_interval = 1h});
+  Batcher by_bytes(
+      {.max_events = 1000, .max_bytes = 2 * Upsert("a").ByteSize(), .flush_interval = 1h});
   by_bytes.Add(Upsert("a"), 1, t0);
   CHECK_FALSE(by_bytes.Full());
   by_bytes.Add(Upsert("b"), 2, t0);
@@ -46,9 +46,9 @@ TEST_CASE("Batcher keeps the last change per id across upserts and deletes", "[b
   const TimePoint t0{};
   batcher.Add(Upsert("a", "1"), 1, t0);
   batcher.Add(Upsert("b", "1"), 2, t0);
-  batcher.Add(Delete("a"), 3, t0);        // delete after upsert
+  batcher.Add(Delete("a"), 3, t0);  // delete after upsert
   batcher.Add(Delete("b"), 4, t0);
-  batcher.Add(Upsert("b", "2"), 5, t0);   // upsert after delete
+  batcher.Add(Upsert("b", "2"), 5, t0);  // upsert after delete
   auto taken = batcher.Take();
   REQUIRE(taken);
   REQUIRE(taken->batch.size() == 2);

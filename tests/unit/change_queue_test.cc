@@ -24,8 +24,7 @@ TEST_CASE("ChangeQueue pops in push order", "[queue]") {
   CHECK(queue.popped() == 10);
 }
 
-TEST_CASE("ChangeQueue blocks the producer at its event bound until the consumer pops",
-          "[queue]") {
+TEST_CASE("ChangeQueue blocks the producer at its event bound until the consumer pops", "[queue]") {
   ChangeQueue queue(3, 1 << 20);
   std::atomic<int> pushed{0};
   std::thread producer([&] {
@@ -72,9 +71,10 @@ TEST_CASE("ChangeQueue Close releases a blocked producer", "[queue]") {
   CHECK(queue.PopBatch(out, 10, 0ms) == 1);  // queued events survive Close
 }
 
-TEST_CASE("ChangeQueue StopWaiting releases a producer blocked on a full queue but still takes "
-          "pushes that find room",
-          "[queue]") {
+TEST_CASE(
+    "ChangeQueue StopWaiting releases a producer blocked on a full queue but still takes "
+    "pushes that find room",
+    "[queue]") {
   ChangeQueue queue(1, 1 << 20);
   REQUIRE(queue.Push(Item(1)));
   std::atomic<bool> result{true};

@@ -41,9 +41,9 @@ TEST_CASE("A change line becomes an upsert with raw JSON fields and CouchDB meta
 
 TEST_CASE("Deleted changes are deletes; design documents and heartbeats make no event",
           "[couchdb]") {
-  const auto deleted = ParseCouchdbLine(
-      R"({"seq":7,"id":"a, b`c","changes":[{"rev":"3-1"}],"deleted":true,)"
-      R"("doc":{"_id":"a, b`c","_rev":"3-1","_deleted":true}})");
+  const auto deleted =
+      ParseCouchdbLine(R"({"seq":7,"id":"a, b`c","changes":[{"rev":"3-1"}],"deleted":true,)"
+                       R"("doc":{"_id":"a, b`c","_rev":"3-1","_deleted":true}})");
   REQUIRE(deleted.ok());
   REQUIRE(deleted->kind == CouchdbLine::Kind::kChange);
   CHECK(deleted->event.op == Op::kDelete);
@@ -200,9 +200,10 @@ TEST_CASE("keep_metadata keeps _rev and _attachments for transforms to map", "[c
   CHECK(dropped->event.document.size() == 1);
 }
 
-TEST_CASE("An _all_docs page: upserts positioned at each row's key as sent, design documents "
-          "left out",
-          "[couchdb]") {
+TEST_CASE(
+    "An _all_docs page: upserts positioned at each row's key as sent, design documents "
+    "left out",
+    "[couchdb]") {
   const auto page = ParseCouchdbAllDocsPage(
       R"({"total_rows":4,"offset":0,"rows":[)"
       R"({"id":"_design/app","key":"_design/app","value":{"rev":"1-a"},"doc":{"_id":"_design/app","views":{}}},)"
@@ -220,7 +221,9 @@ TEST_CASE("An _all_docs page: upserts positioned at each row's key as sent, desi
   CHECK(page->events[0].position.token == R"("a \"b\"")");
   CHECK(FieldJson(page->events[0], "n") == "[1,2]");
   CHECK(page->events[0].document.size() == 1);
-  CHECK(page->events[1].id == "\xc3\xbc" "ber");
+  CHECK(page->events[1].id ==
+        "\xc3\xbc"
+        "ber");
   CHECK(page->events[1].position.token == R"("\u00fcber")");
 
   const auto bad = ParseCouchdbAllDocsPage(R"({"rows":[{"id":"x"}]})");

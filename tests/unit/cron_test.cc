@@ -1,7 +1,4 @@
-#include "pipeline/app/registry.h"
 #include "pipeline/cron.h"
-
-#include "pipeline/config.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -9,6 +6,9 @@
 #include <catch2/catch.hpp>
 #include <optional>
 #include <string>
+
+#include "pipeline/app/registry.h"
+#include "pipeline/config.h"
 
 namespace searchsync {
 namespace {
@@ -74,7 +74,7 @@ TEST_CASE("Cron fields: values, lists, ranges, steps and names", "[cron]") {
       {"* * * * *", "2026-11-21 10:08:00 +0000"},
       {"0 3 * * *", "2026-11-22 03:00:00 +0000"},
       {"*/15 * * * *", "2026-11-21 10:15:00 +0000"},
-      {"5/20 * * * *", "2026-11-21 10:25:00 +0000"},   // 5,25,45
+      {"5/20 * * * *", "2026-11-21 10:25:00 +0000"},  // 5,25,45
       {"0 9,17 * * *", "2026-11-21 17:00:00 +0000"},
       {"30 8 * * MON-FRI", "2026-11-23 08:30:00 +0000"},
       {"30 8 * * mon-fri", "2026-11-23 08:30:00 +0000"},
@@ -131,8 +131,9 @@ TEST_CASE("Cron day-of-month and day-of-week: OR when both are restricted, as Vi
 }
 
 TEST_CASE("Cron refuses malformed expressions and says why", "[cron]") {
-  CHECK(ParseError("") == "expected 5 fields (minute hour day-of-month month day-of-week) like "
-                          "\"0 3 * * *\", got 0");
+  CHECK(ParseError("") ==
+        "expected 5 fields (minute hour day-of-month month day-of-week) like "
+        "\"0 3 * * *\", got 0");
   CHECK(ParseError("* * * *") ==
         "expected 5 fields (minute hour day-of-month month day-of-week) like \"0 3 * * *\", got 4");
   CHECK(ParseError("0 3 * * * *").find("got 6") != std::string::npos);

@@ -119,9 +119,10 @@ TEST_CASE("DeleteGuard drops ids deleted before the import and holds deletes beh
   CHECK(guard.size() == 2);
 }
 
-TEST_CASE("Backfill on a first start: the live change wins over the full read in every "
-          "interleaving",
-          "[full_read][backfill]") {
+TEST_CASE(
+    "Backfill on a first start: the live change wins over the full read in every "
+    "interleaving",
+    "[full_read][backfill]") {
   std::mt19937_64 rng(7);
   for (int round = 0; round < 20; ++round) {
     test::TempDir dir;
@@ -251,7 +252,8 @@ struct LiveRunner {
   }
 };
 
-TEST_CASE("A shadow gets every live batch until it is promoted, then alone", "[full_read][shadow]") {
+TEST_CASE("A shadow gets every live batch until it is promoted, then alone",
+          "[full_read][shadow]") {
   LiveRunner live;
   live.source->Append(Upsert("before", "\"1\""));
   REQUIRE(live.runner->WaitCaughtUp({}, 30s).ok());

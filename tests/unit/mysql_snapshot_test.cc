@@ -37,12 +37,11 @@ TEST_CASE("MySQL DSNs are taken apart: user, percent-encoded password, host, por
 TEST_CASE("Bad MySQL DSNs are refused with a reason that never shows the password",
           "[mysql-snapshot]") {
   const std::string password = "hunter2-secret";
-  for (const std::string& dsn : {"postgresql://u:" + password + "@h/db",
-                                "tcp://u:" + password + "@h:notaport/db",
-                                "tcp://u:" + password + "@h:70000/db",
-                                "tcp://u:" + password + "@/db", "tcp://:" + password + "@h/db",
-                                "tcp://u:" + password + "%zz@h/db",
-                                "tcp://u:" + password + "@h/db?ssl=1"}) {
+  for (const std::string& dsn :
+       {"postgresql://u:" + password + "@h/db", "tcp://u:" + password + "@h:notaport/db",
+        "tcp://u:" + password + "@h:70000/db", "tcp://u:" + password + "@/db",
+        "tcp://:" + password + "@h/db", "tcp://u:" + password + "%zz@h/db",
+        "tcp://u:" + password + "@h/db?ssl=1"}) {
     INFO(dsn);
     const auto parsed = ParseMysqlDsn(dsn);
     REQUIRE_FALSE(parsed.ok());

@@ -168,8 +168,8 @@ TEST_CASE("Checkpoint cursor parts that are not UTF-8 round-trip as hex, the tok
   const Result<PostgresCursor> decoded = DecodePostgresCursor(token);
   REQUIRE(decoded.ok());
   CHECK(*decoded == cursor);
-  for (const std::string bad : {R"({"rows":[{"hex":"6"}]})", R"({"rows":[{"hex":"zz"}]})",
-                                R"({"rows":[{"text":"61"}]})"}) {
+  for (const std::string bad :
+       {R"({"rows":[{"hex":"6"}]})", R"({"rows":[{"hex":"zz"}]})", R"({"rows":[{"text":"61"}]})"}) {
     INFO(bad);
     CHECK(DecodePostgresCursor(bad).status().code() == StatusCode::kInvalidArgument);
   }
@@ -276,16 +276,16 @@ TEST_CASE("Postgres relations: each names documents one way, with keys the SQL c
   CHECK(good.errors.empty());
   CHECK(good.factory);
 
-  const ParsedSource bad = Parse(
-      head +
-      "relations:\n"
-      "  - { table: categories, updated_at: updated_at }\n"
-      "  - { table: brands, updated_at: updated_at, documents: 'SELECT id FROM products',\n"
-      "      document_key: id }\n"
-      "  - { table: tags, updated_at: updated_at, documents: 'SELECT id FROM products' }\n"
-      "  - { table: links, updated_at: updated_at, primary_key: [a, b],\n"
-      "      documents: 'SELECT id FROM products WHERE x = ANY($1)' }\n"
-      "  - { table: tags, updated_at: updated_at, document_key: id, docs: x }\n");
+  const ParsedSource bad =
+      Parse(head +
+            "relations:\n"
+            "  - { table: categories, updated_at: updated_at }\n"
+            "  - { table: brands, updated_at: updated_at, documents: 'SELECT id FROM products',\n"
+            "      document_key: id }\n"
+            "  - { table: tags, updated_at: updated_at, documents: 'SELECT id FROM products' }\n"
+            "  - { table: links, updated_at: updated_at, primary_key: [a, b],\n"
+            "      documents: 'SELECT id FROM products WHERE x = ANY($1)' }\n"
+            "  - { table: tags, updated_at: updated_at, document_key: id, docs: x }\n");
   CHECK_FALSE(bad.factory);
   const std::string errors = bad.errors.ToString();
   INFO(errors);

@@ -222,7 +222,8 @@ TEST_CASE("Waker re-checks a predicate nobody notifies", "[retry]") {
   std::atomic<bool> stop{false};
   std::promise<bool> slept;
   std::thread sleeper([&] {
-    slept.set_value(waker.SleepFor(1h, [&] { return stop.load(); }, 10ms));
+    slept.set_value(waker.SleepFor(
+        1h, [&] { return stop.load(); }, 10ms));
   });
   std::future<bool> result = slept.get_future();
   stop = true;  // no WakeAll

@@ -65,14 +65,13 @@ struct Harness {
     }
     if (sink_view) *sink_view = sink->shared();
     PipelineRunner runner(std::move(config), kFastRetry,
-                          std::make_unique<FakeSource>(std::move(events)), std::move(sink),
-                          *state, {.once = true, .poll_batch = 7});
+                          std::make_unique<FakeSource>(std::move(events)), std::move(sink), *state,
+                          {.once = true, .poll_batch = 7});
     return runner.Run();
   }
 };
 
-TEST_CASE("Runner in once mode writes every event and checkpoints the last position",
-          "[runner]") {
+TEST_CASE("Runner in once mode writes every event and checkpoints the last position", "[runner]") {
   Harness harness;
   std::vector<Event> events;
   for (int i = 0; i < 95; ++i) events.push_back(Upsert("id-" + std::to_string(i)));
@@ -164,8 +163,7 @@ TEST_CASE("Runner retries an unavailable sink and loses nothing", "[runner]") {
   CHECK(view->unavailable_writes == 0);
 }
 
-TEST_CASE("Runner dead-letters rejected documents and transform failures and goes on",
-          "[runner]") {
+TEST_CASE("Runner dead-letters rejected documents and transform failures and goes on", "[runner]") {
   Harness harness;
   PipelineConfig config = TestPipeline();
   config.transforms.push_back([](Event event) -> Result<Event> {
@@ -196,9 +194,10 @@ TEST_CASE("Runner dead-letters rejected documents and transform failures and goe
   CHECK(state.counters.dead_lettered == 2);
 }
 
-TEST_CASE("Runner dead-letters events a source marks as bad, never sends them, and checkpoints "
-          "past them",
-          "[runner]") {
+TEST_CASE(
+    "Runner dead-letters events a source marks as bad, never sends them, and checkpoints "
+    "past them",
+    "[runner]") {
   Harness harness;
   Event bad = Upsert("orders/3/17", "\"not json\"");
   bad.dead_letter_reason = "maxwell message orders/3/17: not JSON";
@@ -219,8 +218,7 @@ TEST_CASE("Runner dead-letters events a source marks as bad, never sends them, a
   CHECK(state.counters.events_acked == 3);
 }
 
-TEST_CASE("Runner pauses the source while the sink is blocked: memory stays bounded",
-          "[runner]") {
+TEST_CASE("Runner pauses the source while the sink is blocked: memory stays bounded", "[runner]") {
   Harness harness;
   std::vector<Event> events;
   for (int i = 0; i < 5000; ++i) events.push_back(Upsert("id-" + std::to_string(i)));
@@ -252,13 +250,14 @@ TEST_CASE("Runner pauses the source while the sink is blocked: memory stays boun
   CHECK(view->index.size() == 5000);
 }
 
-TEST_CASE("Runner dead-letters a document the sink keeps failing alone, stores the rest, and a "
-          "later change of that document still wins",
-          "[runner]") {
+TEST_CASE(
+    "Runner dead-letters a document the sink keeps failing alone, stores the rest, and a "
+    "later change of that document still wins",
+    "[runner]") {
   Harness harness;
-  const std::vector<Event> events = {Upsert("a"), Upsert("poison", "1"), Upsert("b"),
-                                     Upsert("c"), Upsert("d"),           Upsert("e"),
-                                     Upsert("poison", "2"), Upsert("f")};
+  const std::vector<Event> events = {
+      Upsert("a"), Upsert("poison", "1"), Upsert("b"),           Upsert("c"),
+      Upsert("d"), Upsert("e"),           Upsert("poison", "2"), Upsert("f")};
   auto sink = std::make_unique<FakeSink>();
   auto view = sink->shared();
   // A per-line 500 for "poison" in its first batch, then in the five writes of it alone; the
@@ -296,9 +295,10 @@ TEST_CASE("Runner stores a document that fails alone fewer times than the bound"
   CHECK(harness.state->CountDeadLetters("products").value() == 0);
 }
 
-TEST_CASE("Runner retries, and never dead-letters, when the sink fails every document of a "
-          "batch (the server, not the documents)",
-          "[runner]") {
+TEST_CASE(
+    "Runner retries, and never dead-letters, when the sink fails every document of a "
+    "batch (the server, not the documents)",
+    "[runner]") {
   Harness harness;
   auto sink = std::make_unique<FakeSink>();
   auto view = sink->shared();
@@ -335,9 +335,10 @@ TEST_CASE("Runner gives up at start-up after retry.max_elapsed when the sink can
   CHECK(harness.state->Load("products").value().state == RunState::kFailed);
 }
 
-TEST_CASE("Runner says retrying while the sink fails, even with the source caught up, and "
-          "clears last_error once it recovers",
-          "[runner]") {
+TEST_CASE(
+    "Runner says retrying while the sink fails, even with the source caught up, and "
+    "clears last_error once it recovers",
+    "[runner]") {
   Harness harness;
   auto sink = std::make_unique<FakeSink>();
   auto view = sink->shared();
@@ -346,8 +347,8 @@ TEST_CASE("Runner says retrying while the sink fails, even with the source caugh
   for (int i = 0; i < 5; ++i) events.push_back(Upsert("id-" + std::to_string(i)));
   PipelineConfig config = TestPipeline();
   config.sink.batch.flush_interval = 1ms;
-  PipelineRunner runner(config, kFastRetry, std::make_unique<FakeSource>(events),
-                        std::move(sink), *harness.state, {});
+  PipelineRunner runner(config, kFastRetry, std::make_unique<FakeSource>(events), std::move(sink),
+                        *harness.state, {});
   BackgroundRun run(runner);
   REQUIRE(WaitUntil([&] { return runner.Report().retries >= 20; }, 60s));
   // The source polls (and finds nothing) every 10 ms meanwhile.
@@ -390,14 +391,15 @@ TEST_CASE("Runner stopped while a poll is under way flushes and acknowledges wha
   CHECK(harness.state->Load("products").value().checkpoint.token == "5");
 }
 
-TEST_CASE("Runner with a source that never answers says retrying, and a stopped --once run is "
-          "stopped, not caught_up",
-          "[runner]") {
+TEST_CASE(
+    "Runner with a source that never answers says retrying, and a stopped --once run is "
+    "stopped, not caught_up",
+    "[runner]") {
   Harness harness;
   auto source = std::make_unique<FakeSource>(std::vector<Event>{Upsert("a")});
   source->shared()->unavailable = true;
-  PipelineRunner runner(TestPipeline(), kFastRetry, std::move(source),
-                        std::make_unique<FakeSink>(), *harness.state, {.once = true});
+  PipelineRunner runner(TestPipeline(), kFastRetry, std::move(source), std::make_unique<FakeSink>(),
+                        *harness.state, {.once = true});
   BackgroundRun run(runner);
   REQUIRE(WaitUntil([&] { return runner.Report().retries >= 3; }, 60s));
   CHECK(runner.Report().state == RunState::kRetrying);
@@ -409,9 +411,10 @@ TEST_CASE("Runner with a source that never answers says retrying, and a stopped 
   CHECK(harness.state->Load("products").value().state == RunState::kStopped);
 }
 
-TEST_CASE("Runner stopped with events unacknowledged stores counters that agree with its "
-          "checkpoint, so a restart shows no false backlog",
-          "[runner]") {
+TEST_CASE(
+    "Runner stopped with events unacknowledged stores counters that agree with its "
+    "checkpoint, so a restart shows no false backlog",
+    "[runner]") {
   Harness harness;
   std::vector<Event> events;
   for (int i = 0; i < 200; ++i) events.push_back(Upsert("id-" + std::to_string(i)));
@@ -455,10 +458,9 @@ TEST_CASE("Runner StopNow ends the shutdown grace period at once", "[runner]") {
   Harness harness;
   auto sink = std::make_unique<FakeSink>();
   sink->shared()->unavailable_writes = INT_MAX;
-  PipelineRunner runner(TestPipeline(), kFastRetry,
-                        std::make_unique<FakeSource>(std::vector<Event>{Upsert("a")}),
-                        std::move(sink), *harness.state,
-                        {.once = true, .shutdown_grace = std::chrono::hours(1)});
+  PipelineRunner runner(
+      TestPipeline(), kFastRetry, std::make_unique<FakeSource>(std::vector<Event>{Upsert("a")}),
+      std::move(sink), *harness.state, {.once = true, .shutdown_grace = std::chrono::hours(1)});
   BackgroundRun run(runner);
   REQUIRE(WaitUntil([&] { return runner.Report().retries >= 3; }, 60s));
   runner.Stop();

@@ -77,7 +77,11 @@ TEST_CASE("Scheduler fires a job at its due time, once", "[scheduler]") {
   int fired = 0;
   Scheduler scheduler({{.name = "reindex pipeline=products",
                         .schedule = Cron("0 3 * * *"),
-                        .fire = [&] { ++fired; return Status::Ok(); }}},
+                        .fire =
+                            [&] {
+                              ++fired;
+                              return Status::Ok();
+                            }}},
                       world.Options());
   scheduler.Tick();  // first look: computes the next due time only
   CHECK(fired == 0);
@@ -117,9 +121,9 @@ TEST_CASE("Scheduler skips and logs a run while the previous one still goes on",
     ++started;
     return Status::Ok();
   };
-  Scheduler scheduler({{.name = "reindex pipeline=products", .schedule = Cron("*/10 * * * *"),
-                        .fire = start}},
-                      world.Options());
+  Scheduler scheduler(
+      {{.name = "reindex pipeline=products", .schedule = Cron("*/10 * * * *"), .fire = start}},
+      world.Options());
   scheduler.Tick();
   world.now = Utc(2026, 11, 21, 2, 10);
   scheduler.Tick();
@@ -143,8 +147,13 @@ TEST_CASE("Scheduler logs runs missed while the daemon was down, without catchin
   world.recorded["reindex pipeline=products"] = Utc(2026, 11, 18, 3, 0);  // last run, 3 days ago
   int fired = 0;
   {
-    Scheduler scheduler({{.name = "reindex pipeline=products", .schedule = Cron("0 3 * * *"),
-                          .fire = [&] { ++fired; return Status::Ok(); }}},
+    Scheduler scheduler({{.name = "reindex pipeline=products",
+                          .schedule = Cron("0 3 * * *"),
+                          .fire =
+                              [&] {
+                                ++fired;
+                                return Status::Ok();
+                              }}},
                         world.Options());
     world.now = Utc(2026, 11, 21, 9, 0);
     scheduler.Tick();
@@ -156,8 +165,13 @@ TEST_CASE("Scheduler logs runs missed while the daemon was down, without catchin
   }
   // A restart the same day finds nothing missed.
   world.logs.clear();
-  Scheduler again({{.name = "reindex pipeline=products", .schedule = Cron("0 3 * * *"),
-                    .fire = [&] { ++fired; return Status::Ok(); }}},
+  Scheduler again({{.name = "reindex pipeline=products",
+                    .schedule = Cron("0 3 * * *"),
+                    .fire =
+                        [&] {
+                          ++fired;
+                          return Status::Ok();
+                        }}},
                   world.Options());
   world.now = Utc(2026, 11, 21, 10, 0);
   again.Tick();
@@ -169,8 +183,13 @@ TEST_CASE("Scheduler fires the latest of several due times that passed at once, 
           "[scheduler]") {
   SchedulerWorld world;
   std::vector<WallTime> fired_at;
-  Scheduler scheduler({{.name = "backup", .schedule = Cron("0 * * * *"),
-                        .fire = [&] { fired_at.push_back(world.now); return Status::Ok(); }}},
+  Scheduler scheduler({{.name = "backup",
+                        .schedule = Cron("0 * * * *"),
+                        .fire =
+                            [&] {
+                              fired_at.push_back(world.now);
+                              return Status::Ok();
+                            }}},
                       world.Options());
   scheduler.Tick();
   world.now = Utc(2026, 11, 21, 5, 30);  // 03:00, 04:00 and 05:00 passed (the machine slept)
@@ -181,16 +200,25 @@ TEST_CASE("Scheduler fires the latest of several due times that passed at once, 
   CHECK(scheduler.NextFire("backup") == Utc(2026, 11, 21, 6, 0));
 }
 
-TEST_CASE("Scheduler runs jobs independently and logs a job that could not start",
-          "[scheduler]") {
+TEST_CASE("Scheduler runs jobs independently and logs a job that could not start", "[scheduler]") {
   SchedulerWorld world;
   int a = 0;
   int b = 0;
-  Scheduler scheduler(
-      {{.name = "job-a", .schedule = Cron("0 3 * * *"), .fire = [&] { ++a; return Status::Ok(); }},
-       {.name = "job-b", .schedule = Cron("0 3 * * *"),
-        .fire = [&] { ++b; return Unavailable("typesense is down"); }}},
-      world.Options());
+  Scheduler scheduler({{.name = "job-a",
+                        .schedule = Cron("0 3 * * *"),
+                        .fire =
+                            [&] {
+                              ++a;
+                              return Status::Ok();
+                            }},
+                       {.name = "job-b",
+                        .schedule = Cron("0 3 * * *"),
+                        .fire =
+                            [&] {
+                              ++b;
+                              return Unavailable("typesense is down");
+                            }}},
+                      world.Options());
   scheduler.Tick();
   world.now = Utc(2026, 11, 21, 3, 0);
   scheduler.Tick();
@@ -213,12 +241,15 @@ TEST_CASE("Scheduler thread fires a due job and stops promptly", "[scheduler]") 
   options.last_fire = nullptr;
   options.record_fire = nullptr;
   SetLogOutputForTest([](std::string_view) {});
-  Scheduler scheduler({{.name = "job", .schedule = Cron("0 3 * * *"), .fire = [&] {
-                          std::lock_guard lock(mutex);
-                          fired = true;
-                          fired_cv.notify_all();
-                          return Status::Ok();
-                        }}},
+  Scheduler scheduler({{.name = "job",
+                        .schedule = Cron("0 3 * * *"),
+                        .fire =
+                            [&] {
+                              std::lock_guard lock(mutex);
+                              fired = true;
+                              fired_cv.notify_all();
+                              return Status::Ok();
+                            }}},
                       options);
   scheduler.Start();
   const auto deadline = std::chrono::steady_clock::now() + 30s;

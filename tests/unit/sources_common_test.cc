@@ -1,8 +1,8 @@
-#include "sources/common.h"
-
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
+
+#include "sources/common.h"
 
 namespace searchsync {
 namespace {
@@ -38,8 +38,8 @@ TEST_CASE("RawJson gives whole objects and arrays, and scalars without trailing 
     REQUIRE(RawJson(field.value(), raw) == simdjson::SUCCESS);
     raws.emplace_back(raw);
   }
-  CHECK(raws == std::vector<std::string>{R"({"a": [1, 2]})", R"([ "x" ])", "12.50", R"("t\"x")",
-                                         "true"});
+  CHECK(raws ==
+        std::vector<std::string>{R"({"a": [1, 2]})", R"([ "x" ])", "12.50", R"("t\"x")", "true"});
 }
 
 TEST_CASE("JoinKeyParts keeps distinct keys distinct", "[sources]") {

@@ -34,10 +34,14 @@ TEST_CASE("StateStore keeps checkpoints and counters across reopen", "[state]") 
 TEST_CASE("StateStore stores dead letters per pipeline", "[state]") {
   test::TempDir dir;
   auto store = std::move(StateStore::Open(dir.path()).value());
-  REQUIRE(store->AddDeadLetters({{.pipeline = "a", .document_id = "x", .document = "{}",
-                                  .operation = "upsert", .error = "HTTP 400: bad"},
-                                 {.pipeline = "b", .document_id = "y", .operation = "delete",
-                                  .error = "bad"}})
+  REQUIRE(store
+              ->AddDeadLetters(
+                  {{.pipeline = "a",
+                    .document_id = "x",
+                    .document = "{}",
+                    .operation = "upsert",
+                    .error = "HTTP 400: bad"},
+                   {.pipeline = "b", .document_id = "y", .operation = "delete", .error = "bad"}})
               .ok());
   CHECK(store->CountDeadLetters("a").value() == 1);
   const auto letters = store->ListDeadLetters("a", 10).value();

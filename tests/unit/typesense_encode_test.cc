@@ -1,9 +1,10 @@
 #include "sinks/typesense_encode.h"
-#include "sinks/typesense_http_result.h"
 
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
+
+#include "sinks/typesense_http_result.h"
 
 namespace searchsync {
 namespace {

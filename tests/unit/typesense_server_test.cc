@@ -305,8 +305,9 @@ TEST_CASE("Schemas with `.*` coerce values by default; fixed schemas reject",
 TEST_CASE("Nested fields: objects are type-checked and flattened into typed brand.name fields",
           "[typesense-server]") {
   ServerFixture f;
-  CHECK(f.Post("/collections", R"({"name": "flat", "fields": [{"name": "brand", "type": "object"}]})")
-            .body.find("enable_nested_fields") != std::string::npos);
+  CHECK(
+      f.Post("/collections", R"({"name": "flat", "fields": [{"name": "brand", "type": "object"}]})")
+          .body.find("enable_nested_fields") != std::string::npos);
   REQUIRE(f.Post("/collections", R"({"name": "catalog", "enable_nested_fields": true, "fields": [
                    {"name": "name", "type": "string"},
                    {"name": "brand", "type": "object", "optional": true},
@@ -352,16 +353,16 @@ TEST_CASE("Nested fields: objects are type-checked and flattened into typed bran
             .body == R"({"success":true})");
 
   // Filters and searches read the flattened paths.
-  const json by_brand = json::parse(
-      f.Get("/collections/catalog/documents/search?q=*&filter_by=" + PercentEncode("brand.name:=Acme"))
-          .body);
+  const json by_brand = json::parse(f.Get("/collections/catalog/documents/search?q=*&filter_by=" +
+                                          PercentEncode("brand.name:=Acme"))
+                                        .body);
   CHECK(by_brand["found"] == 1);
-  const json by_sku = json::parse(
-      f.Get("/collections/catalog/documents/search?q=x2&query_by=variants.sku").body);
+  const json by_sku =
+      json::parse(f.Get("/collections/catalog/documents/search?q=x2&query_by=variants.sku").body);
   CHECK(by_sku["found"] == 1);
-  const json by_country = json::parse(
-      f.Get("/collections/catalog/documents/search?q=*&filter_by=" + PercentEncode("maker.country:=NO"))
-          .body);
+  const json by_country = json::parse(f.Get("/collections/catalog/documents/search?q=*&filter_by=" +
+                                            PercentEncode("maker.country:=NO"))
+                                          .body);
   CHECK(by_country["found"] == 1);
 }
 
@@ -573,7 +574,8 @@ TEST_CASE("Search with q=* filters and pages", "[typesense-server]") {
   CHECK(page["hits"].size() == 5);
   CHECK(page["hits"][0]["document"].contains("name"));
   const json filtered = json::parse(
-      f.Get("/collections/products/documents/search?q=*&filter_by=" + PercentEncode("id:[d1,d2]")).body);
+      f.Get("/collections/products/documents/search?q=*&filter_by=" + PercentEncode("id:[d1,d2]"))
+          .body);
   CHECK(filtered["found"] == 2);
   CHECK(f.Get("/collections/products/documents/search?q=*&per_page=251").body ==
         R"({"message": "Only upto 250 hits can be fetched per page."})");
