@@ -35,10 +35,7 @@ class TypesenseSink final : public Sink {
  public:
   TypesenseSink(const TypesenseOptions& typesense, const SinkOptions& sink, std::string component,
                 TypesenseSinkTarget target)
-      : client_(TypesenseClientOptions{.nodes = typesense.nodes,
-                                       .api_key = typesense.api_key,
-                                       .timeout = typesense.timeout},
-                component),
+      : client_(ClientOptionsOf(typesense), component),
         component_(std::move(component)),
         alias_(sink.collection),
         schema_json_(sink.schema_json),

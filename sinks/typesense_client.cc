@@ -39,6 +39,10 @@ TypesenseClient::TypesenseClient(TypesenseClientOptions options, std::string com
       component_(std::move(component)),
       http_(std::make_unique<HttpClient>()) {}
 
+TypesenseClientOptions ClientOptionsOf(const TypesenseOptions& typesense) {
+  return {.nodes = typesense.nodes, .api_key = typesense.api_key, .timeout = typesense.timeout};
+}
+
 TypesenseClient::~TypesenseClient() = default;
 
 TypesenseClient::Exchange TypesenseClient::Perform(const std::string& node, std::string_view method,

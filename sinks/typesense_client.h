@@ -36,6 +36,9 @@ struct TypesenseClientOptions {
   Millis connect_timeout{5'000};
 };
 
+// The client options of a configuration's `typesense` section (default small-call limits).
+TypesenseClientOptions ClientOptionsOf(const TypesenseOptions& typesense);
+
 // What GET /collections[/{name}] says of one collection.
 struct CollectionInfo {
   std::string name;

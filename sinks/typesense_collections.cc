@@ -13,9 +13,7 @@ class TypesenseCollections : public CollectionAdmin {
                        std::string component)
       : typesense_(typesense),
         sink_(sink),
-        client_(
-            {.nodes = typesense.nodes, .api_key = typesense.api_key, .timeout = typesense.timeout},
-            std::move(component)) {}
+        client_(ClientOptionsOf(typesense), std::move(component)) {}
 
   const std::string& alias() const override { return sink_.collection; }
 

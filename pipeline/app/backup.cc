@@ -336,10 +336,7 @@ Result<std::vector<BackupEntry>> ScanBackups(Location& location, const std::stri
 // (pipeline/collection_admin.h), as a reindex's do.
 
 TypesenseClient MakeClient(const Config& config, const std::string& component) {
-  return TypesenseClient({.nodes = config.typesense.nodes,
-                          .api_key = config.typesense.api_key,
-                          .timeout = config.typesense.timeout},
-                         component);
+  return TypesenseClient(ClientOptionsOf(config.typesense), component);
 }
 
 // Runs `call` again while it fails with kUnavailable, with backoff, until typesense.retry's
