@@ -133,6 +133,21 @@ std::string OnlyBackup(const std::string& location) {
   return location + "/products/" + names[0];
 }
 
+// A Typesense server whose `products` alias holds `count` seeded documents, a config for it, and
+// one backup of them in a directory: where restore tests start.
+struct BackedUpProducts {
+  explicit BackedUpProducts(int count) : server({}) {
+    SeedProducts(server, count);
+    WriteFile(config, ProductsConfig(dir, server.url()));
+    REQUIRE(RunCli({"backup", "products", "--to", backups}, config).exit_code == 0);
+  }
+
+  TempDir dir;
+  TypesenseServer server;
+  const std::string config = dir / "config.yaml";
+  const std::string backups = dir / "backups";
+};
+
 }  // namespace
 
 TEST_CASE(
@@ -194,13 +209,9 @@ TEST_CASE(
 }
 
 TEST_CASE("A restore never interrupts searches through the alias", "[integration][backup]") {
-  TempDir dir;
-  TypesenseServer server({});
-  SeedProducts(server, 20'000);
-  const std::string config = dir / "config.yaml";
-  WriteFile(config, ProductsConfig(dir, server.url()));
-  const std::string backups = dir / "backups";
-  REQUIRE(RunCli({"backup", "products", "--to", backups}, config).exit_code == 0);
+  BackedUpProducts world(20'000);
+  TypesenseServer& server = world.server;
+  const std::string &config = world.config, &backups = world.backups;
 
   std::atomic<bool> done{false};
   std::atomic<int> searches{0};
@@ -236,13 +247,9 @@ TEST_CASE("A restore never interrupts searches through the alias", "[integration
 
 TEST_CASE("kill -9 during a restore: the next start drops the half-restored collection",
           "[integration][backup][leftovers]") {
-  TempDir dir;
-  TypesenseServer server({});
-  SeedProducts(server, 20'000);
-  const std::string config = dir / "config.yaml";
-  WriteFile(config, ProductsConfig(dir, server.url()));
-  const std::string backups = dir / "backups";
-  REQUIRE(RunCli({"backup", "products", "--to", backups}, config).exit_code == 0);
+  BackedUpProducts world(20'000);
+  TypesenseServer& server = world.server;
+  const std::string &config = world.config, &backups = world.backups;
   const std::string live = server.Aliases().at("products");
 
   // Slowed so it is killed while it fills the new collection: the first of its two imports
@@ -286,13 +293,10 @@ TEST_CASE("kill -9 during a restore: the next start drops the half-restored coll
 
 TEST_CASE("Truncated, corrupt and mismatched backups are refused and the alias stays",
           "[integration][backup]") {
-  TempDir dir;
-  TypesenseServer server({});
-  SeedProducts(server, 5'000);
-  const std::string config = dir / "config.yaml";
-  WriteFile(config, ProductsConfig(dir, server.url()));
-  const std::string backups = dir / "backups";
-  REQUIRE(RunCli({"backup", "products", "--to", backups}, config).exit_code == 0);
+  BackedUpProducts world(5'000);
+  const TempDir& dir = world.dir;
+  TypesenseServer& server = world.server;
+  const std::string &config = world.config, &backups = world.backups;
   const std::string backup = OnlyBackup(backups);
   const std::string documents = backup + "/documents.jsonl.gz";
   const auto size = fs::file_size(documents);

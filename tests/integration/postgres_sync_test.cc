@@ -397,15 +397,7 @@ TEST_CASE(
   world.InsertProducts(1, kIds);
   world.Exec("UPDATE products SET popularity = 0");
   world.WriteProductsConfig("{ max_events: 2, flush_interval: 5ms }", "5ms");
-  {
-    // concurrency: 4 instead of the fixture's 2.
-    std::ifstream in(world.config_path());
-    std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string from = "concurrency: 2";
-    REQUIRE(yaml.find(from) != std::string::npos);
-    yaml.replace(yaml.find(from), from.size(), "concurrency: 4");
-    world.WriteConfig(yaml);
-  }
+  world.ReplaceInConfig("concurrency: 2", "concurrency: 4");  // the fixture's 2
   // Each request waits up to 40 ms on its way in and on its way back; writes are applied in the
   // order they arrive: requests sent together are applied in either order.
   world.typesense().SetJitter(40ms);
@@ -470,11 +462,7 @@ TEST_CASE(
   world.CreateProductsTable();
   world.InsertProducts(1, kRows);
   world.WriteProductsConfig();
-  std::string yaml;
-  {
-    std::ifstream in(world.config_path());
-    yaml.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
+  const std::string yaml = world.ReadConfig();
   const std::string state_path = world.dir() / "state";
   REQUIRE(yaml.find(state_path) != std::string::npos);
   TypesenseClient admin(
@@ -541,14 +529,7 @@ TEST_CASE(
   world.CreateProductsTable();
   world.InsertProducts(1, kRows);
   world.WriteProductsConfig("{ max_events: 10, flush_interval: 20ms }", "20ms");
-  {
-    std::ifstream in(world.config_path());
-    std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string from = "concurrency: 2";
-    REQUIRE(yaml.find(from) != std::string::npos);
-    yaml.replace(yaml.find(from), from.size(), "concurrency: 4");
-    world.WriteConfig(yaml);
-  }
+  world.ReplaceInConfig("concurrency: 2", "concurrency: 4");
   world.EnableAdmin();
   world.typesense().SetWriteQueueModel(TypesenseWriteQueueModel{.drained_per_second = 400,
                                                                 .healthy_write_lag = 500,

@@ -62,6 +62,19 @@ void SyncFixture::InsertProducts(int first, int count) {
 
 void SyncFixture::WriteConfig(const std::string& yaml) { std::ofstream(config_path()) << yaml; }
 
+std::string SyncFixture::ReadConfig() const {
+  std::ifstream in(config_path());
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void SyncFixture::ReplaceInConfig(const std::string& from, const std::string& to) {
+  std::string yaml = ReadConfig();
+  const size_t at = yaml.find(from);
+  REQUIRE(at != std::string::npos);
+  REQUIRE(yaml.find(from, at + 1) == std::string::npos);
+  WriteConfig(yaml.replace(at, from.size(), to));
+}
+
 void SyncFixture::WriteProductsConfig(const std::string& sink_batch_yaml,
                                       const std::string& poll_interval,
                                       const std::string& api_key) {

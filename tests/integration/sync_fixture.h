@@ -61,6 +61,9 @@ class SyncFixture {
       const std::string& poll_interval = "200ms",
       const std::string& api_key = "${TYPESENSE_API_KEY}");
   void WriteConfig(const std::string& yaml);
+  std::string ReadConfig() const;
+  // Replaces the one occurrence of `from` in the written config (REQUIREs it is there).
+  void ReplaceInConfig(const std::string& from, const std::string& to);
 
   // Appends `admin: { listen: 127.0.0.1:0 }` to the config (call after Write*Config): a daemon
   // then serves its admin API on a port of its choosing and logs it; see AdminPort().
