@@ -650,7 +650,7 @@ std::optional<ApiError> IndexNestedFields(Schema& schema, const json& doc) {
   for (const auto& [name, value, in_array] : leaves) {
     if (schema.Find(name) != nullptr ||
         std::any_of(discovered.begin(), discovered.end(),
-                    [&](const Field& f) { return f.name == name; })) {
+                    [&name = name](const Field& f) { return f.name == name; })) {
       continue;
     }
     std::string type = DetectedType(value);
@@ -2115,7 +2115,8 @@ struct TypesenseServer::Impl {
     for (const auto& [seq, doc] : c->docs) {
       if (matched && !matched->count(seq)) continue;
       const bool text_match =
-          q == "*" || std::any_of(query_by.begin(), query_by.end(), [&](const std::string& f) {
+          q == "*" ||
+          std::any_of(query_by.begin(), query_by.end(), [&, &doc = doc](const std::string& f) {
             const std::optional<json> value = c->schema.ValueOf(doc, f);
             if (!value) return false;
             return Lower(value->is_string() ? value->get<std::string>() : Dump(*value))
