@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <set>
 
 #include "pipeline/json.h"
 #include "pipeline/log.h"
@@ -28,6 +29,21 @@ constexpr Key<MysqlFullReadOptions> kSnapshotKeyList[] = {
 };
 constinit const KeyTable<MysqlFullReadOptions> kSnapshotKeys(kSnapshotKeyList);
 
+constexpr Key<MaxwellRelationOptions> kRelationKeyList[] = {
+    {"table", KeyType::kString, &MaxwellRelationOptions::table, true,
+     "the related table, in `database`"},
+    {"primary_key", KeyType::kStringList, &MaxwellRelationOptions::primary_key, false,
+     "its key column, whose values fill the ? of documents (default id)"},
+    {"documents", KeyType::kString, &MaxwellRelationOptions::documents, false,
+     "SELECT run in MySQL returning the ids of the documents a change touches; ? is the list "
+     "of the changed rows' keys, e.g. SELECT id FROM products WHERE category_id IN (?)"},
+    {"document_key", KeyType::kString, &MaxwellRelationOptions::document_key, false,
+     "or: the column of the row that holds the document id (link tables)"},
+    {"updated_at", KeyType::kAny, kReadByHand, false, "postgres only"},
+    {"tombstone_table", KeyType::kAny, kReadByHand, false, "postgres only"},
+};
+constinit const KeyTable<MaxwellRelationOptions> kRelationKeys(kRelationKeyList);
+
 constexpr Key<MaxwellOptions> kMaxwellKeyList[] = {
     {"brokers", KeyType::kString, &MaxwellOptions::brokers, true,
      "Kafka bootstrap servers, host:port[,host:port...]"},
@@ -46,6 +62,10 @@ constexpr Key<MaxwellOptions> kMaxwellKeyList[] = {
     {"snapshot", KeyType::kMapping, kReadByHand, false,
      "{ dsn, query }: full read from MySQL for the first start and every reindex (rows as "
      "Maxwell writes them); unset: backfill with Maxwell's bootstrap"},
+    {"relations", KeyType::kSequence, kReadByHand, false,
+     "tables whose changes change documents: - { table, primary_key (default id), documents "
+     "or document_key }; every document a change touches is re-read through snapshot.query "
+     "restricted to its ids"},
 };
 constinit const KeyTable<MaxwellOptions> kMaxwellKeyTable(kMaxwellKeyList);
 
@@ -406,6 +426,163 @@ Event BadMaxwellMessage(std::string_view topic, int32_t partition, int64_t offse
   return event;
 }
 
+// ---- Relations ----------------------------------------------------------------------------
+//
+// With `relations`, a document shows rows of several tables, and a Maxwell message holds one
+// row of one table, so no message is ever the whole document. Every change becomes kRefetch
+// events, which the pipeline resolves through ReadDocuments (`snapshot.query` restricted to the
+// ids, pipeline/refetch.h):
+//   the main table's row          -> its id;
+//   a `document_key` relation row -> the id in that column of `data` (and of `old`, when an
+//                                    update moved the row to another document); a delete's
+//                                    `data` is the deleted row, so link-table deletes need no
+//                                    tombstones;
+//   a `documents` relation row    -> the ids its `documents` SQL returns for the row's key (and
+//                                    its old key), read from MySQL in pages (a fan-out).
+// A fan-out can be larger than a Poll: the source keeps the message (FanOut) and goes on with it
+// in the next Poll. Until it ends, event positions hold the partition's offset *of* that message
+// (it is read again after a restart) and a mark with the last document id given:
+//
+//   ... m41 [m42: category 7 -> d1 d2 ... d200000] m43 ...     (partition 3)
+//   d1..d1000     "3:42#3:d1000"   (Poll 1)     commits offset 42: m42 is not done
+//   d1001..d2000  "3:42#3:d2000"   (Poll 2)
+//   ... d200000   "3:43"           (last page: the message is done)
+//
+// A restart from "3:42#3:d2000" reads m42 again and resumes its fan-out after d2000, so the
+// offset committed is never ahead of the documents acknowledged, and no document is skipped.
+
+namespace {
+
+struct RelationChange {
+  size_t relation = 0;  // into MaxwellOptions::relations
+  // document_key: the ids of the documents the row names; documents: its keys as SQL literals.
+  std::vector<std::string> values;
+};
+
+// Reads the messages of the related tables.
+class RelationDecoder {
+ public:
+  RelationDecoder(std::string database, std::span<const MaxwellRelationOptions> relations)
+      : database_(std::move(database)), relations_(relations.begin(), relations.end()) {}
+
+  // kChange: `change` says what the message asks for (its values may be empty: nothing);
+  // kIgnored: not a row change of a related table; kBad: `reason` says why.
+  MaxwellDecoder::Outcome Decode(std::string_view message, RelationChange& change,
+                                 std::string& reason) {
+    const auto bad = [&](std::string why) {
+      reason = std::move(why);
+      return MaxwellDecoder::Outcome::kBad;
+    };
+    buffer_ = simdjson::padded_string(message);
+    od::document doc;
+    od::object root;
+    if (parser_.iterate(buffer_).get(doc) || doc.get_object().get(root)) {
+      return bad("not a JSON object");
+    }
+    std::string_view database, table, type, data, old;
+    for (auto field : root) {
+      std::string_view name;
+      od::value value;
+      if (field.unescaped_key().get(name) || field.value().get(value)) return bad("not JSON");
+      if (name == "database" || name == "table" || name == "type") {
+        std::string_view text;
+        if (value.get_string().get(text)) return bad("`" + std::string(name) + "` is not a string");
+        (name == "database" ? database : name == "table" ? table : type) = text;
+      } else if (name == "data" || name == "old") {
+        od::object object;
+        std::string_view raw;
+        if (value.get_object().get(object) || object.raw_json().get(raw)) {
+          return bad("`" + std::string(name) + "` is not an object");
+        }
+        (name == "data" ? data : old) = raw;
+      }
+    }
+    if (database != database_) return MaxwellDecoder::Outcome::kIgnored;
+    const auto relation = std::find_if(relations_.begin(), relations_.end(),
+                                       [&](const auto& entry) { return entry.table == table; });
+    if (relation == relations_.end() || IsIgnoredType(type)) {
+      return MaxwellDecoder::Outcome::kIgnored;
+    }
+    if (type != "insert" && type != "update" && type != "delete" && type != "bootstrap-insert") {
+      return bad("unknown type " + JsonString(type));
+    }
+    if (data.empty()) return bad("no `data`");
+    change.relation = static_cast<size_t>(relation - relations_.begin());
+    change.values.clear();
+    const bool literals = relation->document_key.empty();
+    const std::string& column = literals ? relation->primary_key.front() : relation->document_key;
+    for (const std::string_view image : {data, old}) {
+      if (image.empty()) continue;
+      if (const char* why = AddValue(image, column, literals, change.values)) return bad(why);
+    }
+    return MaxwellDecoder::Outcome::kChange;
+  }
+
+ private:
+  // Adds `column` of the row image `image` (a view into buffer_) to `values` when it is set
+  // and not there yet: as a document id, or as an SQL literal. A reason when it cannot.
+  const char* AddValue(std::string_view image, const std::string& column, bool literal,
+                       std::vector<std::string>& values) {
+    const char* end = buffer_.data() + buffer_.size() + simdjson::SIMDJSON_PADDING;
+    od::document doc;
+    od::object object;
+    if (image_parser_.iterate(image.data(), image.size(), static_cast<size_t>(end - image.data()))
+            .get(doc) ||
+        doc.get_object().get(object)) {
+      return "a row image is not an object";
+    }
+    for (auto field : object) {
+      std::string_view name;
+      od::value value;
+      od::json_type type;
+      if (field.unescaped_key().get(name) || field.value().get(value) || value.type().get(type)) {
+        return "a row image is not valid JSON";
+      }
+      if (name != column) continue;
+      std::string_view text;
+      if (type == od::json_type::null) return nullptr;
+      if (type == od::json_type::number) {
+        text = TrimRight(value.raw_json_token());
+      } else if (type != od::json_type::string || value.get_string().get(text)) {
+        return "a relation's key column holds an object, a list or a boolean";
+      }
+      std::string entry =
+          literal ? MysqlKeyLiteral(text, type == od::json_type::number) : std::string(text);
+      if (!entry.empty() && std::find(values.begin(), values.end(), entry) == values.end()) {
+        values.push_back(std::move(entry));
+      }
+      return nullptr;
+    }
+    return nullptr;
+  }
+
+  const std::string database_;
+  const std::vector<MaxwellRelationOptions> relations_;
+  simdjson::padded_string buffer_;
+  od::parser parser_;
+  od::parser image_parser_;
+};
+
+}  // namespace
+
+Result<std::pair<std::string_view, std::optional<FanOutMark>>> SplitFanOutMark(
+    std::string_view token) {
+  const size_t hash = token.find('#');
+  if (hash == std::string_view::npos) {
+    return std::pair(token, std::optional<FanOutMark>());
+  }
+  const std::string_view mark = token.substr(hash + 1);
+  FanOutMark out;
+  const auto parsed = std::from_chars(mark.data(), mark.data() + mark.size(), out.partition);
+  if (parsed.ec != std::errc() || parsed.ptr == mark.data() + mark.size() || *parsed.ptr != ':' ||
+      out.partition < 0) {
+    return InvalidArgument("maxwell checkpoint " + JsonString(token) +
+                           " has a malformed fan-out mark (expected offsets#partition:id)");
+  }
+  out.after.assign(parsed.ptr + 1, mark.data() + mark.size());
+  return std::pair(token.substr(0, hash), std::optional<FanOutMark>(std::move(out)));
+}
+
 // ---- The consumer -------------------------------------------------------------------------
 
 namespace {
@@ -439,7 +616,12 @@ class MaxwellSource : public Source {
   explicit MaxwellSource(MaxwellOptions options)
       : options_(std::move(options)),
         kafka_component_(options_.log_component),
-        decoder_(options_.database, options_.table, options_.primary_key) {}
+        decoder_(options_.database, options_.table, options_.primary_key) {
+    if (!options_.relations.empty()) {
+      documents_ = std::make_unique<MysqlDocuments>(*options_.snapshot);
+      relation_decoder_.emplace(options_.database, options_.relations);
+    }
+  }
 
   ~MaxwellSource() override {
     if (consumer_ == nullptr) return;
@@ -462,6 +644,10 @@ class MaxwellSource : public Source {
     return MakeMysqlFullRead(*options_.snapshot);
   }
   bool BackfillOnFirstStart() const override { return options_.snapshot.has_value(); }
+  Result<std::vector<Event>> ReadDocuments(std::span<const std::string> ids) override {
+    if (documents_ == nullptr) return Source::ReadDocuments(ids);
+    return documents_->Read(ids);
+  }
 
  private:
   Result<rd_kafka_conf_t*> MakeConf();
@@ -474,6 +660,19 @@ class MaxwellSource : public Source {
   // Poll from a checkpoint that is not where the consumer stands: each partition `from` names
   // moves to its offset, now if assigned, else when it is assigned.
   Status ResumeFrom(const Checkpoint& from);
+
+  // Relations (see "Relations" above). What a message of a related table, or the rest of a
+  // fan-out, added to a Poll's events: nothing (as an ignored message: the caller advances the
+  // offset), events ending with the one positioned after the message, or a page of a fan-out
+  // that goes on (the Poll ends here).
+  enum class RelationStep { kNone, kTaken, kPending };
+  Result<RelationStep> TakeRelationMessage(int32_t partition, int64_t offset, std::string_view key,
+                                           std::string_view value, std::vector<Event>& events,
+                                           size_t max_events);
+  Result<RelationStep> ContinueFanOut(std::vector<Event>& events, size_t max_events);
+  // Where a checkpoint with a fan-out mark resumes that fan-out.
+  Status ResumeFanOut(std::string_view token);
+  Status CheckRelations();
 
   static void RebalanceCallback(rd_kafka_t* handle, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t* partitions, void* opaque) {
@@ -501,6 +700,20 @@ class MaxwellSource : public Source {
   std::string last_emitted_;                 // position of the last event handed out
   std::string last_error_;
   std::string reason_;
+
+  // A `documents` relation's message whose documents are being given out.
+  struct FanOut {
+    int32_t partition = 0;
+    int64_t offset = 0;
+    size_t relation = 0;
+    std::vector<std::string> keys;     // SQL literals
+    std::optional<std::string> after;  // the last document id given
+  };
+  std::unique_ptr<MysqlDocuments> documents_;        // with relations
+  std::optional<RelationDecoder> relation_decoder_;  // with relations
+  std::optional<FanOut> fan_out_;
+  // From a checkpoint with a fan-out mark: the message's offset and the last id acknowledged.
+  std::optional<std::pair<int64_t, FanOutMark>> resume_fan_out_;
 };
 
 Result<rd_kafka_conf_t*> MaxwellSource::MakeConf() {
@@ -641,6 +854,7 @@ void MaxwellSource::OnRebalance(rd_kafka_resp_err_t err,
     at_end_.erase(partition);
     next_offsets_.erase(partition);
     committed_.erase(partition);
+    if (fan_out_ && fan_out_->partition == partition) fan_out_.reset();  // read again
   }
   Log(LogLevel::kInfo, kafka_component_, "revoked partitions=[" + names + "]");
   if (cooperative) {
@@ -654,8 +868,9 @@ void MaxwellSource::OnRebalance(rd_kafka_resp_err_t err,
 }
 
 Status MaxwellSource::ResumeFrom(const Checkpoint& from) {
-  Result<KafkaOffsets> offsets = DecodeKafkaOffsets(from.token);
+  Result<KafkaOffsets> offsets = DecodeKafkaOffsets(from.token.substr(0, from.token.find('#')));
   if (!offsets.ok()) return offsets.status();
+  if (Status status = ResumeFanOut(from.token); !status.ok()) return status;
   resume_ = std::map<int32_t, int64_t>(offsets->begin(), offsets->end());
   if (consumer_ == nullptr) {  // applied when the partitions are assigned
     last_emitted_ = from.token;
@@ -699,6 +914,14 @@ Result<std::vector<Event>> MaxwellSource::Poll(const Checkpoint& from, size_t ma
   }
   std::vector<Event> events;
   bool position_stale = false;  // ignored messages were read after events.back()
+  if (fan_out_) {
+    Result<RelationStep> step = ContinueFanOut(events, max_events);
+    if (!step.ok()) return step.status();
+    if (*step == RelationStep::kPending) {
+      last_emitted_ = events.back().position.token;
+      return events;
+    }
+  }
   const auto deadline = std::chrono::steady_clock::now() +
                         (assigned_ || !committed_.empty() ? kPollWindow : kFirstAssignmentWindow);
   while (events.size() < max_events) {
@@ -733,8 +956,28 @@ Result<std::vector<Event>> MaxwellSource::Poll(const Checkpoint& from, size_t ma
     Event event;
     switch (decoder_.Decode(key, value, event, reason_)) {
       case MaxwellDecoder::Outcome::kChange:
+        if (relation_decoder_) {  // the document shows other tables' rows too: read it whole
+          event.op = Op::kRefetch;
+          event.document.clear();
+        }
         break;
       case MaxwellDecoder::Outcome::kIgnored:
+        if (relation_decoder_) {
+          if (position_stale) {
+            events.back().position.token.clear();
+            AppendKafkaOffsets(events.back().position.token, next_offsets_);
+            position_stale = false;
+          }
+          Result<RelationStep> step =
+              TakeRelationMessage(partition, offset, key, value, events, max_events);
+          if (!step.ok() || *step != RelationStep::kNone) {
+            rd_kafka_message_destroy(message);
+            if (step.ok() && *step == RelationStep::kTaken) continue;
+            if (events.empty()) return step.status();  // the fan-out is tried again
+            last_emitted_ = events.back().position.token;
+            return events;
+          }
+        }
         next_offsets_[partition] = offset + 1;
         position_stale = !events.empty();
         rd_kafka_message_destroy(message);
@@ -769,7 +1012,7 @@ Status MaxwellSource::Commit(const Checkpoint& upto) {
     // offsets read so far can all be committed.
     acknowledged_ = next_offsets_;
   } else {
-    Result<KafkaOffsets> offsets = DecodeKafkaOffsets(upto.token);
+    Result<KafkaOffsets> offsets = DecodeKafkaOffsets(upto.token.substr(0, upto.token.find('#')));
     if (!offsets.ok()) return offsets.status();
     acknowledged_ = std::map<int32_t, int64_t>(offsets->begin(), offsets->end());
   }
@@ -798,7 +1041,144 @@ Status MaxwellSource::HealthCheck() {
     return Unavailable(kafka_component_ + ": kafka brokers " + options_.brokers + " topic " +
                        options_.topic + ": " + rd_kafka_err2str(err));
   }
-  if (options_.snapshot) return CheckMysqlFullRead(*options_.snapshot);
+  if (options_.snapshot) {
+    if (Status status = CheckMysqlFullRead(*options_.snapshot); !status.ok()) return status;
+  }
+  return CheckRelations();
+}
+
+Result<MaxwellSource::RelationStep> MaxwellSource::TakeRelationMessage(
+    int32_t partition, int64_t offset, std::string_view key, std::string_view value,
+    std::vector<Event>& events, size_t max_events) {
+  RelationChange change;
+  switch (relation_decoder_->Decode(value, change, reason_)) {
+    case MaxwellDecoder::Outcome::kIgnored:
+      return RelationStep::kNone;
+    case MaxwellDecoder::Outcome::kBad: {
+      Event event = BadMaxwellMessage(options_.topic, partition, offset, key, value, reason_);
+      next_offsets_[partition] = offset + 1;
+      AppendKafkaOffsets(event.position.token, next_offsets_);
+      events.push_back(std::move(event));
+      return RelationStep::kTaken;
+    }
+    case MaxwellDecoder::Outcome::kChange:
+      break;
+  }
+  if (change.values.empty()) return RelationStep::kNone;
+  next_offsets_[partition] = offset;  // every message before this one is read
+  std::optional<std::string> after;
+  if (resume_fan_out_ && resume_fan_out_->second.partition == partition) {
+    if (resume_fan_out_->first == offset) after = std::move(resume_fan_out_->second.after);
+    resume_fan_out_.reset();
+  }
+  if (options_.relations[change.relation].document_key.empty()) {
+    fan_out_ = FanOut{.partition = partition,
+                      .offset = offset,
+                      .relation = change.relation,
+                      .keys = std::move(change.values),
+                      .after = std::move(after)};
+    return ContinueFanOut(events, max_events);
+  }
+  // A row names one document (two when an update moved it): all but the last event are
+  // positioned before the message, so it is read again unless every one is acknowledged.
+  std::string before;
+  AppendKafkaOffsets(before, next_offsets_);
+  next_offsets_[partition] = offset + 1;
+  for (std::string& id : change.values) {
+    Event& event = events.emplace_back();
+    event.op = Op::kRefetch;
+    event.id = std::move(id);
+    event.position.token = before;
+  }
+  events.back().position.token.clear();
+  AppendKafkaOffsets(events.back().position.token, next_offsets_);
+  return RelationStep::kTaken;
+}
+
+Result<MaxwellSource::RelationStep> MaxwellSource::ContinueFanOut(std::vector<Event>& events,
+                                                                  size_t max_events) {
+  FanOut& fan_out = *fan_out_;
+  std::string mark;  // offsets with this message not done, then the mark's partition
+  AppendKafkaOffsets(mark, next_offsets_);
+  mark += "#" + std::to_string(fan_out.partition) + ":";
+  const size_t first = events.size();
+  while (events.size() < max_events) {
+    const size_t room = max_events - events.size();
+    Result<std::vector<std::string>> ids = documents_->DocumentIds(
+        options_.relations[fan_out.relation].documents, fan_out.keys, fan_out.after, room);
+    if (!ids.ok()) return ids.status();
+    if (!ids->empty()) fan_out.after = ids->back();
+    for (std::string& id : *ids) {
+      if (id.empty()) continue;  // no document has an empty id
+      Event& event = events.emplace_back();
+      event.op = Op::kRefetch;
+      event.position.token = mark + id;
+      event.id = std::move(id);
+    }
+    if (ids->size() == room) continue;
+    // The message is done.
+    next_offsets_[fan_out.partition] = fan_out.offset + 1;
+    fan_out_.reset();
+    if (events.size() == first) return RelationStep::kNone;
+    events.back().position.token.clear();
+    AppendKafkaOffsets(events.back().position.token, next_offsets_);
+    return RelationStep::kTaken;
+  }
+  return RelationStep::kPending;
+}
+
+Status MaxwellSource::ResumeFanOut(std::string_view token) {
+  fan_out_.reset();
+  resume_fan_out_.reset();
+  Result<std::pair<std::string_view, std::optional<FanOutMark>>> split = SplitFanOutMark(token);
+  if (!split.ok()) return split.status();
+  if (!split->second) return Status::Ok();
+  Result<KafkaOffsets> offsets = DecodeKafkaOffsets(split->first);
+  if (!offsets.ok()) return offsets.status();
+  for (const auto& [partition, offset] : *offsets) {
+    if (partition == split->second->partition) {
+      resume_fan_out_.emplace(offset, std::move(*split->second));
+      break;
+    }
+  }
+  return Status::Ok();
+}
+
+Status MaxwellSource::CheckRelations() {
+  if (documents_ == nullptr) return Status::Ok();
+  // The restricted query: a single-column key the snapshot query returns.
+  if (Result<std::vector<Event>> read = documents_->Read({}); !read.ok()) return read.status();
+  std::string problems;
+  for (size_t relation_idx = 0; relation_idx < options_.relations.size(); ++relation_idx) {
+    const MaxwellRelationOptions& relation = options_.relations[relation_idx];
+    const std::string where =
+        "relations[" + std::to_string(relation_idx) + "] (" + relation.table + ")";
+    const auto problem = [&](const std::string& text) {
+      problems += (problems.empty() ? "" : "; ") + where + ": " + text;
+    };
+    const std::string table = "`" + options_.database + "`.`" + relation.table + "`";
+    Result<std::vector<std::string>> columns = documents_->Columns("SELECT * FROM " + table);
+    if (!columns.ok()) return columns.status();
+    const std::string& column =
+        relation.document_key.empty() ? relation.primary_key.front() : relation.document_key;
+    if (std::find(columns->begin(), columns->end(), column) == columns->end()) {
+      problem((relation.document_key.empty() ? "primary_key" : "document_key") +
+              std::string(" column `") + column + "` is not a column of " + options_.database +
+              "." + relation.table);
+    }
+    if (relation.documents.empty()) continue;
+    Result<std::vector<std::string>> returned =
+        documents_->Columns(BindMysqlList(relation.documents, {}));
+    if (!returned.ok()) {
+      problem("documents: " + returned.status().message());
+    } else if (returned->size() != 1) {
+      std::string names;
+      for (const std::string& name : *returned) names += (names.empty() ? "" : ", ") + name;
+      problem("documents returns " + std::to_string(returned->size()) + " columns (" + names +
+              "); it must return one, the document id");
+    }
+  }
+  if (!problems.empty()) return FailedPrecondition(kafka_component_ + ": " + problems);
   return Status::Ok();
 }
 
@@ -807,6 +1187,55 @@ Status MaxwellSource::HealthCheck() {
 std::unique_ptr<Source> MakeMaxwellSource(MaxwellOptions options) {
   return std::make_unique<MaxwellSource>(std::move(options));
 }
+
+namespace {
+
+void ParseRelations(const Section& section, MaxwellOptions& options) {
+  if (!section.Has("relations")) return;
+  if (!options.snapshot) {
+    section.Error("relations",
+                  "needs snapshot: { dsn, query }: the documents a change touches are re-read "
+                  "from MySQL through snapshot.query restricted to their ids");
+  }
+  if (options.primary_key.size() > 1) {
+    section.Error("relations", "needs a single-column primary_key (the document id)");
+  }
+  const YAML::Node list = section.Node("relations");
+  std::set<std::string> tables;
+  for (size_t relation_idx = 0; list.IsSequence() && relation_idx < list.size(); ++relation_idx) {
+    if (!list[relation_idx].IsMap()) continue;  // reported by the sequence check
+    const Section item = section.Item("relations", relation_idx, kRelationKeys.specs());
+    MaxwellRelationOptions& relation = options.relations.emplace_back(kRelationKeys.Read(item));
+    for (const char* key : {"updated_at", "tombstone_table"}) {
+      if (item.Has(key)) {
+        item.Error(key,
+                   "not used by a maxwell source (messages say what changed, and delete messages "
+                   "carry the deleted row); remove it");
+      }
+    }
+    if (item.Has("table") && relation.table == options.table) {
+      item.Error("table", "is the pipeline's own table; list only the related tables");
+    } else if (item.Has("table") && !tables.insert(relation.table).second) {
+      item.Error("table", "names a table listed before; list each related table once");
+    }
+    if (relation.primary_key.empty()) item.Error("primary_key", "list at least one column");
+    if (item.Has("documents") == item.Has("document_key")) {
+      item.Error(item.Has("documents") ? "documents" : "table",
+                 "set exactly one of 'documents' (SQL returning the document ids of ?, the "
+                 "changed rows' keys) or 'document_key' (a column holding the document id)");
+    } else if (item.Has("documents") && MysqlPlaceholders(relation.documents).size() != 1) {
+      item.Error("documents",
+                 "must use ? exactly once (outside quotes), for the list of the changed rows' "
+                 "keys, e.g. SELECT id FROM products WHERE category_id IN (?)");
+    } else if (item.Has("documents") && relation.primary_key.size() != 1) {
+      item.Error("documents",
+                 "needs a single-column primary_key; for a composite key (a link table) use "
+                 "document_key");
+    }
+  }
+}
+
+}  // namespace
 
 SourceFactory ParseMaxwellSource(const Section& section, std::string_view pipeline) {
   const size_t errors_before = section.errors().all().size();
@@ -869,6 +1298,7 @@ SourceFactory ParseMaxwellSource(const Section& section, std::string_view pipeli
       snapshot.Error("query", "cannot be empty; omit it to read SELECT * FROM the table");
     }
   }
+  ParseRelations(section, options);
   if (section.errors().all().size() != errors_before) return nullptr;
   for (const char* key : {"brokers", "topic", "group_id", "database", "table"}) {
     if (!section.Has(key)) return nullptr;

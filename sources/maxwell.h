@@ -36,6 +36,10 @@
 //
 // An empty Poll means every assigned partition is at its end (partition EOF).
 //
+// With `relations` (documents built from several tables; see "Relations" in maxwell.cc), every
+// change, of the main table or of a related one, becomes kRefetch events: the pipeline re-reads
+// those documents from MySQL through `snapshot.query` restricted to their ids.
+//
 // With `snapshot: { dsn, query }`, OpenFullRead() reads the table from MySQL itself (see
 // sources/mysql_full_read.h) for reindexes and for the first start, when the group has no offsets
 // yet and Kafka's retention may not hold every row (BackfillOnFirstStart).
@@ -71,6 +75,18 @@ struct KafkaSetting {
   Secret value;
 };
 
+// A table of `database` whose changes change documents (the `relations` key).
+struct MaxwellRelationOptions {
+  std::string table;
+  // `documents` only: the column whose old and new values are the changed row's keys.
+  std::vector<std::string> primary_key{"id"};
+  // Exactly one: SQL run in MySQL (snapshot.dsn) returning the ids of the documents that show
+  // the changed rows, whose one `?` is the list of their keys (see MysqlDocuments); or a column
+  // of the row image that holds the document id.
+  std::string documents;
+  std::string document_key;
+};
+
 struct MaxwellOptions {
   std::string brokers;  // bootstrap.servers, "host:port,host:port"
   std::string topic;
@@ -83,6 +99,8 @@ struct MaxwellOptions {
   // The full read from MySQL (the `snapshot:` key); unset: none (backfill with Maxwell's
   // bootstrap instead).
   std::optional<MysqlFullReadOptions> snapshot;
+  // Tables whose changes change documents; needs `snapshot` and a single-column key.
+  std::vector<MaxwellRelationOptions> relations;
 
   std::string log_component = "source=maxwell";  // names this source in log lines
 };
@@ -92,6 +110,17 @@ struct MaxwellOptions {
 std::unique_ptr<Source> MakeMaxwellSource(MaxwellOptions options);
 
 // ---- Pure helpers, exposed for tests ------------------------------------------------------
+
+// A checkpoint during a relation's fan-out: the offsets, then '#', the partition whose next
+// message is being fanned out, ':', and the last document id given ("0:3,3:2#3:1042").
+struct FanOutMark {
+  int32_t partition = 0;
+  std::string after;
+};
+// The offsets part of a checkpoint and its fan-out mark, if any. kInvalidArgument when the
+// mark is malformed.
+Result<std::pair<std::string_view, std::optional<FanOutMark>>> SplitFanOutMark(
+    std::string_view token);
 
 // Next offset per partition, in partition order.
 using KafkaOffsets = std::vector<std::pair<int32_t, int64_t>>;

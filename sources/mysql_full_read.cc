@@ -114,6 +114,98 @@ std::string QueryOf(const MysqlFullReadOptions& options) {
          QuoteIdentifier(options.table);
 }
 
+// How the columns of a result become a document and its id.
+struct RowShape {
+  struct Column {
+    std::string name;
+    MysqlValueKind kind;
+  };
+  std::vector<Column> columns;
+  std::vector<size_t> key_columns;  // indexes into columns
+};
+
+// The shape of `result` with the key columns `key`; kFailedPrecondition naming a key column the
+// query does not return.
+Result<RowShape> ShapeOf(sql::ResultSet& result, const std::vector<std::string>& key,
+                         const std::string& log_component, std::string_view query_name) {
+  RowShape shape;
+  sql::ResultSetMetaData* meta = result.getMetaData();
+  for (unsigned column = 1; column <= meta->getColumnCount(); ++column) {
+    shape.columns.push_back({meta->getColumnLabel(column), KindOf(*meta, column)});
+  }
+  for (const std::string& name : key) {
+    size_t found = shape.columns.size();
+    for (size_t column_idx = 0; column_idx < shape.columns.size(); ++column_idx) {
+      if (shape.columns[column_idx].name == name) found = column_idx;
+    }
+    if (found == shape.columns.size()) {
+      return FailedPrecondition(log_component + ": the " + std::string(query_name) +
+                                " returns no column `" + name + "` of the primary key");
+    }
+    shape.key_columns.push_back(found);
+  }
+  return shape;
+}
+
+// A key column's value as the stream reads it from Maxwell's JSON: numbers as written, binary as
+// base64, strings as they are. `json` is the value's JSON (AppendMysqlValueJson).
+void KeyPartOf(MysqlValueKind kind, std::string text, const std::string& json, std::string& part) {
+  if (kind == MysqlValueKind::kNumber) {
+    part.assign(json);
+  } else if (kind == MysqlValueKind::kBase64) {
+    part.clear();
+    AppendBase64(part, text);
+  } else {
+    part = std::move(text);
+  }
+}
+
+// The current row of `result` as an upsert; its id from the key columns, "" when one is NULL.
+void ReadRow(sql::ResultSet& result, const RowShape& shape, std::vector<std::string>& key_parts,
+             Event& event) {
+  event.op = Op::kUpsert;
+  event.document.reserve(shape.columns.size());
+  for (size_t column_idx = 0; column_idx < shape.columns.size(); ++column_idx) {
+    const unsigned index = static_cast<unsigned>(column_idx + 1);
+    Field& field = event.document.emplace_back();
+    field.name = shape.columns[column_idx].name;
+    if (result.isNull(index)) {
+      field.json = "null";
+      continue;
+    }
+    const std::string text = result.getString(index);
+    AppendMysqlValueJson(field.json, shape.columns[column_idx].kind, text);
+  }
+  key_parts.resize(shape.key_columns.size());
+  for (size_t key_idx = 0; key_idx < shape.key_columns.size(); ++key_idx) {
+    const size_t column_idx = shape.key_columns[key_idx];
+    const unsigned index = static_cast<unsigned>(column_idx + 1);
+    if (result.isNull(index)) {
+      event.id.clear();
+      return;
+    }
+    KeyPartOf(shape.columns[column_idx].kind, result.getString(index),
+              event.document[column_idx].json, key_parts[key_idx]);
+  }
+  event.id = JoinKeyParts(key_parts);
+}
+
+Result<std::vector<std::string>> TablePrimaryKey(sql::Connection& connection,
+                                                 const MysqlFullReadOptions& options) {
+  std::unique_ptr<sql::Statement> statement(connection.createStatement());
+  std::unique_ptr<sql::ResultSet> result(statement->executeQuery(
+      "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = " +
+      QuoteString(options.database) + " AND TABLE_NAME = " + QuoteString(options.table) +
+      " AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION"));
+  std::vector<std::string> columns;
+  while (result->next()) columns.push_back(result->getString(1));
+  if (columns.empty()) {
+    return FailedPrecondition(options.log_component + ": table " + options.database + "." +
+                              options.table + " has no PRIMARY KEY; set primary_key");
+  }
+  return columns;
+}
+
 class MysqlFullRead : public FullRead {
  public:
   explicit MysqlFullRead(MysqlFullReadOptions options)
@@ -125,13 +217,7 @@ class MysqlFullRead : public FullRead {
   Result<std::vector<Event>> Next(size_t max_events) override;
 
  private:
-  struct Column {
-    std::string name;
-    MysqlValueKind kind;
-  };
-
   Status Open();
-  Result<std::vector<std::string>> TablePrimaryKey(sql::Connection& connection);
   void Close() {
     result_.reset();  // an unfinished unbuffered result is drained here
     statement_.reset();
@@ -143,33 +229,17 @@ class MysqlFullRead : public FullRead {
   std::unique_ptr<sql::Connection> connection_;
   std::unique_ptr<sql::Statement> statement_;
   std::unique_ptr<sql::ResultSet> result_;
-  std::vector<Column> columns_;
-  std::vector<size_t> key_columns_;  // indexes into columns_
+  RowShape shape_;
   std::vector<std::string> key_parts_;
   uint64_t rows_read_ = 0;
   bool done_ = false;
 };
 
-Result<std::vector<std::string>> MysqlFullRead::TablePrimaryKey(sql::Connection& connection) {
-  std::unique_ptr<sql::Statement> statement(connection.createStatement());
-  std::unique_ptr<sql::ResultSet> result(statement->executeQuery(
-      "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = " +
-      QuoteString(options_.database) + " AND TABLE_NAME = " + QuoteString(options_.table) +
-      " AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION"));
-  std::vector<std::string> columns;
-  while (result->next()) columns.push_back(result->getString(1));
-  if (columns.empty()) {
-    return FailedPrecondition(options_.log_component + ": table " + options_.database + "." +
-                              options_.table + " has no PRIMARY KEY; set primary_key");
-  }
-  return columns;
-}
-
 Status MysqlFullRead::Open() {
   connection_ = Connect(dsn_, options_.database);
   std::vector<std::string> key = options_.primary_key;
   if (key.empty()) {
-    Result<std::vector<std::string>> table_key = TablePrimaryKey(*connection_);
+    Result<std::vector<std::string>> table_key = TablePrimaryKey(*connection_, options_);
     if (!table_key.ok()) return table_key.status();
     key = std::move(*table_key);
   }
@@ -177,25 +247,9 @@ Status MysqlFullRead::Open() {
   // Forward-only: mysql_use_result, rows streamed off the socket as they are read.
   statement_->setResultSetType(sql::ResultSet::TYPE_FORWARD_ONLY);
   result_.reset(statement_->executeQuery(QueryOf(options_)));
-  sql::ResultSetMetaData* meta = result_->getMetaData();
-  columns_.clear();
-  for (unsigned column = 1; column <= meta->getColumnCount(); ++column) {
-    columns_.push_back({meta->getColumnLabel(column), KindOf(*meta, column)});
-  }
-  key_columns_.clear();
-  for (const std::string& name : key) {
-    size_t found = columns_.size();
-    for (size_t column_idx = 0; column_idx < columns_.size(); ++column_idx) {
-      if (columns_[column_idx].name == name) found = column_idx;
-    }
-    if (found == columns_.size()) {
-      return FailedPrecondition(options_.log_component +
-                                ": the snapshot query returns no column `" + name +
-                                "` of the primary key");
-    }
-    key_columns_.push_back(found);
-  }
-  key_parts_.resize(key_columns_.size());
+  Result<RowShape> shape = ShapeOf(*result_, key, options_.log_component, "snapshot query");
+  if (!shape.ok()) return shape.status();
+  shape_ = std::move(*shape);
   rows_read_ = 0;
   Log(LogLevel::kInfo, options_.log_component, "full read started");
   return Status::Ok();
@@ -213,7 +267,6 @@ Result<std::vector<Event>> MysqlFullRead::Next(size_t max_events) {
         return status;
       }
     }
-    std::string text;
     while (events.size() < max_events) {
       if (!result_->next()) {
         done_ = true;
@@ -224,40 +277,7 @@ Result<std::vector<Event>> MysqlFullRead::Next(size_t max_events) {
       }
       ++rows_read_;
       Event& event = events.emplace_back();
-      event.op = Op::kUpsert;
-      event.document.reserve(columns_.size());
-      for (size_t column_idx = 0; column_idx < columns_.size(); ++column_idx) {
-        const unsigned index = static_cast<unsigned>(column_idx + 1);
-        Field& field = event.document.emplace_back();
-        field.name = columns_[column_idx].name;
-        if (result_->isNull(index)) {
-          field.json = "null";
-          continue;
-        }
-        text = result_->getString(index);
-        AppendMysqlValueJson(field.json, columns_[column_idx].kind, text);
-      }
-      bool key_null = false;
-      for (size_t key_idx = 0; key_idx < key_columns_.size(); ++key_idx) {
-        const size_t column_idx = key_columns_[key_idx];
-        const unsigned index = static_cast<unsigned>(column_idx + 1);
-        if (result_->isNull(index)) {
-          key_null = true;
-          break;
-        }
-        std::string& part = key_parts_[key_idx];
-        part = result_->getString(index);
-        // The stream reads key parts from Maxwell's JSON: numbers as written, binary as base64.
-        if (columns_[column_idx].kind == MysqlValueKind::kNumber) {
-          const std::string& json = event.document[column_idx].json;
-          part.assign(json);
-        } else if (columns_[column_idx].kind == MysqlValueKind::kBase64) {
-          std::string bytes = std::move(part);
-          part.clear();
-          AppendBase64(part, bytes);
-        }
-      }
-      event.id = key_null ? "" : JoinKeyParts(key_parts_);
+      ReadRow(*result_, shape_, key_parts_, event);
       event.position.token = "rows:" + std::to_string(rows_read_);
       if (event.id.empty()) {
         // Not a change the index can take; kept for whoever reads the dead letters.
@@ -350,6 +370,234 @@ Status CheckMysqlFullRead(const MysqlFullReadOptions& options) {
         e, options.log_component + ": mysql " + dsn->host + ":" + std::to_string(dsn->port),
         dsn->password);
   }
+}
+
+// ---- Documents by id ----------------------------------------------------------------------
+
+struct MysqlDocuments::Impl {
+  MysqlFullReadOptions options;
+  MysqlDsn dsn;
+  std::unique_ptr<sql::Connection> connection;
+  // The restricted query's shape and key column, read on first use.
+  std::optional<RowShape> shape;
+  std::string key_column;
+  bool key_is_number = false;
+  // Per `documents` SQL: its one column and whether it is a number.
+  std::map<std::string, std::pair<std::string, bool>, std::less<>> document_columns;
+  std::vector<std::string> key_parts;
+
+  sql::Connection& Connection() {
+    if (connection == nullptr) connection = Connect(dsn, options.database);
+    return *connection;
+  }
+
+  Status Failed(const sql::SQLException& e, std::string_view what) {
+    connection.reset();  // a new one next time: the failure may have been the connection's
+    return FromSqlError(e,
+                        options.log_component + " " + std::string(what) + ": mysql " + dsn.host +
+                            ":" + std::to_string(dsn.port),
+                        dsn.password);
+  }
+
+  // Reads the restricted query's shape (a LIMIT 0) and its key column.
+  Status Prepare() {
+    std::vector<std::string> key = options.primary_key;
+    if (key.empty()) {
+      Result<std::vector<std::string>> table_key = TablePrimaryKey(Connection(), options);
+      if (!table_key.ok()) return table_key.status();
+      key = std::move(*table_key);
+    }
+    if (key.size() != 1) {
+      return FailedPrecondition(options.log_component + ": relations need a single-column " +
+                                "primary key (the document id); the table's is " +
+                                std::to_string(key.size()) + " columns");
+    }
+    std::unique_ptr<sql::Statement> statement(Connection().createStatement());
+    std::unique_ptr<sql::ResultSet> result(
+        statement->executeQuery("SELECT * FROM (" + QueryOf(options) + "\n) AS q LIMIT 0"));
+    Result<RowShape> read = ShapeOf(*result, key, options.log_component, "snapshot query");
+    if (!read.ok()) return read.status();
+    key_column = key.front();
+    key_is_number = read->columns[read->key_columns.front()].kind == MysqlValueKind::kNumber;
+    shape = std::move(*read);
+    return Status::Ok();
+  }
+};
+
+MysqlDocuments::MysqlDocuments(MysqlFullReadOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->dsn = ParseMysqlDsn(options.dsn.value()).value();
+  impl_->options = std::move(options);
+}
+
+MysqlDocuments::~MysqlDocuments() = default;
+
+Result<std::vector<Event>> MysqlDocuments::Read(std::span<const std::string> ids) {
+  Impl& s = *impl_;
+  std::vector<Event> documents;
+  try {
+    if (!s.shape) {
+      if (Status status = s.Prepare(); !status.ok()) return status;
+    }
+    std::vector<std::string> literals;
+    literals.reserve(ids.size());
+    for (const std::string& id : ids) literals.push_back(MysqlKeyLiteral(id, s.key_is_number));
+    const std::string sql =
+        BindMysqlList("SELECT * FROM (" + QueryOf(s.options) + "\n) AS q WHERE q." +
+                          QuoteIdentifier(s.key_column) + " IN (?)",
+                      literals);
+    std::unique_ptr<sql::Statement> statement(s.Connection().createStatement());
+    std::unique_ptr<sql::ResultSet> result(statement->executeQuery(sql));
+    documents.reserve(ids.size());
+    while (result->next()) {
+      Event event;
+      ReadRow(*result, *s.shape, s.key_parts, event);
+      if (!event.id.empty()) documents.push_back(std::move(event));
+    }
+  } catch (const sql::SQLException& e) {
+    return s.Failed(e, "re-reading changed documents");
+  }
+  return documents;
+}
+
+Result<std::vector<std::string>> MysqlDocuments::DocumentIds(
+    std::string_view documents, std::span<const std::string> key_literals,
+    const std::optional<std::string>& after, size_t limit) {
+  Impl& s = *impl_;
+  std::vector<std::string> ids;
+  try {
+    auto column = s.document_columns.find(documents);
+    if (column == s.document_columns.end()) {
+      std::unique_ptr<sql::Statement> statement(s.Connection().createStatement());
+      std::unique_ptr<sql::ResultSet> result(statement->executeQuery(
+          "SELECT * FROM (" + BindMysqlList(documents, {}) + "\n) AS d LIMIT 0"));
+      sql::ResultSetMetaData* meta = result->getMetaData();
+      if (meta->getColumnCount() != 1) {
+        return FailedPrecondition(s.options.log_component + ": a relation's documents query " +
+                                  "returns " + std::to_string(meta->getColumnCount()) +
+                                  " columns; it must return one, the document id");
+      }
+      column = s.document_columns
+                   .emplace(std::string(documents),
+                            std::pair(std::string(meta->getColumnLabel(1)),
+                                      KindOf(*meta, 1) == MysqlValueKind::kNumber))
+                   .first;
+    }
+    const std::string id_column = "d." + QuoteIdentifier(column->second.first);
+    const bool number = column->second.second;
+    std::string sql = "SELECT DISTINCT " + id_column + " FROM (" +
+                      BindMysqlList(documents, key_literals) + "\n) AS d WHERE " + id_column +
+                      " IS NOT NULL";
+    if (after) sql += " AND " + id_column + " > " + MysqlKeyLiteral(*after, number);
+    sql += " ORDER BY " + id_column + " LIMIT " + std::to_string(limit);
+    std::unique_ptr<sql::Statement> statement(s.Connection().createStatement());
+    std::unique_ptr<sql::ResultSet> result(statement->executeQuery(sql));
+    const MysqlValueKind kind = KindOf(*result->getMetaData(), 1);
+    std::string json;
+    while (result->next()) {
+      std::string text = result->getString(1);
+      json.clear();
+      AppendMysqlValueJson(json, kind, text);
+      KeyPartOf(kind, std::move(text), json, ids.emplace_back());
+    }
+  } catch (const sql::SQLException& e) {
+    return s.Failed(e, "reading the documents of changed related rows");
+  }
+  return ids;
+}
+
+Result<std::vector<std::string>> MysqlDocuments::Columns(const std::string& select) {
+  Impl& s = *impl_;
+  std::vector<std::string> names;
+  try {
+    std::unique_ptr<sql::Statement> statement(s.Connection().createStatement());
+    std::unique_ptr<sql::ResultSet> result(
+        statement->executeQuery("SELECT * FROM (" + select + "\n) AS c LIMIT 0"));
+    sql::ResultSetMetaData* meta = result->getMetaData();
+    for (unsigned column = 1; column <= meta->getColumnCount(); ++column) {
+      names.push_back(meta->getColumnLabel(column));
+    }
+  } catch (const sql::SQLException& e) {
+    return s.Failed(e, "check");
+  }
+  return names;
+}
+
+std::vector<size_t> MysqlPlaceholders(std::string_view sql) {
+  std::vector<size_t> found;
+  for (size_t pos = 0; pos < sql.size(); ++pos) {
+    const char c = sql[pos];
+    if (c == '\'' || c == '"' || c == '`') {
+      // A quoted string or name: a doubled quote or (not in names) a backslash escapes.
+      for (++pos; pos < sql.size(); ++pos) {
+        if (c != '`' && sql[pos] == '\\') {
+          ++pos;
+        } else if (sql[pos] == c) {
+          if (pos + 1 < sql.size() && sql[pos + 1] == c) {
+            ++pos;
+          } else {
+            break;
+          }
+        }
+      }
+    } else if (c == '#' || (c == '-' && sql.substr(pos).starts_with("-- "))) {
+      pos = std::min(sql.find('\n', pos), sql.size());
+    } else if (c == '/' && sql.substr(pos).starts_with("/*")) {
+      pos = std::min(sql.find("*/", pos + 2), sql.size() - 1) + 1;
+    } else if (c == '?') {
+      found.push_back(pos);
+    }
+  }
+  return found;
+}
+
+std::string BindMysqlList(std::string_view sql, std::span<const std::string> literals) {
+  const size_t at = MysqlPlaceholders(sql).front();
+  std::string out(sql.substr(0, at));
+  if (literals.empty()) out += "NULL";
+  for (size_t literal_idx = 0; literal_idx < literals.size(); ++literal_idx) {
+    if (literal_idx > 0) out += ", ";
+    out += literals[literal_idx];
+  }
+  out += sql.substr(at + 1);
+  return out;
+}
+
+namespace {
+
+// -?digits(.digits)?([eE][+-]?digits)?: what may go into SQL as written.
+bool IsJsonNumber(std::string_view text) {
+  size_t pos = 0;
+  const auto digits = [&] {
+    const size_t start = pos;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') ++pos;
+    return pos > start;
+  };
+  if (pos < text.size() && text[pos] == '-') ++pos;
+  if (!digits()) return false;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    if (!digits()) return false;
+  }
+  if (pos < text.size() && (text[pos] == 'e' || text[pos] == 'E')) {
+    ++pos;
+    if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) ++pos;
+    if (!digits()) return false;
+  }
+  return pos == text.size();
+}
+
+}  // namespace
+
+std::string MysqlKeyLiteral(std::string_view text, bool number) {
+  if (number && IsJsonNumber(text)) return std::string(text);
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out = "_utf8mb4 X'";
+  for (const char c : text) {
+    out.push_back(kHex[static_cast<unsigned char>(c) >> 4]);
+    out.push_back(kHex[static_cast<unsigned char>(c) & 15]);
+  }
+  out += "'";
+  return out;
 }
 
 void AppendMysqlValueJson(std::string& out, MysqlValueKind kind, std::string_view text) {

@@ -28,7 +28,10 @@
 //
 // The DSN's password never appears in a message.
 
+#include <map>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,7 +74,60 @@ std::unique_ptr<FullRead> MakeMysqlFullRead(MysqlFullReadOptions options);
 // Checks that the server answers and `query` (or the table) can be read: a LIMIT 0 of it.
 Status CheckMysqlFullRead(const MysqlFullReadOptions& options);
 
+// ---- Documents by id, for `relations` -------------------------------------------------------
+//
+// With `relations`, the maxwell source says only "these document ids changed" and the pipeline
+// re-reads them (pipeline/refetch.h) from MySQL, through the same query the full read runs:
+//
+//   Read(ids)          SELECT * FROM (<query>) AS q WHERE q.`<primary key>` IN (<ids>)
+//   DocumentIds(...)   SELECT DISTINCT d.`<col>` FROM (<documents>) AS d
+//                        WHERE d.`<col>` > <after> ORDER BY d.`<col>` LIMIT <limit>
+//
+// MySQL has no array parameter: the one `?` of a relation's `documents` SQL (outside quotes and
+// comments) is replaced by the list of the changed rows' keys as SQL literals, numbers as
+// written and strings as _utf8mb4 X'<hex>' (no escaping, whatever the sql_mode), so
+// `WHERE category_id IN (?)` becomes `WHERE category_id IN (7, 9)`; an empty list becomes NULL.
+// Rows become documents exactly as the full read makes them. One connection, opened on first
+// use and again after a failure. One thread at a time.
+class MysqlDocuments {
+ public:
+  // REQUIRES: ParseMysqlDsn(options.dsn) succeeds.
+  explicit MysqlDocuments(MysqlFullReadOptions options);
+  ~MysqlDocuments();
+  MysqlDocuments(const MysqlDocuments&) = delete;
+  MysqlDocuments& operator=(const MysqlDocuments&) = delete;
+
+  // The current documents of `ids` (Source::ReadDocuments): a kUpsert per id still returned by
+  // the query. Needs a single-column primary key (configured, or the table's PRIMARY KEY).
+  Result<std::vector<Event>> Read(std::span<const std::string> ids);
+
+  // Up to `limit` distinct document ids that `documents` gives for `key_literals` (see
+  // MysqlKeyLiteral), in the order of the id column, after `after` (nullopt: from the first).
+  Result<std::vector<std::string>> DocumentIds(std::string_view documents,
+                                               std::span<const std::string> key_literals,
+                                               const std::optional<std::string>& after,
+                                               size_t limit);
+
+  // The column names `select` returns (a LIMIT 0 of it), for `check`.
+  Result<std::vector<std::string>> Columns(const std::string& select);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // ---- Pure helpers, exposed for tests ------------------------------------------------------
+
+// Offsets of the `?` placeholders of `sql` outside quotes, backticks and comments.
+std::vector<size_t> MysqlPlaceholders(std::string_view sql);
+
+// `sql` with its single `?` (MysqlPlaceholders) replaced by the literals joined by ", ", or by
+// NULL when there are none. REQUIRES: `sql` has exactly one placeholder.
+std::string BindMysqlList(std::string_view sql, std::span<const std::string> literals);
+
+// A key value as an SQL literal: `number` true (a JSON number, a numeric column) and the text a
+// number: as is; otherwise the string _utf8mb4 X'<hex of the text>'.
+std::string MysqlKeyLiteral(std::string_view text, bool number);
 
 // How a result column's text is written as JSON.
 enum class MysqlValueKind { kNumber, kString, kBase64, kSet, kJson };
