@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <future>
+#include <optional>
 #include <unordered_map>
 
 #include "pipeline/json.h"
@@ -128,6 +129,70 @@ class PartialWrite {
   WriteReport outcome_;
   size_t stored_ = 0;
   int failures_alone_ = 0;
+};
+
+// Reads the source's next page on a thread of its own while the source thread converts and
+// queues the last one. One thread for the whole run rather than one per page, so each page is
+// allocated from the same malloc arena (glibc gives new threads new arenas, and freed pages would
+// stay resident in each).
+class PagePrefetch {
+ public:
+  using Page = Result<std::vector<Event>>;
+
+  ~PagePrefetch() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    changed_.notify_all();
+    if (thread_.joinable()) thread_.join();  // after the poll under way, if any
+  }
+
+  // Starts `read`. REQUIRES: !pending().
+  void Start(std::function<Page()> read) {
+    std::lock_guard lock(mutex_);
+    if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+    read_ = std::move(read);
+    pending_ = true;
+    changed_.notify_all();
+  }
+
+  // Whether a page was started and not taken yet.
+  bool pending() const { return pending_; }
+
+  // Waits for the page started last. REQUIRES: pending().
+  Page Take() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return page_.has_value(); });
+    Page page = std::move(*page_);
+    page_.reset();
+    pending_ = false;
+    return page;
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      changed_.wait(lock, [&] { return done_ || read_ != nullptr; });
+      if (done_) return;
+      std::function<Page()> read = std::move(read_);
+      read_ = nullptr;
+      lock.unlock();
+      Page page = read();
+      lock.lock();
+      page_ = std::move(page);
+      changed_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::function<Page()> read_;  // to start
+  std::optional<Page> page_;    // read, not taken
+  bool pending_ = false;        // the source thread's only
+  bool done_ = false;
+  std::thread thread_;
 };
 
 }  // namespace
@@ -505,7 +570,11 @@ void PipelineRunner::SourceLoop() {
                      ++retries_;
                      MarkFailing(source_failing_since_ms_);
                    }});
-  while (!stop_requested_ && !abandon_) {
+  // Commits what is checkpointed, then starts a poll from read_position. The source is called
+  // from one thread at a time: this one, or the prefetch's while it reads a page.
+  PagePrefetch prefetch;
+  uint64_t next_poll_number = 0;
+  auto start_poll = [&] {
     Checkpoint persisted;
     {
       std::lock_guard lock(persist_mutex_);
@@ -518,13 +587,18 @@ void PipelineRunner::SourceLoop() {
       committed = std::move(persisted);
     }
     poll_now_ = false;
-    uint64_t poll_number;
     {
       std::lock_guard lock(caught_up_mutex_);
-      poll_number = ++polls_started_;
+      next_poll_number = ++polls_started_;
     }
-    const uint64_t registered_before_poll = registered_;
-    Result<std::vector<Event>> polled = source_->Poll(read_position, options_.poll_batch);
+    prefetch.Start(
+        [this, from = read_position] { return source_->Poll(from, options_.poll_batch); });
+  };
+  while (!stop_requested_ && !abandon_) {
+    if (!prefetch.pending()) start_poll();
+    const uint64_t poll_number = next_poll_number;
+    Result<std::vector<Event>> polled = prefetch.Take();
+    const bool reached_end = polled.ok() && source_->LastPollReachedEnd();
     if (!polled.ok()) {
       if (std::optional<Status> end = retrier.Failed(polled.status())) {
         if (end->code() != StatusCode::kCancelled) Fail(*end);
@@ -545,9 +619,10 @@ void PipelineRunner::SourceLoop() {
     retrier.Succeeded();
     if (events.empty()) {
       {
+        // Every event of the pages before this poll is registered by now.
         std::lock_guard lock(caught_up_mutex_);
         last_end_poll_ = poll_number;
-        registered_through_end_poll_ = registered_before_poll;
+        registered_through_end_poll_ = registered_;
       }
       caught_up_changed_.notify_all();
       if (options_.once) {
@@ -566,6 +641,10 @@ void PipelineRunner::SourceLoop() {
     SetState(RunState::kRunning);
     read_ += events.size();
     read_position = events.back().position;
+    // A page that was not empty is followed by another poll at once: the source reads it while
+    // this page is transformed and queued. (A stop leaves that page unread: none of its events
+    // is registered, so the next start reads it again.)
+    start_poll();
     for (size_t event_idx = 0; event_idx < events.size(); ++event_idx) {
       Event& event = events[event_idx];
       const uint64_t seq = tracker_.Register(event.position);
@@ -590,7 +669,7 @@ void PipelineRunner::SourceLoop() {
       const size_t bytes = event.ByteSize();
       if (!queue_.Push({.seq = seq, .event = std::move(event), .bytes = bytes})) return;
     }
-    if (source_->LastPollReachedEnd()) {
+    if (reached_end) {
       // This poll read everything the source held when it began, like an empty one would
       // have: a source that is never idle still reaches a position WaitCaughtUp can wait for.
       {
