@@ -96,12 +96,30 @@ std::string DocumentIdProblem(std::string_view id) {
          "convert the key to UTF-8 in the source's query";
 }
 
+namespace {
+
+// Whether `c` can be copied into a JSON string as it is: printable ASCII other than '"' and '\\'.
+constexpr bool IsPlainJsonChar(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  return byte >= 0x20 && byte < 0x80 && c != '"' && c != '\\';
+}
+
+}  // namespace
+
 void AppendJsonString(std::string& out, std::string_view value) {
   static constexpr char kHex[] = "0123456789abcdef";
-  const bool valid = IsValidUtf8(value);
+  // Most values are plain ASCII: copied in one piece, without the UTF-8 check.
+  size_t plain = 0;
+  while (plain < value.size() && IsPlainJsonChar(value[plain])) ++plain;
   out.reserve(out.size() + value.size() + 2);
   out.push_back('"');
-  for (size_t i = 0; i < value.size(); ++i) {
+  out.append(value.data(), plain);
+  if (plain == value.size()) {
+    out.push_back('"');
+    return;
+  }
+  const bool valid = IsValidUtf8(value);
+  for (size_t i = plain; i < value.size(); ++i) {
     const char c = value[i];
     switch (c) {
       case '"':

@@ -710,15 +710,24 @@ Status PipelineRunner::ResolveRefetchesOf(std::vector<Event>& events,
 
 bool PipelineRunner::TransformOrDeadLetter(Event& event) {
   if (config_.transforms.empty()) return true;
-  Event original = event;  // what the dead-letter store keeps if a transform fails
+  // What the dead-letter store keeps if a transform fails: the document and id as they came.
+  // Transforms change only the document, so the position stays out of their way, uncopied.
+  Document original = event.document;
+  const std::string id = event.id;
+  Checkpoint position = std::move(event.position);
   for (const Transform& transform : config_.transforms) {
     Result<Event> transformed = transform(std::move(event));
     if (!transformed.ok()) {
-      DeadLetter(original, "transform: " + transformed.status().message());
+      DeadLetter(Event{.op = Op::kUpsert,
+                       .id = id,
+                       .document = std::move(original),
+                       .position = std::move(position)},
+                 "transform: " + transformed.status().message());
       return false;
     }
     event = std::move(*transformed);
   }
+  event.position = std::move(position);
   return true;
 }
 

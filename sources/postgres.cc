@@ -1996,22 +1996,27 @@ Codec PostgresSource::CodecFor(uint32_t type_oid) const {
 
 Status PostgresSource::RowToEvent(const pqxx::row& row, const std::vector<Codec>& codecs,
                                   Event& event, std::vector<std::string>& row_cursor) const {
-  row_cursor.clear();
-  row_cursor.emplace_back(row[1].is_null() ? "" : row[1].c_str());
-  const std::string updated_at = row[1].is_null() ? "NULL" : row_cursor.front();
+  // Assigned in place: the strings of the previous row's cursor are reused.
+  row_cursor.resize(1 + options_.primary_key.size());
+  row_cursor[0].assign(row[1].is_null() ? "" : row[1].c_str());
+  const auto updated_at = [&] { return row[1].is_null() ? std::string("NULL") : row_cursor[0]; };
   for (size_t pk_idx = 0; pk_idx < options_.primary_key.size(); ++pk_idx) {
     const pqxx::field key = row[static_cast<pqxx::row_size_type>(2 + pk_idx)];
     if (key.is_null()) {
       return InvalidArgument(
           context_ + ": primary key column " + QuoteIdent(options_.primary_key[pk_idx]) +
-          " is NULL in a row with updated_at=" + updated_at + "; key columns must never be NULL");
+          " is NULL in a row with updated_at=" + updated_at() + "; key columns must never be NULL");
     }
-    row_cursor.emplace_back(key.c_str(), key.size());
+    row_cursor[1 + pk_idx].assign(key.c_str(), key.size());
   }
-  event.id = JoinKeyParts(std::span(row_cursor).subspan(1));
+  if (options_.primary_key.size() == 1) {
+    event.id = row_cursor[1];
+  } else {
+    event.id = JoinKeyParts(std::span(row_cursor).subspan(1));
+  }
   if (event.id.empty()) {
-    return InvalidArgument(context_ + ": empty primary key in a row with updated_at=" + updated_at +
-                           "; a document id cannot be empty");
+    return InvalidArgument(context_ + ": empty primary key in a row with updated_at=" +
+                           updated_at() + "; a document id cannot be empty");
   }
   if (!options_.soft_delete_column.empty()) {
     const pqxx::field flag = row[static_cast<pqxx::row_size_type>(key_columns_ - 1)];
@@ -2026,6 +2031,7 @@ Status PostgresSource::RowToEvent(const pqxx::row& row, const std::vector<Codec>
   event.op = Op::kUpsert;
   const pqxx::result::size_type columns = row.size();
   event.document.reserve(columns - key_columns_);
+  const UtcTimestamps* utc = IsUtcZone(values_zone_) ? nullptr : &utc_timestamps_;
   for (pqxx::row_size_type column = static_cast<pqxx::row_size_type>(key_columns_);
        column < columns; ++column) {
     const pqxx::field field = row[column];
@@ -2039,7 +2045,6 @@ Status PostgresSource::RowToEvent(const pqxx::row& row, const std::vector<Codec>
     }
     const std::string_view text(field.c_str(), field.size());
     const Codec& codec = codecs[column];
-    const UtcTimestamps* utc = IsUtcZone(values_zone_) ? nullptr : &utc_timestamps_;
     if (!codec.array) {
       AppendValueJson(out.json, codec.kind, text, utc);
     } else if (!ArrayLiteralParser(text, codec.kind, utc).Parse(out.json)) {
@@ -2095,12 +2100,10 @@ Result<std::vector<Event>> PostgresSource::Merge(const pqxx::result& rows,
       event.id.assign(tomb[2].c_str(), tomb[2].size());
       cursor.tombstones = {tomb[1].c_str(), event.id};
     } else {
-      std::vector<std::string> row_cursor;
       const pqxx::row row = rows[row_idx++];
-      if (Status status = RowToEvent(row, codecs, event, row_cursor); !status.ok()) {
+      if (Status status = RowToEvent(row, codecs, event, cursor.rows); !status.ok()) {
         return status;
       }
-      cursor.rows = std::move(row_cursor);
       cursor.rows_updated_at_null = row[1].is_null();
     }
     event.position.token = EncodePostgresCursor(cursor);

@@ -278,6 +278,41 @@ bool AlreadyIs(element value, CastType type) {
   }
 }
 
+// Whether `json` is, without parsing it, a number that AlreadyIs `type` (a cast then leaves it as
+// it is): an integer literal short enough for int32/int64 (never "-0", a double to simdjson),
+// or a plain decimal for float (no exponent, so it cannot overflow). Anything else goes through
+// the parser; this only skips it for the common case of a numeric column.
+bool IsPlainNumberOf(std::string_view json, CastType type) {
+  size_t max_digits = 0;
+  bool fraction_allowed = false;
+  switch (type) {
+    case CastType::kInt32:
+      max_digits = 9;
+      break;
+    case CastType::kInt64:
+      max_digits = 18;
+      break;
+    case CastType::kFloat:
+      max_digits = 30;
+      fraction_allowed = true;
+      break;
+    default:
+      return false;
+  }
+  size_t i = 0;
+  if (i < json.size() && json[i] == '-') ++i;
+  const size_t first_digit = i;
+  while (i < json.size() && json[i] >= '0' && json[i] <= '9') ++i;
+  const size_t integer_digits = i - first_digit;
+  if (integer_digits == 0 || integer_digits > max_digits) return false;
+  if (json[first_digit] == '0' && integer_digits > 1) return false;  // no leading zeros in JSON
+  if (i == json.size()) return !(json[first_digit] == '0' && first_digit > 0);  // "-0"
+  if (!fraction_allowed || json[i] != '.') return false;
+  const size_t fraction_start = ++i;
+  while (i < json.size() && json[i] >= '0' && json[i] <= '9') ++i;
+  return i == json.size() && i > fraction_start && i - first_digit <= max_digits + 1;
+}
+
 // Parses with a per-thread parser and padded buffer, so steady state allocates nothing. The
 // element is valid until the thread's next Parse.
 simdjson::error_code Parse(std::string_view json, element& root) {
@@ -354,6 +389,7 @@ Transform MakeCast(std::vector<FieldCast> casts) {
     for (Field& field : event.document) {
       for (const FieldCast& cast : casts) {
         if (cast.field != field.name) continue;
+        if (IsPlainNumberOf(field.json, cast.type)) continue;
         Result<std::string> converted = CastJson(field.json, cast.type);
         if (!converted.ok()) {
           return InvalidArgument("cast: field '" + field.name + "' " +

@@ -7,30 +7,38 @@ namespace searchsync {
 Transform MakeRename(std::vector<FieldRename> renames) {
   return [renames = std::move(renames)](Event event) -> Result<Event> {
     if (event.op != Op::kUpsert) return event;
-    auto rename_of = [&](const std::string& name) {
-      return std::find_if(renames.begin(), renames.end(),
-                          [&](const FieldRename& rename) { return rename.from == name; });
-    };
-    // New names of the fields present; a field already carrying one of them is replaced.
-    std::vector<const std::string*> targets;
-    for (const Field& field : event.document) {
-      if (const auto rename = rename_of(field.name); rename != renames.end()) {
-        targets.push_back(&rename->to);
-      }
-    }
-    if (targets.empty()) return event;
-    Document renamed;
-    renamed.reserve(event.document.size());
+    // Renamed in place. `applied[r]`: rename r applies to a field of this document.
+    thread_local std::vector<bool> applied;
+    applied.assign(renames.size(), false);
+    bool any = false;
     for (Field& field : event.document) {
-      if (const auto rename = rename_of(field.name); rename != renames.end()) {
-        field.name = rename->to;
-        renamed.push_back(std::move(field));
-      } else if (std::none_of(targets.begin(), targets.end(),
-                              [&](const std::string* to) { return *to == field.name; })) {
-        renamed.push_back(std::move(field));
+      for (size_t r = 0; r < renames.size(); ++r) {
+        if (renames[r].from != field.name) continue;
+        applied[r] = true;
+        any = true;
+        break;
       }
     }
-    event.document = std::move(renamed);
+    if (!any) return event;
+    // A field that is not renamed but already has the new name of an applied rename is
+    // replaced by the renamed field. Decided on the old names, before any is changed.
+    const auto replaced = [&](const Field& field) {
+      for (size_t r = 0; r < renames.size(); ++r) {
+        if (renames[r].from == field.name) return false;  // renamed itself
+      }
+      for (size_t r = 0; r < renames.size(); ++r) {
+        if (applied[r] && renames[r].to == field.name) return true;
+      }
+      return false;
+    };
+    std::erase_if(event.document, replaced);
+    for (Field& field : event.document) {
+      for (const FieldRename& rename : renames) {
+        if (rename.from != field.name) continue;
+        field.name = rename.to;
+        break;
+      }
+    }
     return event;
   };
 }
