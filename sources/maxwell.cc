@@ -76,6 +76,8 @@ constexpr std::string_view kReservedKafkaSettings[] = {
 
 // How long an empty Poll waits for messages before reporting why none came.
 constexpr auto kPollWindow = 1s;
+// How long one wait for the next message lasts, in an empty Poll.
+constexpr std::chrono::milliseconds kPollWait = 100ms;
 constexpr auto kFirstAssignmentWindow = 15s;  // joining a group takes a few seconds
 
 std::string_view TrimRight(std::string_view text) {
@@ -135,6 +137,41 @@ void AppendKafkaOffsets(std::string& out, const std::map<int32_t, int64_t>& offs
     out.push_back(':');
     out.append(number, std::to_chars(number, number + sizeof(number), offset).ptr);
   }
+}
+
+const std::string& KafkaOffsetsText::text() {
+  if (!stale_) return text_;
+  text_.clear();
+  digits_.clear();
+  char number[24];
+  for (const auto& [partition, offset] : offsets_) {
+    if (!text_.empty()) text_.push_back(',');
+    text_.append(number, std::to_chars(number, number + sizeof(number), partition).ptr);
+    text_.push_back(':');
+    const size_t start = text_.size();
+    text_.append(number, std::to_chars(number, number + sizeof(number), offset).ptr);
+    digits_.emplace(partition, Digits{start, text_.size() - start});
+  }
+  stale_ = false;
+  return text_;
+}
+
+void KafkaOffsetsText::Set(int32_t partition, int64_t offset) {
+  const auto [entry, added] = offsets_.insert_or_assign(partition, offset);
+  if (added) stale_ = true;
+  if (stale_) return;
+  char number[24];
+  const size_t size =
+      static_cast<size_t>(std::to_chars(number, number + sizeof(number), offset).ptr - number);
+  auto digits = digits_.find(partition);
+  text_.replace(digits->second.start, digits->second.size, number, size);
+  if (size == digits->second.size) return;
+  const size_t old_size = std::exchange(digits->second.size, size);
+  for (++digits; digits != digits_.end(); ++digits) digits->second.start += size - old_size;
+}
+
+void KafkaOffsetsText::Erase(int32_t partition) {
+  if (offsets_.erase(partition) > 0) stale_ = true;
 }
 
 Result<KafkaOffsets> DecodeKafkaOffsets(std::string_view token) {
@@ -634,7 +671,9 @@ class MaxwellSource : public Source {
   Result<std::vector<Event>> Poll(const Checkpoint& from, size_t max_events) override;
   Status Commit(const Checkpoint& upto) override;
   Status HealthCheck() override;
-  std::chrono::milliseconds IdleWait() const override { return 100ms; }
+  // Short: an empty Poll has already waited for a message (kPollWait), and a message that
+  // arrives during this wait waits for the next Poll.
+  std::chrono::milliseconds IdleWait() const override { return 10ms; }
   Result<std::unique_ptr<FullRead>> OpenFullRead() override {
     if (!options_.snapshot) {
       return FailedPrecondition(kafka_component_ +
@@ -691,13 +730,14 @@ class MaxwellSource : public Source {
   MaxwellDecoder decoder_;
   rd_kafka_t* consumer_ = nullptr;
 
-  std::map<int32_t, int64_t> next_offsets_;  // per partition: after the last message read
+  KafkaOffsetsText next_offsets_;            // per partition: after the last message read
   std::map<int32_t, bool> at_end_;           // assigned partitions: partition EOF seen
   std::map<int32_t, int64_t> acknowledged_;  // offsets of the last Commit
   std::map<int32_t, int64_t> committed_;     // what the group holds, as far as we know
   std::map<int32_t, int64_t> resume_;        // where to start partitions not yet assigned
   bool assigned_ = false;                    // an assignment arrived (possibly empty)
   std::string last_emitted_;                 // position of the last event handed out
+  size_t fields_per_row_ = 0;                // the most fields a document had so far
   std::string last_error_;
   std::string reason_;
 
@@ -728,6 +768,19 @@ Result<rd_kafka_conf_t*> MaxwellSource::MakeConf() {
       {"auto.offset.reset", "earliest"},
   };
   for (const auto& [name, value] : own) {
+    if (Status status = SetKafka(conf, name, value); !status.ok()) {
+      rd_kafka_conf_destroy(conf);
+      return status;
+    }
+  }
+  // Bounds on what librdkafka fetches ahead of the pipeline, which has its own queue: by
+  // default it would hold up to 64 MiB of messages, plus fetch responses of up to 50 MiB, on top
+  // of the change queue. `kafka:` may set them otherwise.
+  const std::pair<const char*, const char*> prefetch[] = {
+      {"queued.max.messages.kbytes", "16384"},
+      {"fetch.max.bytes", "8388608"},
+  };
+  for (const auto& [name, value] : prefetch) {
     if (Status status = SetKafka(conf, name, value); !status.ok()) {
       rd_kafka_conf_destroy(conf);
       return status;
@@ -827,7 +880,7 @@ void MaxwellSource::OnRebalance(rd_kafka_resp_err_t err,
       // which the revoke committed.
       if (auto resume = resume_.find(assigned.partition); resume != resume_.end()) {
         assigned.offset = resume->second;
-        next_offsets_[assigned.partition] = resume->second;
+        next_offsets_.Set(assigned.partition, resume->second);
         resume_.erase(resume);
       }
     }
@@ -852,7 +905,7 @@ void MaxwellSource::OnRebalance(rd_kafka_resp_err_t err,
   for (int i = 0; i < partitions->cnt; ++i) {
     const int32_t partition = partitions->elems[i].partition;
     at_end_.erase(partition);
-    next_offsets_.erase(partition);
+    next_offsets_.Erase(partition);
     committed_.erase(partition);
     if (fan_out_ && fan_out_->partition == partition) fan_out_.reset();  // read again
   }
@@ -883,7 +936,7 @@ Status MaxwellSource::ResumeFrom(const Checkpoint& from) {
       continue;
     }
     rd_kafka_topic_partition_list_add(seek, options_.topic.c_str(), it->first)->offset = it->second;
-    next_offsets_[it->first] = it->second;
+    next_offsets_.Set(it->first, it->second);
     at_end_[it->first] = false;
     it = resume_.erase(it);
   }
@@ -925,7 +978,8 @@ Result<std::vector<Event>> MaxwellSource::Poll(const Checkpoint& from, size_t ma
   const auto deadline = std::chrono::steady_clock::now() +
                         (assigned_ || !committed_.empty() ? kPollWindow : kFirstAssignmentWindow);
   while (events.size() < max_events) {
-    rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer_, events.empty() ? 100 : 0);
+    rd_kafka_message_t* message =
+        rd_kafka_consumer_poll(consumer_, events.empty() ? kPollWait.count() : 0);
     if (message == nullptr) {
       if (!events.empty() || CaughtUp()) break;
       if (std::chrono::steady_clock::now() < deadline) continue;
@@ -954,6 +1008,9 @@ Result<std::vector<Event>> MaxwellSource::Poll(const Checkpoint& from, size_t ma
     const std::string_view key(static_cast<const char*>(message->key), message->key_len);
     const std::string_view value(static_cast<const char*>(message->payload), message->len);
     Event event;
+    // Room for as many fields as the last row had: growing the vector field by field would
+    // allocate several times per message.
+    event.document.reserve(fields_per_row_);
     switch (decoder_.Decode(key, value, event, reason_)) {
       case MaxwellDecoder::Outcome::kChange:
         if (relation_decoder_) {  // the document shows other tables' rows too: read it whole
@@ -964,8 +1021,7 @@ Result<std::vector<Event>> MaxwellSource::Poll(const Checkpoint& from, size_t ma
       case MaxwellDecoder::Outcome::kIgnored:
         if (relation_decoder_) {
           if (position_stale) {
-            events.back().position.token.clear();
-            AppendKafkaOffsets(events.back().position.token, next_offsets_);
+            events.back().position.token = next_offsets_.text();
             position_stale = false;
           }
           Result<RelationStep> step =
@@ -978,7 +1034,7 @@ Result<std::vector<Event>> MaxwellSource::Poll(const Checkpoint& from, size_t ma
             return events;
           }
         }
-        next_offsets_[partition] = offset + 1;
+        next_offsets_.Set(partition, offset + 1);
         position_stale = !events.empty();
         rd_kafka_message_destroy(message);
         continue;
@@ -989,17 +1045,16 @@ Result<std::vector<Event>> MaxwellSource::Poll(const Checkpoint& from, size_t ma
     rd_kafka_message_destroy(message);
     if (position_stale) {
       // The previous event also covers the ignored messages read since.
-      events.back().position.token.clear();
-      AppendKafkaOffsets(events.back().position.token, next_offsets_);
+      events.back().position.token = next_offsets_.text();
       position_stale = false;
     }
-    next_offsets_[partition] = offset + 1;
-    AppendKafkaOffsets(event.position.token, next_offsets_);
+    next_offsets_.Set(partition, offset + 1);
+    event.position.token = next_offsets_.text();
+    fields_per_row_ = std::max(fields_per_row_, event.document.size());
     events.push_back(std::move(event));
   }
   if (position_stale) {
-    events.back().position.token.clear();
-    AppendKafkaOffsets(events.back().position.token, next_offsets_);
+    events.back().position.token = next_offsets_.text();
   }
   if (!events.empty()) last_emitted_ = events.back().position.token;
   return events;
@@ -1010,7 +1065,7 @@ Status MaxwellSource::Commit(const Checkpoint& upto) {
   if (upto.token == last_emitted_) {
     // Everything handed out is acknowledged: what was read after it was ignored, so the
     // offsets read so far can all be committed.
-    acknowledged_ = next_offsets_;
+    acknowledged_ = next_offsets_.offsets();
   } else {
     Result<KafkaOffsets> offsets = DecodeKafkaOffsets(upto.token.substr(0, upto.token.find('#')));
     if (!offsets.ok()) return offsets.status();
@@ -1056,8 +1111,8 @@ Result<MaxwellSource::RelationStep> MaxwellSource::TakeRelationMessage(
       return RelationStep::kNone;
     case MaxwellDecoder::Outcome::kBad: {
       Event event = BadMaxwellMessage(options_.topic, partition, offset, key, value, reason_);
-      next_offsets_[partition] = offset + 1;
-      AppendKafkaOffsets(event.position.token, next_offsets_);
+      next_offsets_.Set(partition, offset + 1);
+      event.position.token = next_offsets_.text();
       events.push_back(std::move(event));
       return RelationStep::kTaken;
     }
@@ -1065,7 +1120,7 @@ Result<MaxwellSource::RelationStep> MaxwellSource::TakeRelationMessage(
       break;
   }
   if (change.values.empty()) return RelationStep::kNone;
-  next_offsets_[partition] = offset;  // every message before this one is read
+  next_offsets_.Set(partition, offset);  // every message before this one is read
   std::optional<std::string> after;
   if (resume_fan_out_ && resume_fan_out_->second.partition == partition) {
     if (resume_fan_out_->first == offset) after = std::move(resume_fan_out_->second.after);
@@ -1081,25 +1136,23 @@ Result<MaxwellSource::RelationStep> MaxwellSource::TakeRelationMessage(
   }
   // A row names one document (two when an update moved it): all but the last event are
   // positioned before the message, so it is read again unless every one is acknowledged.
-  std::string before;
-  AppendKafkaOffsets(before, next_offsets_);
-  next_offsets_[partition] = offset + 1;
+  const std::string before = next_offsets_.text();
+  next_offsets_.Set(partition, offset + 1);
   for (std::string& id : change.values) {
     Event& event = events.emplace_back();
     event.op = Op::kRefetch;
     event.id = std::move(id);
     event.position.token = before;
   }
-  events.back().position.token.clear();
-  AppendKafkaOffsets(events.back().position.token, next_offsets_);
+  events.back().position.token = next_offsets_.text();
   return RelationStep::kTaken;
 }
 
 Result<MaxwellSource::RelationStep> MaxwellSource::ContinueFanOut(std::vector<Event>& events,
                                                                   size_t max_events) {
   FanOut& fan_out = *fan_out_;
-  std::string mark;  // offsets with this message not done, then the mark's partition
-  AppendKafkaOffsets(mark, next_offsets_);
+  // Offsets with this message not done, then the mark's partition.
+  std::string mark = next_offsets_.text();
   mark += "#" + std::to_string(fan_out.partition) + ":";
   const size_t first = events.size();
   while (events.size() < max_events) {
@@ -1117,11 +1170,10 @@ Result<MaxwellSource::RelationStep> MaxwellSource::ContinueFanOut(std::vector<Ev
     }
     if (ids->size() == room) continue;
     // The message is done.
-    next_offsets_[fan_out.partition] = fan_out.offset + 1;
+    next_offsets_.Set(fan_out.partition, fan_out.offset + 1);
     fan_out_.reset();
     if (events.size() == first) return RelationStep::kNone;
-    events.back().position.token.clear();
-    AppendKafkaOffsets(events.back().position.token, next_offsets_);
+    events.back().position.token = next_offsets_.text();
     return RelationStep::kTaken;
   }
   return RelationStep::kPending;

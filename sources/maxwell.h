@@ -129,6 +129,28 @@ void AppendKafkaOffsets(std::string& out, const std::map<int32_t, int64_t>& offs
 // kInvalidArgument when `token` is not one AppendKafkaOffsets wrote.
 Result<KafkaOffsets> DecodeKafkaOffsets(std::string_view token);
 
+// The next offset per partition together with its text as AppendKafkaOffsets writes it, kept
+// up to date as offsets move, so that a position per message is a copy of the text rather than
+// a walk over every partition. An offset that keeps its number of digits is rewritten in place;
+// one that grows shifts the text after it; a new or removed partition rebuilds the text.
+class KafkaOffsetsText {
+ public:
+  const std::map<int32_t, int64_t>& offsets() const { return offsets_; }
+  const std::string& text();
+  void Set(int32_t partition, int64_t offset);
+  void Erase(int32_t partition);
+
+ private:
+  struct Digits {
+    size_t start = 0;  // of the offset's digits in `text_`
+    size_t size = 0;
+  };
+  std::map<int32_t, int64_t> offsets_;
+  std::map<int32_t, Digits> digits_;  // valid unless `stale_`
+  std::string text_;
+  bool stale_ = false;
+};
+
 // Turns Maxwell messages into events. Reuses its buffers between calls: no allocation per
 // message beyond the event it fills. One thread at a time.
 class MaxwellDecoder {

@@ -1,4 +1,6 @@
 #include <catch2/catch.hpp>
+#include <map>
+#include <random>
 
 #include "pipeline/app/registry.h"
 #include "sources/maxwell.h"
@@ -145,6 +147,34 @@ TEST_CASE("Kafka offsets round-trip through the checkpoint text", "[maxwell]") {
   CHECK(DecodeKafkaOffsets("").value().empty());
   CHECK_FALSE(DecodeKafkaOffsets("0:3,").ok());
   CHECK_FALSE(DecodeKafkaOffsets("{\"rows\":[]}").ok());
+}
+
+TEST_CASE("The offsets text kept up to date equals the text written from scratch", "[maxwell]") {
+  // Offsets that keep their width are rewritten in place, longer and shorter ones shift what
+  // follows, new and revoked partitions rebuild: after each step the text is what
+  // AppendKafkaOffsets writes for the same offsets.
+  KafkaOffsetsText kept;
+  CHECK(kept.text().empty());
+  std::map<int32_t, int64_t> offsets;
+  std::mt19937 rng(7);
+  for (int step = 0; step < 5'000; ++step) {
+    const int32_t partition = static_cast<int32_t>(rng() % 12);
+    if (rng() % 50 == 0) {
+      kept.Erase(partition);
+      offsets.erase(partition);
+    } else {
+      // Mostly forward by one (a message read), now and then a jump either way (a seek).
+      const int64_t offset =
+          rng() % 20 == 0 ? static_cast<int64_t>(rng() % 2'000'000) : offsets[partition] + 1;
+      kept.Set(partition, offset);
+      offsets[partition] = offset;
+    }
+    std::string expected;
+    AppendKafkaOffsets(expected, offsets);
+    INFO("step " << step);
+    REQUIRE(kept.text() == expected);
+    REQUIRE(kept.offsets() == offsets);
+  }
 }
 
 TEST_CASE("Maxwell source config: pass-through kafka keys checked, secrets never shown",
