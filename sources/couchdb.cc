@@ -20,6 +20,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -190,10 +191,10 @@ std::string ParseErrorMessage(std::string_view what, simdjson::error_code error,
 }
 
 // ParseCouchdbPage on a buffer that already has simdjson's padding, so the page is not copied.
+// `parser` is reused from page to page, its buffers with it.
 Result<CouchdbPage> ParsePaddedPage(simdjson::padded_string_view padded,
-                                    std::span<const std::string> keep) {
+                                    std::span<const std::string> keep, od::parser& parser) {
   CouchdbPage page;
-  od::parser parser;
   od::document document;
   od::object root;
   auto parse = [&]() -> simdjson::error_code {
@@ -550,12 +551,22 @@ class CouchdbSource final : public Source {
   Result<std::vector<Event>> PollPages(const Checkpoint& from, size_t limit, bool longpoll) {
     std::string since = from.token;
     for (;;) {
-      const std::string url =
-          http_.ChangesUrl(longpoll ? "longpoll" : "normal", since, limit,
-                           longpoll ? std::optional(options_.heartbeat) : std::nullopt);
-      // A longpoll request is silent until a change or its own timeout.
-      const Millis idle = longpoll ? options_.heartbeat + options_.timeout : options_.timeout;
-      Status status = http_.Fetch("changes", url, http_.has_selector(), idle, page_buffer_);
+      Status status;
+      if (prefetch_ && !longpoll && prefetch_->after == since && prefetch_->limit == limit) {
+        // The page after the last one, requested while its events were converted.
+        since = std::move(prefetch_->since);
+        status = prefetch_->fetched.get();
+        page_buffer_ = std::move(prefetch_->body);
+        prefetch_.reset();
+      } else {
+        prefetch_.reset();  // a page after some other position (waits for its request)
+        const std::string url =
+            http_.ChangesUrl(longpoll ? "longpoll" : "normal", since, limit,
+                             longpoll ? std::optional(options_.heartbeat) : std::nullopt);
+        // A longpoll request is silent until a change or its own timeout.
+        const Millis idle = longpoll ? options_.heartbeat + options_.timeout : options_.timeout;
+        status = http_.Fetch("changes", url, http_.has_selector(), idle, page_buffer_);
+      }
       if (!status.ok()) {
         caught_up_at_.reset();
         return status;
@@ -564,10 +575,16 @@ class CouchdbSource final : public Source {
       Result<CouchdbPage> page =
           ParsePaddedPage(simdjson::padded_string_view(page_buffer_.data(), page_buffer_.size(),
                                                        page_buffer_.capacity()),
-                          options_.keep_metadata);
+                          options_.keep_metadata, parser_);
       if (!page.ok()) return page.status();
       if (!page->events.empty()) {
         caught_up_at_.reset();
+        // A full page: more is likely to follow, so the next page downloads while the pipeline
+        // converts this one. The next Poll starts after this page's last event; the rows after
+        // it up to last_seq made no event, so reading on from last_seq gives the same changes.
+        if (!longpoll && page->rows == limit) {
+          Prefetch(page->events.back().position.token, std::move(page->last_seq), limit);
+        }
         return std::move(page->events);
       }
       if (page->rows == 0 || page->last_seq.empty() || page->last_seq == since) {
@@ -576,6 +593,19 @@ class CouchdbSource final : public Source {
       }
       since = page->last_seq;  // a page of skipped rows only: read on
     }
+  }
+
+  // Starts reading the feed=normal page after `since` on another thread.
+  void Prefetch(std::string after, std::string since, size_t limit) {
+    prefetch_.emplace();
+    NextPage& next = *prefetch_;
+    next.after = std::move(after);
+    next.since = std::move(since);
+    next.limit = limit;
+    const std::string url = http_.ChangesUrl("normal", next.since, limit, std::nullopt);
+    next.fetched = std::async(std::launch::async, [this, url, &body = next.body] {
+      return http_.Fetch("changes", url, http_.has_selector(), options_.timeout, body);
+    });
   }
 
   const CouchdbOptions options_;
@@ -587,7 +617,18 @@ class CouchdbSource final : public Source {
   // The last catch-up page, kept so that its capacity is reused: pages of a few MiB no longer
   // grow from empty each time, and simdjson's padding usually fits without a copy.
   std::string page_buffer_;
+  od::parser parser_;  // its buffers reused for every page
   bool announced_ = false;
+  // The catch-up page being read ahead, for a Poll from `after`.
+  struct NextPage {
+    std::string after;
+    std::string since;  // the request's since: the last page's last_seq
+    size_t limit = 0;
+    std::string body;
+    std::future<Status> fetched;  // done when `body` holds the page
+  };
+  // Last: its destructor waits for the request under way, which uses the members above.
+  std::optional<NextPage> prefetch_;
 };
 
 // ---- The full read ----------------------------------------------------------------------------
@@ -717,7 +758,8 @@ Result<CouchdbLine> ParseCouchdbLine(std::string_view line, std::span<const std:
 
 Result<CouchdbPage> ParseCouchdbPage(std::string_view body, std::span<const std::string> keep) {
   const simdjson::padded_string padded(body);
-  return ParsePaddedPage(padded, keep);
+  od::parser parser;
+  return ParsePaddedPage(padded, keep, parser);
 }
 
 Result<CouchdbAllDocsPage> ParseCouchdbAllDocsPage(std::string_view body,
