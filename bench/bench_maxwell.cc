@@ -19,11 +19,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/bench_common.h"
@@ -41,6 +45,10 @@ const std::string kTopic = "maxwell";
 
 double Since(Clock::time_point start, Clock::time_point end) {
   return std::chrono::duration<double>(end - start).count();
+}
+
+double Seconds(const timeval& time) {
+  return static_cast<double>(time.tv_sec) + static_cast<double>(time.tv_usec) / 1e6;
 }
 
 std::string Message(int64_t id, int serial, bool update) {
@@ -109,12 +117,123 @@ RawResult RawConsume(const std::string& brokers, int partitions) {
   return result;
 }
 
+std::string PipelineConfig(const test::TypesenseServer& typesense, const std::string& brokers,
+                           const std::string& state_dir, const std::string& flush_interval,
+                           const std::string& kafka_settings = "{}") {
+  return "typesense:\n  nodes: [\"" + typesense.url() + "\"]\n  api_key: " + typesense.api_key() +
+         "\nstate: { path: \"" + state_dir + "\" }\n" +
+         "pipelines:\n  - name: orders\n    source:\n      type: maxwell\n" + "      brokers: \"" +
+         brokers + "\"\n      topic: " + kTopic +
+         "\n      group_id: bench-searchsync\n      database: shop\n      table: orders\n" +
+         "      kafka: " + kafka_settings + "\n" + "    sink:\n      collection: orders\n" +
+         "      schema: { fields: [{ name: sku, type: string }, { name: status, type: string }, "
+         "{ name: total, type: float }, { name: qty, type: int32 }, "
+         "{ name: updated_at, type: string }] }\n" +
+         "      batch: { max_events: 10000, max_bytes: 8MiB, flush_interval: " + flush_interval +
+         " }\n      concurrency: 2\n" +
+         (std::getenv("QUEUE") ? "    queue: " + std::string(std::getenv("QUEUE")) + "\n" : "");
+}
+
+// Commit -> searchable: `searchsync run` follows the topic while this process produces
+// `rate` messages a second; a message's latency runs from its hand-over to the producer (so it
+// includes the producer's linger.ms, 5 ms) until the (storing) test server holds its document,
+// checked about every millisecond.
+int Latency(int rate, int seconds, const std::string& flush_interval) {
+  test::KafkaMock kafka(1);
+  kafka.CreateTopic(kTopic, 6);
+  test::TypesenseServer typesense(test::TypesenseServerOptions{});
+  test::TempDir dir;
+  const std::string config = dir / "pipelines.yaml";
+  // librdkafka's mock broker holds a fetch that finds no message for the whole
+  // fetch.wait.max.ms (500 ms), where Kafka answers as soon as a message arrives: a short wait
+  // stands in for that.
+  std::ofstream(config) << PipelineConfig(typesense, kafka.bootstraps(), dir / "state",
+                                          flush_interval, "{ fetch.wait.max.ms: \"10\" }");
+  const std::string log = dir / "searchsync.log";
+  auto process = test::ServerProcess::Start(
+      {.argv = {SEARCHSYNC_BINARY, "run", "-c", config}, .stderr_path = log});
+  if (!process.ok()) {
+    std::printf("searchsync did not start: %s\n", process.status().message().c_str());
+    return 1;
+  }
+  const auto searchable = [&](int64_t id) {
+    return typesense.Document("orders", std::to_string(id)).has_value();
+  };
+  // A first message, once the consumer has joined: the pipeline is then following the topic.
+  kafka.Produce(kTopic, 0, test::MaxwellKey("shop", "orders", 0), Message(0, 0, false));
+  kafka.Flush();
+  if (!test::WaitUntil([&] { return searchable(0); }, std::chrono::seconds(60))) {
+    std::printf("the first document never arrived; log:\n%s\n", test::FileTail(log).c_str());
+    return 1;
+  }
+  const int total = rate * seconds;
+  std::vector<Clock::time_point> delivered(static_cast<size_t>(total) + 1);
+  std::vector<double> latencies;
+  latencies.reserve(static_cast<size_t>(total));
+  std::atomic<int> produced = 1;  // ids below it are produced
+  std::thread watcher([&] {
+    int next = 1;  // ids below it are searchable
+    std::set<int> waiting;
+    const Clock::time_point give_up = Clock::now() + std::chrono::seconds(seconds + 120);
+    while (next < total + 1 || !waiting.empty()) {
+      const int upto = produced.load();
+      for (; next < upto; ++next) waiting.insert(next);
+      const Clock::time_point now = Clock::now();
+      for (auto it = waiting.begin(); it != waiting.end();) {
+        if (!searchable(*it)) {
+          ++it;
+          continue;
+        }
+        latencies.push_back(Since(delivered[static_cast<size_t>(*it)], now));
+        it = waiting.erase(it);
+      }
+      if (now > give_up) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  const Clock::time_point start = Clock::now();
+  for (int id = 1; id <= total; ++id) {
+    std::this_thread::sleep_until(start + std::chrono::microseconds(1'000'000LL * (id - 1) / rate));
+    delivered[static_cast<size_t>(id)] = Clock::now();
+    kafka.Produce(kTopic, id % 6, test::MaxwellKey("shop", "orders", id), Message(id, id, false));
+    produced = id + 1;
+  }
+  const double producing = Since(start, Clock::now());
+  kafka.Flush();
+  watcher.join();
+  (*process)->Stop();
+  if (latencies.size() != static_cast<size_t>(total)) {
+    std::printf("%zu of %d documents never arrived; log:\n%s\n", total - latencies.size(), total,
+                test::FileTail(log).c_str());
+    return 1;
+  }
+  std::sort(latencies.begin(), latencies.end());
+  const auto percentile = [&](double p) {
+    return 1000 * latencies[std::min(latencies.size() - 1,
+                                     static_cast<size_t>(p / 100 * static_cast<double>(total)))];
+  };
+  std::printf(
+      "  latency: %d messages at %d/s (%.1f/s achieved), 6 partitions, batch.flush_interval %s\n"
+      "  commit -> searchable: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+      total, rate, total / producing, flush_interval.c_str(), percentile(50), percentile(90),
+      percentile(99), latencies.back() * 1000);
+  return 0;
+}
+
 }  // namespace
 }  // namespace searchsync::bench
 
 int main(int argc, char** argv) {
   using namespace searchsync;
   using namespace searchsync::bench;
+  if (argc > 1 && std::string(argv[1]) == "latency") {
+    const int rate = argc > 2 ? std::atoi(argv[2]) : 1000;
+    const int seconds = argc > 3 ? std::atoi(argv[3]) : 20;
+    const std::string flush = argc > 4 ? argv[4] : "100ms";
+    PrintHeader("bench_maxwell latency",
+                std::to_string(rate) + " messages/s for " + std::to_string(seconds) + " s", kSeed);
+    return Latency(rate, seconds, flush);
+  }
   const int messages = argc > 1 ? std::atoi(argv[1]) : 1'000'000;
   const int partitions = argc > 2 ? std::atoi(argv[2]) : 24;
   const int distinct_ids = argc > 3 ? std::atoi(argv[3]) : 200'000;
@@ -145,29 +264,32 @@ int main(int argc, char** argv) {
     }
   }
 
+  rusage raw_before{};
+  getrusage(RUSAGE_SELF, &raw_before);
   const RawResult raw = RawConsume(kafka.bootstraps(), partitions);
-  std::printf("  raw librdkafka consumer: %zu messages (%.1f MB)\n", raw.messages,
-              static_cast<double>(raw.bytes) / 1e6);
+  rusage raw_after{};
+  getrusage(RUSAGE_SELF, &raw_after);
+  std::printf(
+      "  raw librdkafka consumer: %zu messages (%.1f MB), CPU user %.2fs sys %.2fs (with the mock "
+      "broker)\n",
+      raw.messages, static_cast<double>(raw.bytes) / 1e6,
+      Seconds(raw_after.ru_utime) - Seconds(raw_before.ru_utime),
+      Seconds(raw_after.ru_stime) - Seconds(raw_before.ru_stime));
   Report("raw: from start", raw.messages, raw.bytes, raw.total_seconds);
   Report("raw: from first message", raw.messages, raw.bytes, raw.from_first_seconds);
 
   test::TypesenseServer typesense(test::TypesenseServerOptions{.discard = true});
   test::TempDir dir;
   const std::string config = dir / "pipelines.yaml";
-  std::ofstream(config)
-      << "typesense:\n  nodes: [\"" << typesense.url() << "\"]\n  api_key: " << typesense.api_key()
-      << "\nstate: { path: \"" << (dir / "state") << "\" }\n"
-      << "pipelines:\n  - name: orders\n    source:\n      type: maxwell\n"
-      << "      brokers: \"" << kafka.bootstraps() << "\"\n      topic: " << kTopic
-      << "\n      group_id: bench-searchsync\n      database: shop\n      table: orders\n"
-      << "    sink:\n      collection: orders\n"
-      << "      schema: { fields: [{ name: sku, type: string }, { name: status, type: string }, "
-         "{ name: total, type: float }, { name: qty, type: int32 }, "
-         "{ name: updated_at, type: string }] }\n"
-      << "      batch: { max_events: 10000, max_bytes: 8MiB, flush_interval: 1s }\n"
-      << "      concurrency: 2\n";
+  // KAFKA='{ queued.max.messages.kbytes: "65536" }' tries other librdkafka settings,
+  // QUEUE='{ max_bytes: 16MiB }' another change queue.
+  const char* kafka_settings = std::getenv("KAFKA");
+  std::ofstream(config) << PipelineConfig(typesense, kafka.bootstraps(), dir / "state", "1s",
+                                          kafka_settings ? kafka_settings : "{}");
 
   const std::string log = dir / "searchsync.log";
+  rusage own_before{};
+  getrusage(RUSAGE_SELF, &own_before);
   const Clock::time_point start = Clock::now();
   const pid_t child = fork();
   if (child == 0) {
@@ -180,6 +302,8 @@ int main(int argc, char** argv) {
   rusage usage{};
   wait4(child, &status, 0, &usage);
   const Clock::time_point end = Clock::now();
+  rusage own_after{};
+  getrusage(RUSAGE_SELF, &own_after);
   const auto attempts = typesense.WriteAttempts();
   Clock::time_point first_import = end;
   for (const auto& attempt : attempts) {
@@ -200,6 +324,10 @@ int main(int argc, char** argv) {
       static_cast<double>(usage.ru_maxrss) / 1024.0,
       static_cast<double>(usage.ru_utime.tv_sec) + usage.ru_utime.tv_usec / 1e6,
       static_cast<double>(usage.ru_stime.tv_sec) + usage.ru_stime.tv_usec / 1e6);
+  std::printf(
+      "  meanwhile in this process (the test server, the mock broker): CPU user %.2fs sys %.2fs\n",
+      Seconds(own_after.ru_utime) - Seconds(own_before.ru_utime),
+      Seconds(own_after.ru_stime) - Seconds(own_before.ru_stime));
   Report("searchsync: from start", static_cast<size_t>(messages), raw.bytes, Since(start, end));
   Report("searchsync: from first import", static_cast<size_t>(messages), raw.bytes,
          Since(first_import, end));
