@@ -184,7 +184,7 @@ pipelines:
   std::string couchdb_url_;
 };
 
-TEST_CASE("couchdb: 50,000 documents created, updated and deleted; run --once equals _all_docs",
+TEST_CASE("couchdb: 50,000 documents created, updated and deleted, run --once equals _all_docs",
           "[integration][couchdb]") {
   constexpr int kDocuments = 50'000;
   CouchWorld world;
@@ -330,6 +330,8 @@ TEST_CASE(
         return after.size() >= 5;
       },
       60s, 0ms));
+  // One _bulk_docs: the server may number its documents in any order.
+  std::sort(after.begin(), after.end());
   CHECK(after ==
         std::vector<std::string>{"animal-21", "animal-22", "animal-23", "animal-24", "animal-25"});
   CHECK((*proxy)->connections_accepted() > connections_before);
@@ -558,7 +560,7 @@ TEST_CASE("couchdb: the full read with a selector reads the filtered _changes wi
 }
 
 TEST_CASE(
-    "couchdb: a reindex reads _all_docs beside the live feed; changes made during the full "
+    "couchdb: a reindex reads _all_docs beside the live feed, changes made during the full "
     "read end with their latest value",
     "[integration][couchdb]") {
   CouchWorld world;
