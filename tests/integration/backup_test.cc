@@ -458,7 +458,7 @@ TEST_CASE("Retention keeps exactly backup.keep backups, in a directory and in S3
   }
 }
 
-TEST_CASE("run takes scheduled backups and snapshots, counted in metrics; status lists the backups",
+TEST_CASE("run takes scheduled backups and snapshots, counted in metrics, status lists the backups",
           "[integration][backup]") {
   SyncFixture world;
   world.CreateProductsTable();

@@ -111,7 +111,7 @@ TEST_CASE("RetireOldCollections keeps the live one, the newest `keep` older ones
   }
 }
 
-TEST_CASE("DropCollection of a missing collection is fine; ListCollections lists real ones",
+TEST_CASE("DropCollection of a missing collection is fine, ListCollections lists real ones",
           "[collections]") {
   Fixture f;
   CHECK(f.client.DropCollection("nothing_here").ok());

@@ -344,7 +344,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "Maxwell: the first-start backfill from MariaDB runs beside the stream; rows changed "
+    "Maxwell: the first-start backfill from MariaDB runs beside the stream, rows changed "
     "during it end with their latest values",
     "[integration][maxwell][mariadb]") {
   MariadbMaxwellWorld world;

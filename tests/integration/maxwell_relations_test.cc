@@ -264,7 +264,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "Maxwell relations: kill -9 while a 20,000-document fan-out is unacknowledged; the offset "
+    "Maxwell relations: kill -9 while a 20,000-document fan-out is unacknowledged, the offset "
     "never passes the category's message and a restart completes it",
     "[integration][maxwell][mariadb][relations]") {
   RelationsWorld world;

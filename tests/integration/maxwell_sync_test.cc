@@ -277,7 +277,7 @@ TEST_CASE("Maxwell: no offset is committed ahead of an acknowledgement", "[integ
   for (const auto& [partition, offset] : final_offsets) CHECK(offset == produced[partition]);
 }
 
-TEST_CASE("Maxwell: malformed messages are dead-lettered with their offsets; the rest sync",
+TEST_CASE("Maxwell: malformed messages are dead-lettered with their offsets, the rest sync",
           "[integration][maxwell]") {
   MaxwellWorld world;
   world.ProduceScenario(500, 100);
@@ -353,7 +353,7 @@ TEST_CASE("Maxwell: broker errors and a broker down for a while lose nothing",
 }
 
 TEST_CASE(
-    "Maxwell: two processes in one group share the partitions; one dies, the other takes over",
+    "Maxwell: two processes in one group share the partitions, one dies, the other takes over",
     "[integration][maxwell]") {
   MaxwellWorld world;
   world.ProduceScenario(5'000, 1'000);

@@ -227,7 +227,7 @@ TEST_CASE("with notify_channel a committed change is searchable at once, not aft
   CHECK(daemon->Stop() == 0);
 }
 
-TEST_CASE("with notify_channel a killed listening connection is re-established; no change is lost",
+TEST_CASE("with notify_channel a killed listening connection is re-established, no change is lost",
           "[integration][e2e][postgres][notify]") {
   SyncFixture world;
   world.CreateProductsTable();

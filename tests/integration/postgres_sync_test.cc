@@ -244,7 +244,7 @@ TEST_CASE("while Typesense refuses imports, retries back off instead of looping 
   CHECK(daemon->Stop() == 0);
 }
 
-TEST_CASE("a row Typesense rejects is dead-lettered with its error; the rest sync",
+TEST_CASE("a row Typesense rejects is dead-lettered with its error, the rest sync",
           "[integration][e2e]") {
   SyncFixture world;
   world.CreateProductsTable();

@@ -373,7 +373,7 @@ TEST_CASE("A start leaves alone the collections a live process is building",
 
 TEST_CASE(
     "A reindex whose database goes away leaves the alias and the old collection untouched "
-    "and drops the new one; the live pipeline goes on",
+    "and drops the new one, the live pipeline goes on",
     "[integration][reindex]") {
   SyncFixture world;
   world.CreateProductsTable();
@@ -409,7 +409,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "A reindex whose new collection refuses writes fails cleanly; the live pipeline goes "
+    "A reindex whose new collection refuses writes fails cleanly, the live pipeline goes "
     "on",
     "[integration][reindex]") {
   SyncFixture world;

@@ -82,7 +82,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a proxy's body limit splits imports; only a document too large alone is "
+    "a proxy's body limit splits imports, only a document too large alone is "
     "dead-lettered, with that reason",
     "[integration][run-outcome]") {
   SyncFixture world;

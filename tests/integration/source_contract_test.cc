@@ -276,7 +276,7 @@ TEMPLATE_TEST_CASE(
 }
 
 TEMPLATE_TEST_CASE(
-    "Source contract: an empty poll means caught up; the next gives exactly "
+    "Source contract: an empty poll means caught up, the next gives exactly "
     "what changed since",
     "[integration][contract]", SOURCE_WORLDS) {
   TestType world;

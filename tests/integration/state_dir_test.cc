@@ -113,7 +113,7 @@ std::vector<std::string> BadJsonLines(const std::string& text) {
 }
 
 TEST_CASE(
-    "A key that is not UTF-8 (SQL_ASCII) is dead-lettered; checkpoints, restarts, status "
+    "A key that is not UTF-8 (SQL_ASCII) is dead-lettered, checkpoints, restarts, status "
     "and logs stay valid",
     "[integration][state]") {
   SyncFixture world({.pg_encoding = "SQL_ASCII"});

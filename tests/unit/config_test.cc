@@ -831,7 +831,7 @@ TEST_CASE("Files that are directories, endless or binary get a message that says
   }
 }
 
-TEST_CASE("YAML merge keys merge mappings; keys set beside them win", "[config]") {
+TEST_CASE("YAML merge keys merge mappings, keys set beside them win", "[config]") {
   const Config config = Parsed(WithSource(R"(typesense: { nodes: "http://a:1", api_key: k }
 pipelines:
   - name: products

@@ -39,7 +39,7 @@ TEST_CASE("A change line becomes an upsert with raw JSON fields and CouchDB meta
   CHECK(FieldJson(event, "_attachments") == "<absent>");
 }
 
-TEST_CASE("Deleted changes are deletes; design documents and heartbeats make no event",
+TEST_CASE("Deleted changes are deletes, design documents and heartbeats make no event",
           "[couchdb]") {
   const auto deleted =
       ParseCouchdbLine(R"({"seq":7,"id":"a, b`c","changes":[{"rev":"3-1"}],"deleted":true,)"

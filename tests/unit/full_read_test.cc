@@ -293,7 +293,7 @@ TEST_CASE("A shadow gets every live batch until it is promoted, then alone",
   CHECK(IndexOf(live.sink).count("after") == 0);
 }
 
-TEST_CASE("A failing shadow never stops the live pipeline; promoting it is refused",
+TEST_CASE("A failing shadow never stops the live pipeline, promoting it is refused",
           "[full_read][shadow]") {
   LiveRunner live;
   auto shadow = std::make_shared<FakeSink>();

@@ -32,7 +32,7 @@ constexpr const char* kSnapshot =
     "      snapshot: { dsn: \"tcp://u:pw@127.0.0.1:3306/shop\", query: \"SELECT * FROM "
     "products\" }\n";
 
-TEST_CASE("Maxwell relations: documents with one ?, or document_key; snapshot required",
+TEST_CASE("Maxwell relations: documents with one ?, or document_key, snapshot required",
           "[maxwell][config]") {
   const Result<Config> good = ParseConfig(
       ConfigWith(std::string(kSnapshot) +

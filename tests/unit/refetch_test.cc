@@ -58,7 +58,7 @@ TEST_CASE("Refetches become upserts of what the source holds and deletes of what
   CHECK(superseded == std::vector<bool>{false, false, false, false});
 }
 
-TEST_CASE("A fan-out reads each id once; earlier duplicates are superseded by the last",
+TEST_CASE("A fan-out reads each id once, earlier duplicates are superseded by the last",
           "[refetch]") {
   FakeTruth truth{.rows = {{"a", "A"}}};
   std::vector<Event> events = {Refetch("a", "p1"), Refetch("b", "p2"), Refetch("a", "p3"),

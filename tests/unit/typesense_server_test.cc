@@ -285,7 +285,7 @@ TEST_CASE("Import answers one result line per non-empty line, with exact message
   CHECK(f.Post("/collections/products/documents/import", "").body.empty());
 }
 
-TEST_CASE("Schemas with `.*` coerce values by default; fixed schemas reject",
+TEST_CASE("Schemas with `.*` coerce values by default, fixed schemas reject",
           "[typesense-server]") {
   ServerFixture f;
   REQUIRE(f.Post("/collections", R"({"name": "auto", "fields": [
@@ -366,7 +366,7 @@ TEST_CASE("Nested fields: objects are type-checked and flattened into typed bran
   CHECK(by_country["found"] == 1);
 }
 
-TEST_CASE("Upsert replaces whole documents; update merges; emplace creates or merges",
+TEST_CASE("Upsert replaces whole documents, update merges, emplace creates or merges",
           "[typesense-server]") {
   ServerFixture f;
   f.CreateProducts();
@@ -509,7 +509,7 @@ TEST_CASE("Query values and path segments decode + as a space and keep unencoded
   CHECK(f.Ids() == std::vector<std::string>{"+1", "b"});
 }
 
-TEST_CASE("Aliases resolve on collection routes; DELETE /collections/<alias> drops the target",
+TEST_CASE("Aliases resolve on collection routes, DELETE /collections/<alias> drops the target",
           "[typesense-server]") {
   ServerFixture f;
   // A missing target is accepted.
