@@ -493,6 +493,15 @@ class ChangeStream {
 
 // ---- The source -------------------------------------------------------------------------------
 
+// A catch-up page read ahead on another thread (CouchdbSource::Prefetch).
+struct NextPage {
+  std::string after;
+  std::string since;  // the request's since: the last page's last_seq
+  size_t limit = 0;
+  std::string body;
+  std::future<Status> fetched;  // done when `body` holds the page
+};
+
 class CouchdbSource final : public Source {
  public:
   explicit CouchdbSource(CouchdbOptions options) : options_(std::move(options)), http_(options_) {}
@@ -620,13 +629,6 @@ class CouchdbSource final : public Source {
   od::parser parser_;  // its buffers reused for every page
   bool announced_ = false;
   // The catch-up page being read ahead, for a Poll from `after`.
-  struct NextPage {
-    std::string after;
-    std::string since;  // the request's since: the last page's last_seq
-    size_t limit = 0;
-    std::string body;
-    std::future<Status> fetched;  // done when `body` holds the page
-  };
   // Last: its destructor waits for the request under way, which uses the members above.
   std::optional<NextPage> prefetch_;
 };
