@@ -46,8 +46,10 @@ constexpr int kMaxAttemptsAlone = 5;
 //   write {b d}     -> b retryable         narrow to {b}
 //   write {b}       -> b retryable  x5     b alone keeps failing: reject it with its error
 //
-// A write where every document of several is retryable narrows nothing and counts no attempt:
-// the server is failing (e.g. its disk), not the documents, so that is retried like a 503.
+// A write where every document is retryable narrows nothing and counts no attempt: the server
+// is failing (e.g. its disk), not the documents, so that is retried like a 503. That holds for
+// a batch of one as well (a trickle of single changes during a disk outage): only a document
+// whose batch-mates were stored is known to fail on its own.
 // Per-document order holds because the lane goes on to its next batch only once this one is
 // done. The batch is copied only when narrowed; events may be removed from remaining() between
 // writes (DeleteGuard), as long as no id is added.
@@ -90,7 +92,7 @@ class PartialWrite {
       }
       narrowed_ = std::move(narrowed);
       failures_alone_ = 0;
-    } else if (written.size() == 1 && ++failures_alone_ >= kMaxAttemptsAlone) {
+    } else if (narrowed_ && written.size() == 1 && ++failures_alone_ >= kMaxAttemptsAlone) {
       Rejection rejection = Original(first);
       rejection.error += " (failed " + std::to_string(failures_alone_) + " times, written alone)";
       outcome_.rejected.push_back(std::move(rejection));

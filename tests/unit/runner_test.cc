@@ -287,12 +287,32 @@ TEST_CASE("Runner stores a document that fails alone fewer times than the bound"
   auto sink = std::make_unique<FakeSink>();
   auto view = sink->shared();
   view->retryable_ids["slow"] = 4;
-  PipelineRunner runner(TestPipeline(), kFastRetry,
-                        std::make_unique<FakeSource>(std::vector<Event>{Upsert("slow")}),
-                        std::move(sink), *harness.state, {.once = true});
+  PipelineRunner runner(
+      TestPipeline(/*max_events=*/10, /*concurrency=*/1), kFastRetry,
+      std::make_unique<FakeSource>(std::vector<Event>{Upsert("slow"), Upsert("ok")}),
+      std::move(sink), *harness.state, {.once = true});
   REQUIRE(runner.Run().ok());
   CHECK(view->index.count("slow") == 1);
+  CHECK(view->index.count("ok") == 1);
   CHECK(harness.state->CountDeadLetters("products").value() == 0);
+}
+
+TEST_CASE(
+    "Runner retries, and never dead-letters, a batch of one document the sink keeps failing "
+    "(a trickle of changes during an outage)",
+    "[runner]") {
+  Harness harness;
+  auto sink = std::make_unique<FakeSink>();
+  auto view = sink->shared();
+  view->retryable_ids["lonely"] = 12;  // more than the bound for a document narrowed to alone
+  PipelineRunner runner(TestPipeline(/*max_events=*/1, /*concurrency=*/1), kFastRetry,
+                        std::make_unique<FakeSource>(std::vector<Event>{Upsert("lonely")}),
+                        std::move(sink), *harness.state, {.once = true});
+  REQUIRE(runner.Run().ok());
+  CHECK(view->index.count("lonely") == 1);
+  CHECK(view->writes_of_id.at("lonely") == 13);
+  CHECK(harness.state->CountDeadLetters("products").value() == 0);
+  CHECK(harness.state->Load("products").value().checkpoint.token == "1");
 }
 
 TEST_CASE(
